@@ -1,0 +1,62 @@
+# Nexplane: PGXS build of nexplane.so, plus the api/ and agent/ binaries.
+#   make          build          make install   install into PostgreSQL
+#   make run      local cluster  make stop      stop it
+#   make test     every suite    make deps      apt-get what is missing
+
+# Debian's PostgreSQL 15; another pg_config may be named on the command line.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+
+MODULE_big = nexplane
+OBJS = \
+	extension/nexplane.o \
+	extension/context.o \
+	extension/util.o \
+	extension/spi_util.o \
+	extension/password.o \
+	extension/login_throttle.o \
+	extension/jwt.o \
+	extension/auth.o \
+	extension/authenticate.o \
+	extension/tenants.o
+
+EXT_VERSION = 0.1
+# The install script is assembled from one file per concept, in order.
+EXT_SQL_PARTS = $(sort $(wildcard extension/sql/*.sql))
+EXT_SQL = extension/nexplane--$(EXT_VERSION).sql
+
+MODULEDIR = extension
+DATA_built = $(EXT_SQL)
+DATA = extension/nexplane.control
+
+PG_CPPFLAGS = -I$(srcdir)/extension -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lssl -lcrypto -lcrypt
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+# A fresh machine: only deps, run and test (which install first) can work.
+all install:
+	@echo "PostgreSQL 15 server headers are missing: run 'make deps' (make run and make test do)." >&2
+	@exit 1
+endif
+
+$(EXT_SQL): $(EXT_SQL_PARTS)
+	cat $^ > $@
+
+.PHONY: deps run stop test
+deps:
+	@bash test/deps.sh
+
+# run and test re-enter make so that pg_config is looked up after deps.
+run: deps
+	$(MAKE) all install
+	@bash test/run_local.sh start
+
+stop:
+	@bash test/run_local.sh stop
+
+test: deps
+	$(MAKE) all install
+	@bash test/run_tests.sh

@@ -1,0 +1,222 @@
+/*-------------------------------------------------------------------------
+ *
+ * context.c
+ *	  The backend-local tenant context and the SQL functions that read it.
+ *
+ * The context lives in a static of this backend, never in a GUC, so a
+ * plain SET or set_config() cannot move a session into another tenant.
+ * Transaction-scoped contexts (the API shim's) are cleared by a transaction
+ * callback at commit and abort; a session-scoped context (psql login) that
+ * was set in a transaction which then aborted is cleared too, because the
+ * login session row it refers to was rolled back with it.  A context set
+ * inside a subtransaction that aborts is cleared: fail closed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "context.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+
+static NxContext current;
+static bool current_uncommitted = false;	/* set in the running transaction */
+static int	current_nest_level = 0;
+static int	system_depth = 0;
+
+static void
+nx_context_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			if (current.scope == NX_SCOPE_XACT)
+				nx_context_clear();
+			current_uncommitted = false;
+			current_nest_level = 0;		/* no later subtransaction owns it */
+			current.request_id[0] = '\0';
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (current.scope == NX_SCOPE_XACT || current_uncommitted)
+				nx_context_clear();
+			current_uncommitted = false;
+			current.request_id[0] = '\0';
+			system_depth = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+nx_context_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (current.scope == NX_SCOPE_NONE || current_nest_level < level)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		nx_context_clear();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		current_nest_level = level - 1;
+}
+
+void
+nx_context_init(void)
+{
+	RegisterXactCallback(nx_context_xact_callback, NULL);
+	RegisterSubXactCallback(nx_context_subxact_callback, NULL);
+}
+
+void
+nx_context_set(const NxContext *ctx)
+{
+	current = *ctx;
+	current_uncommitted = IsTransactionState();
+	current_nest_level = GetCurrentTransactionNestLevel();
+}
+
+void
+nx_context_clear(void)
+{
+	memset(&current, 0, sizeof(current));
+	current_uncommitted = false;
+	current_nest_level = 0;
+}
+
+const NxContext *
+nx_context_get(void)
+{
+	return current.scope == NX_SCOPE_NONE ? NULL : &current;
+}
+
+void
+nx_context_set_request_id(const char *request_id)
+{
+	strlcpy(current.request_id, request_id ? request_id : "",
+			sizeof(current.request_id));
+}
+
+void
+nx_system_enter(void)
+{
+	system_depth++;
+}
+
+void
+nx_system_leave(void)
+{
+	if (system_depth > 0)
+		system_depth--;
+}
+
+/*
+ * The user behind SET ROLE, unaffected by SECURITY DEFINER: a superuser at
+ * psql may create tenants; a SECURITY DEFINER function's owner may not.
+ */
+bool
+nx_caller_is_superuser(void)
+{
+	return superuser_arg(GetOuterUserId());
+}
+
+const NxContext *
+nx_require_role(const char *const *roles)
+{
+	const NxContext *ctx = nx_context_get();
+
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_UNAUTHENTICATED),
+				 errmsg("not authenticated"),
+				 errhint("Call nexplane.login() or nexplane.authenticate() first.")));
+	if (roles == NULL || strcmp(ctx->role, "superadmin") == 0)
+		return ctx;
+	for (const char *const *r = roles; *r; r++)
+		if (strcmp(ctx->role, *r) == 0)
+			return ctx;
+	ereport(ERROR,
+			(errcode(ERRCODE_NX_FORBIDDEN),
+			 errmsg("role \"%s\" may not do this", ctx->role)));
+	return NULL;				/* keep compiler quiet */
+}
+
+PG_FUNCTION_INFO_V1(nx_current_tenant_id);
+Datum
+nx_current_tenant_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *u;
+
+	if (current.scope == NX_SCOPE_NONE)
+		PG_RETURN_NULL();
+	u = palloc(sizeof(pg_uuid_t));
+	*u = current.tenant_id;
+	PG_RETURN_UUID_P(u);
+}
+
+PG_FUNCTION_INFO_V1(nx_current_user_id);
+Datum
+nx_current_user_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *u;
+
+	if (current.scope == NX_SCOPE_NONE)
+		PG_RETURN_NULL();
+	u = palloc(sizeof(pg_uuid_t));
+	*u = current.user_id;
+	PG_RETURN_UUID_P(u);
+}
+
+PG_FUNCTION_INFO_V1(nx_current_role);
+Datum
+nx_current_role(PG_FUNCTION_ARGS)
+{
+	if (current.scope == NX_SCOPE_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current.role));
+}
+
+PG_FUNCTION_INFO_V1(nx_current_request_id);
+Datum
+nx_current_request_id(PG_FUNCTION_ARGS)
+{
+	if (current.scope == NX_SCOPE_NONE || current.request_id[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current.request_id));
+}
+
+PG_FUNCTION_INFO_V1(nx_system_access);
+Datum
+nx_system_access(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(system_depth > 0);
+}
+
+/*
+ * _require_role(VARIADIC roles text[]) for the PL/pgSQL functions: raises
+ * NX401 or NX403 exactly as the C functions do.  An empty list admits any
+ * authenticated role.
+ */
+PG_FUNCTION_INFO_V1(nx_require_role_sql);
+Datum
+nx_require_role_sql(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	const char **roles;
+	int			k = 0;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	roles = palloc0(sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			roles[k++] = TextDatumGetCString(elems[i]);
+	nx_require_role(k > 0 ? roles : NULL);
+	PG_RETURN_VOID();
+}

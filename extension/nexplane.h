@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * nexplane.h
+ *	  The one header that gathers PostgreSQL's includes and the pieces the
+ *	  extension's files share: SQLSTATEs of class NX, GUC variables, and the
+ *	  small helpers every SQL-callable function leans on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NEXPLANE_H
+#define NEXPLANE_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+/*
+ * Errors use SQLSTATE class NX with the HTTP status in the last three
+ * digits, so the API shim maps them mechanically.
+ */
+#define ERRCODE_NX_BAD_INPUT		MAKE_SQLSTATE('N','X','4','0','0')
+#define ERRCODE_NX_UNAUTHENTICATED	MAKE_SQLSTATE('N','X','4','0','1')
+#define ERRCODE_NX_FORBIDDEN		MAKE_SQLSTATE('N','X','4','0','3')
+#define ERRCODE_NX_NOT_FOUND		MAKE_SQLSTATE('N','X','4','0','4')
+#define ERRCODE_NX_CONFLICT			MAKE_SQLSTATE('N','X','4','0','9')
+#define ERRCODE_NX_TOO_LARGE		MAKE_SQLSTATE('N','X','4','1','3')
+#define ERRCODE_NX_INVALID			MAKE_SQLSTATE('N','X','4','2','2')
+#define ERRCODE_NX_RATE_LIMITED		MAKE_SQLSTATE('N','X','4','2','9')
+#define ERRCODE_NX_INTERNAL			MAKE_SQLSTATE('N','X','5','0','0')
+
+/* GUCs (nexplane.c) */
+extern char *nx_jwt_key_file;
+extern char *nx_jwt_issuer;
+extern char *nx_jwt_audience;
+extern int	nx_access_token_ttl;
+extern int	nx_refresh_token_ttl;
+
+/* util.c */
+extern text *nx_arg_text(FunctionCallInfo fcinfo, int argno, const char *name,
+						 int maxlen);
+extern char *nx_random_token(const char *prefix);
+extern bytea *nx_sha256(const char *data, size_t len);
+extern char *nx_base64url_encode(const unsigned char *data, int len);
+extern unsigned char *nx_base64url_decode(const char *src, int srclen,
+										  int *outlen);
+extern char *nx_jsonb_get_cstring(Jsonb *jb, const char *key);
+extern bool nx_jsonb_get_int64(Jsonb *jb, const char *key, int64 *out);
+extern Jsonb *nx_jsonb_parse(const char *json, int len);
+extern bool nx_uuid_parse(const char *s, pg_uuid_t *out);
+extern char *nx_uuid_out(const pg_uuid_t *u);
+
+/* tenants.c */
+extern void nx_check_email(const char *email);
+
+#endif							/* NEXPLANE_H */

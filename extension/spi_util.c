@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.c
+ *	  Run a statement with bound text parameters and read its results.
+ *
+ * Parameters travel as bound values, never spliced into the SQL, so a
+ * secret or hostile string can neither change the statement nor show up
+ * in a log line of its text.  Values are cast to their types in the SQL
+ * ($1::uuid), which keeps call sites short and readable.  Results live in
+ * SPI's memory until SPI_finish: callers hand back what they return with
+ * nx_spi_return().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "spi_util.h"
+
+#include "catalog/pg_type.h"
+
+uint64
+nx_spi(const char *sql, int nargs, const char *const *args)
+{
+	Oid			types[NX_SPI_MAX_ARGS];
+	Datum		values[NX_SPI_MAX_ARGS];
+	char		nulls[NX_SPI_MAX_ARGS + 1] = {0};
+	int			rc;
+
+	Assert(nargs <= NX_SPI_MAX_ARGS);
+	for (int i = 0; i < nargs; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
+		nulls[i] = args[i] ? ' ' : 'n';
+	}
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Column col (1-based) of row as text, or NULL */
+char *
+nx_spi_get(uint64 row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+Jsonb *
+nx_spi_get_jsonb(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbP(d);
+}
+
+/* Move a jsonb result out of SPI memory, finish SPI, and return it. */
+Datum
+nx_spi_return(Jsonb *jb)
+{
+	Datum		d = SPI_datumTransfer(JsonbPGetDatum(jb), false, -1);
+
+	SPI_finish();
+	return d;
+}

@@ -1,0 +1,86 @@
+-- The job queue, schedules, and the evidence jobs leave behind.
+
+CREATE TABLE nexplane.jobs (
+    tenant_id         uuid NOT NULL REFERENCES nexplane.tenants (id),
+    id                uuid NOT NULL DEFAULT gen_random_uuid(),
+    kind              text NOT NULL
+                      CHECK (kind IN ('execute_change', 'rollback_change', 'discover',
+                                      'test_connection', 'verify_change')),
+    state             text NOT NULL DEFAULT 'queued'
+                      CHECK (state IN ('queued', 'running', 'succeeded', 'failed',
+                                       'cancelled')),
+    priority          smallint NOT NULL DEFAULT 0,
+    change_request_id uuid,
+    connector_id      uuid,
+    schedule_id       uuid,
+    payload           jsonb NOT NULL DEFAULT '{}',
+    result            jsonb,
+    error             text,
+    attempts          integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts      integer NOT NULL DEFAULT 1 CHECK (max_attempts BETWEEN 1 AND 20),
+    run_after         timestamptz NOT NULL DEFAULT now(),
+    lease_until       timestamptz,
+    worker_pid        integer,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    started_at        timestamptz,
+    finished_at       timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, change_request_id)
+        REFERENCES nexplane.change_requests (tenant_id, id),
+    FOREIGN KEY (tenant_id, connector_id) REFERENCES nexplane.connectors (tenant_id, id)
+);
+-- Workers claim across tenants: the queue index is not tenant-led.
+CREATE INDEX jobs_queue_idx ON nexplane.jobs (priority DESC, run_after)
+    WHERE state = 'queued';
+CREATE INDEX jobs_lease_idx ON nexplane.jobs (lease_until) WHERE state = 'running';
+CREATE INDEX jobs_list_idx ON nexplane.jobs (tenant_id, created_at DESC, id DESC);
+CREATE INDEX jobs_finished_idx ON nexplane.jobs (finished_at) WHERE finished_at IS NOT NULL;
+ALTER TABLE nexplane.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.jobs FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.jobs
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+
+CREATE TABLE nexplane.schedules (
+    tenant_id    uuid NOT NULL REFERENCES nexplane.tenants (id),
+    id           uuid NOT NULL DEFAULT gen_random_uuid(),
+    connector_id uuid NOT NULL,
+    job_kind     text NOT NULL CHECK (job_kind IN ('discover', 'test_connection')),
+    cron         text NOT NULL CHECK (length(cron) BETWEEN 9 AND 100),
+    timezone     text NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64),
+    enabled      boolean NOT NULL DEFAULT true,
+    next_run_at  timestamptz,
+    last_run_at  timestamptz,
+    created_by   uuid,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, connector_id) REFERENCES nexplane.connectors (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES nexplane.users (tenant_id, id)
+);
+CREATE INDEX schedules_due_idx ON nexplane.schedules (next_run_at) WHERE enabled;
+ALTER TABLE nexplane.schedules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.schedules FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.schedules
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+
+CREATE TABLE nexplane.evidence (
+    tenant_id         uuid NOT NULL REFERENCES nexplane.tenants (id),
+    id                uuid NOT NULL DEFAULT gen_random_uuid(),
+    job_id            uuid,
+    change_request_id uuid,
+    kind              text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.]{0,63}$'),
+    content           jsonb NOT NULL,
+    sha256            bytea NOT NULL CHECK (length(sha256) = 32),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, job_id) REFERENCES nexplane.jobs (tenant_id, id),
+    FOREIGN KEY (tenant_id, change_request_id)
+        REFERENCES nexplane.change_requests (tenant_id, id)
+);
+CREATE INDEX evidence_cr_idx ON nexplane.evidence (tenant_id, change_request_id, created_at);
+ALTER TABLE nexplane.evidence ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.evidence FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.evidence
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());

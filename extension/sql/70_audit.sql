@@ -1,0 +1,31 @@
+-- The audit trail.  Rows are appended by the audit trigger and by the
+-- platform functions; chain_seq, prev_hash and hash form a per-tenant
+-- SHA-256 chain filled in by the sealer.
+
+CREATE TABLE nexplane.audit_events (
+    tenant_id    uuid NOT NULL REFERENCES nexplane.tenants (id),
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    occurred_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor_kind   text NOT NULL
+                 CHECK (actor_kind IN ('user', 'api_key', 'agent', 'worker', 'postgres',
+                                       'system')),
+    actor_id     uuid,
+    action       text NOT NULL CHECK (length(action) BETWEEN 1 AND 100),
+    target_table text,
+    target_id    text,
+    before       jsonb,
+    after        jsonb,
+    request_id   text,
+    trace_id     text,
+    chain_seq    bigint,
+    prev_hash    bytea,
+    hash         bytea,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX audit_events_time_idx ON nexplane.audit_events (tenant_id, occurred_at, id);
+CREATE UNIQUE INDEX audit_events_chain_idx ON nexplane.audit_events (tenant_id, chain_seq);
+ALTER TABLE nexplane.audit_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.audit_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.audit_events
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());

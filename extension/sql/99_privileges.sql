@@ -1,0 +1,29 @@
+-- Ownership and privileges, last, once every object exists.
+--
+-- Everything in the schema moves to nexplane_owner, so SECURITY DEFINER
+-- functions run as a role that forced RLS binds.  nexplane_api may use the
+-- schema and call the public API functions (no leading underscore) and
+-- nothing else: no table, sequence or internal helper.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c
+              WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+    LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO nexplane_owner', r.rel);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS fn, p.proname FROM pg_proc p
+              WHERE p.pronamespace = 'nexplane'::regnamespace
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO nexplane_owner', r.fn);
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.fn);
+        IF left(r.proname, 1) <> '_' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO nexplane_api', r.fn);
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON ALL TABLES IN SCHEMA nexplane FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA nexplane FROM PUBLIC;
+GRANT USAGE ON SCHEMA nexplane TO nexplane_owner, nexplane_api;
