@@ -34,6 +34,8 @@ SHLIB_LINK = -lssl -lcrypto -lcrypt
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
+# No LLVM bitcode: JIT inlining of these functions gains nothing.
+override with_llvm = no
 include $(PGXS)
 else
 # A fresh machine: only deps, run and test (which install first) can work.
@@ -47,15 +49,15 @@ $(EXT_SQL): $(EXT_SQL_PARTS)
 
 .PHONY: deps run stop test
 deps:
-	@bash test/deps.sh
+	@bash scripts/deps.sh
 
 # run and test re-enter make so that pg_config is looked up after deps.
 run: deps
 	$(MAKE) all install
-	@bash test/run_local.sh start
+	@bash scripts/run_local.sh start
 
 stop:
-	@bash test/run_local.sh stop
+	@bash scripts/run_local.sh stop
 
 test: deps
 	$(MAKE) all install

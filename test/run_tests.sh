@@ -5,7 +5,7 @@
 # KEEP=1 keeps the directory (logs, diffs) for a look afterwards.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-. test/cluster.sh
+. scripts/cluster.sh
 
 PGXS_DIR=$(dirname "$(dirname "$(dirname "$(/usr/lib/postgresql/15/bin/pg_config --pgxs)")")")
 PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
@@ -34,7 +34,7 @@ tally() {
   fi
 }
 
-if ! { nx_cluster_init "$tmp/pg" && nx_cluster_start "$tmp/pg"; }; then
+if ! { nx_cluster_init "$tmp/pg" && nx_cluster_trust_local "$tmp/pg" && nx_cluster_start "$tmp/pg"; }; then
   echo "could not start the test cluster"
   echo "0 passed, 1 failed"
   exit 1

@@ -3,7 +3,9 @@
 # cluster owned by the postgres user (PostgreSQL refuses to run as root),
 # preloaded with pg_cron and nexplane, on a free local port.
 #
-#   nx_cluster_init DIR [PORT]   initdb into DIR/data, write config and keys
+#   nx_cluster_init DIR [PORT] [SOCKDIR] [DB]
+#                                initdb into DIR/data, write config and keys;
+#                                sockets in SOCKDIR (default DIR), pg_cron in DB
 #   nx_cluster_start DIR         start it and wait until it answers
 #   nx_cluster_stop DIR          stop it fast; harmless if not running
 # After init, PGHOST, PGPORT and PGUSER are exported for psql.
@@ -25,11 +27,14 @@ nx_free_port() {
 }
 
 nx_cluster_init() {
-  local dir=$1 port=${2:-$(nx_free_port)}
+  local dir=$1 port=${2:-$(nx_free_port)} sockdir=${3:-$1} cron_db=${4:-postgres}
   mkdir -p "$dir"
   chown postgres: "$dir"
   chmod 700 "$dir"
-  nx_as_postgres "$NX_PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+  # Local socket connections by the postgres OS user only (peer); TCP by
+  # password (SCRAM).  The test harness adds trust for its own socket.
+  nx_as_postgres "$NX_PGBIN/initdb" -D "$dir/data" -U postgres \
+    --auth-local=peer --auth-host=scram-sha-256 \
     --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; return 1; }
   nx_as_postgres openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
@@ -39,19 +44,27 @@ nx_cluster_init() {
 # nexplane
 port = $port
 listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
+unix_socket_directories = '$sockdir'
 shared_preload_libraries = 'pg_cron,nexplane'
-cron.database_name = 'postgres'
+cron.database_name = '$cron_db'
 nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF
   echo "$port" >"$dir/port"
-  export PGHOST=$dir PGPORT=$port PGUSER=postgres
+  echo "$sockdir" >"$dir/sockdir"
+  export PGHOST=$sockdir PGPORT=$port PGUSER=postgres
+}
+
+# The test cluster is private to one run: trust its socket, which lives in
+# a directory only root and postgres can reach.
+nx_cluster_trust_local() {
+  local dir=$1
+  sed -i '1i local all all trust' "$dir/data/pg_hba.conf"
 }
 
 nx_cluster_start() {
   local dir=$1
-  export PGHOST=$dir PGPORT=$(cat "$dir/port") PGUSER=postgres
+  export PGHOST=$(cat "$dir/sockdir") PGPORT=$(cat "$dir/port") PGUSER=postgres
   nx_as_postgres "$NX_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
     { tail -n 30 "$dir/server.log" >&2; return 1; }
 }
