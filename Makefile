@@ -17,7 +17,12 @@ OBJS = \
 	extension/jwt.o \
 	extension/auth.o \
 	extension/authenticate.o \
-	extension/tenants.o
+	extension/tenants.o \
+	extension/audit.o \
+	extension/vault.o \
+	extension/vault_rotation.o \
+	extension/vault_check.o \
+	extension/credentials.o
 
 EXT_VERSION = 0.1
 # The install script is assembled from one file per concept, in order.

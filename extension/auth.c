@@ -112,32 +112,25 @@ nx_login(PG_FUNCTION_ARGS)
 	text_to_cstring(nx_arg_text(fcinfo, 2, "tenant", 63));
 	bool		session_scope = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
 	bool		locked = nx_throttle_is_locked(email);
-	volatile uint64 n = 0;
+	uint64		n;
 	int			match = -1;
 	int			matches = 0;
 	NxContext	ctx = {0};
 	Jsonb	   *result;
 
 	SPI_connect();
-	nx_system_enter();
-	PG_TRY();
 	{
 		const char *args[] = {email, tenant};
 
-		n = nx_spi("SELECT u.tenant_id, u.id, u.password_hash, u.role,"
-				   "       u.status = 'active' AND t.status = 'active',"
-				   "       t.slug, u.email"
-				   "  FROM nexplane.users u"
-				   "  JOIN nexplane.tenants t ON t.id = u.tenant_id"
-				   " WHERE lower(u.email) = lower($1)"
-				   "   AND ($2::text IS NULL OR t.slug = $2)"
-				   " ORDER BY u.tenant_id LIMIT 5", 2, args);
+		n = nx_spi_system("SELECT u.tenant_id, u.id, u.password_hash, u.role,"
+						  "       u.status = 'active' AND t.status = 'active',"
+						  "       t.slug, u.email"
+						  "  FROM nexplane.users u"
+						  "  JOIN nexplane.tenants t ON t.id = u.tenant_id"
+						  " WHERE lower(u.email) = lower($1)"
+						  "   AND ($2::text IS NULL OR t.slug = $2)"
+						  " ORDER BY u.tenant_id LIMIT 5", 2, args);
 	}
-	PG_FINALLY();
-	{
-		nx_system_leave();
-	}
-	PG_END_TRY();
 
 	if (n == 0)
 		(void) nx_password_verify(password, NULL);
@@ -204,35 +197,28 @@ nx_refresh(PG_FUNCTION_ARGS)
 {
 	char	   *token = text_to_cstring(nx_arg_text(fcinfo, 0, "refresh_token", 256));
 	NxContext	ctx = {0};
-	volatile uint64 n = 0;
+	uint64		n;
 	Jsonb	   *result;
 
 	nx_context_clear();
 	SPI_connect();
-	nx_system_enter();
-	PG_TRY();
 	{
 		const char *args[] = {token};
 
-		n = nx_spi("SELECT r.tenant_id, r.id, r.session_id, s.user_id, u.role,"
-				   "       r.used_at IS NULL AND r.expires_at > now()"
-				   "       AND s.revoked_at IS NULL AND s.expires_at > now()"
-				   "       AND u.status = 'active' AND t.status = 'active',"
-				   "       u.email, t.slug"
-				   "  FROM nexplane.refresh_tokens r"
-				   "  JOIN nexplane.sessions s"
-				   "    ON s.tenant_id = r.tenant_id AND s.id = r.session_id"
-				   "  JOIN nexplane.users u"
-				   "    ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-				   "  JOIN nexplane.tenants t ON t.id = r.tenant_id"
-				   " WHERE r.token_hash = sha256(convert_to($1, 'UTF8'))"
-				   "   FOR UPDATE OF r", 1, args);
+		n = nx_spi_system("SELECT r.tenant_id, r.id, r.session_id, s.user_id, u.role,"
+						  "       r.used_at IS NULL AND r.expires_at > now()"
+						  "       AND s.revoked_at IS NULL AND s.expires_at > now()"
+						  "       AND u.status = 'active' AND t.status = 'active',"
+						  "       u.email, t.slug"
+						  "  FROM nexplane.refresh_tokens r"
+						  "  JOIN nexplane.sessions s"
+						  "    ON s.tenant_id = r.tenant_id AND s.id = r.session_id"
+						  "  JOIN nexplane.users u"
+						  "    ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
+						  "  JOIN nexplane.tenants t ON t.id = r.tenant_id"
+						  " WHERE r.token_hash = sha256(convert_to($1, 'UTF8'))"
+						  "   FOR UPDATE OF r", 1, args);
 	}
-	PG_FINALLY();
-	{
-		nx_system_leave();
-	}
-	PG_END_TRY();
 	explicit_bzero(token, strlen(token));
 
 	if (n != 1 || strcmp(nx_spi_get(0, 6), "t") != 0)

@@ -50,31 +50,13 @@ nx_request_id_arg(FunctionCallInfo fcinfo, int argno)
 	return rid;
 }
 
-static uint64
-nx_system_query(const char *sql, int nargs, const char *const *args)
-{
-	volatile uint64 n = 0;
-
-	nx_system_enter();
-	PG_TRY();
-	{
-		n = nx_spi(sql, nargs, args);
-	}
-	PG_FINALLY();
-	{
-		nx_system_leave();
-	}
-	PG_END_TRY();
-	return n;
-}
-
 static void
 nx_authenticate_api_key(const char *key, NxContext *ctx)
 {
 	const char *args[] = {key};
 	uint64		n;
 
-	n = nx_system_query("SELECT k.tenant_id, k.user_id, k.id,"
+	n = nx_spi_system("SELECT k.tenant_id, k.user_id, k.id,"
 						"       CASE WHEN 'write' = ANY (k.scopes) THEN u.role"
 						"            ELSE 'viewer' END,"
 						"       k.revoked_at IS NULL"
@@ -121,7 +103,7 @@ nx_authenticate_jwt(const char *token, NxContext *ctx)
 	{
 		const char *args[] = {tid, sid, sub};
 
-		n = nx_system_query("SELECT u.role,"
+		n = nx_spi_system("SELECT u.role,"
 							"       s.revoked_at IS NULL AND s.expires_at > now(),"
 							"       u.status = 'active' AND t.status = 'active'"
 							"  FROM nexplane.sessions s"

@@ -13,6 +13,7 @@
 #include "nexplane.h"
 
 #include "context.h"
+#include "audit.h"
 #include "password.h"
 #include "spi_util.h"
 
@@ -61,27 +62,6 @@ nx_check_email(const char *email)
 				(errcode(ERRCODE_NX_INVALID),
 				 errmsg("invalid email address"),
 				 errhint("Use a plain address such as ops@example.com.")));
-}
-
-/* Audit an action in one tenant; caller is in system mode or that tenant. */
-static void
-nx_audit_platform(const char *tenant_id, const char *action, const char *target_id,
-				  const char *detail_json)
-{
-	const NxContext *ctx = nx_context_get();
-	const char *args[] = {
-		tenant_id,
-		ctx ? "user" : "postgres",
-		ctx ? nx_uuid_out(&ctx->user_id) : NULL,
-		action, target_id, detail_json,
-		ctx && ctx->request_id[0] ? ctx->request_id : NULL
-	};
-
-	nx_spi("INSERT INTO nexplane.audit_events"
-		   " (tenant_id, actor_kind, actor_id, action, target_table, target_id,"
-		   "  after, request_id)"
-		   " VALUES ($1::uuid, $2, $3::uuid, $4, 'tenants', $5, $6::jsonb, $7)",
-		   7, args);
 }
 
 /*
@@ -133,7 +113,7 @@ nx_tenant_create(PG_FUNCTION_ARGS)
 				   " VALUES ($1::uuid, $2, $3, 'admin') RETURNING id", 3, uargs);
 			user_id = nx_spi_get(0, 1);
 		}
-		nx_audit_platform(tenant_id, "tenant.create", tenant_id,
+		nx_audit_event(tenant_id, "tenant.create", "tenants", tenant_id,
 						  psprintf("{\"slug\": \"%s\", \"admin_user_id\": \"%s\"}",
 								   slug, user_id));
 		{
@@ -194,9 +174,9 @@ nx_act_as_tenant(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NX_NOT_FOUND),
 					 errmsg("tenant %s not found", target_id)));
 		result = nx_spi_get_jsonb(0, 1);
-		nx_audit_platform(home_id, "superadmin.act_as_tenant", target_id, detail);
+		nx_audit_event(home_id, "superadmin.act_as_tenant", "tenants", target_id, detail);
 		if (strcmp(home_id, target_id) != 0)
-			nx_audit_platform(target_id, "superadmin.act_as_tenant", target_id, detail);
+			nx_audit_event(target_id, "superadmin.act_as_tenant", "tenants", target_id, detail);
 	}
 	PG_FINALLY();
 	{
@@ -243,7 +223,7 @@ nx_superadmin_grant(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NX_NOT_FOUND),
 					 errmsg("no user with that email in tenant \"%s\"", slug)));
 		result = nx_spi_get_jsonb(0, 1);
-		nx_audit_platform(nx_spi_get(0, 2), "superadmin.grant", nx_spi_get(0, 3), "{}");
+		nx_audit_event(nx_spi_get(0, 2), "superadmin.grant", "users", nx_spi_get(0, 3), "{}");
 	}
 	PG_FINALLY();
 	{

@@ -39,7 +39,10 @@ nx_cluster_init() {
     { cat "$dir/initdb.log" >&2; return 1; }
   nx_as_postgres openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$dir/data/nexplane_jwt.pem" 2>/dev/null
-  chmod 600 "$dir/data/nexplane_jwt.pem"
+  # The vault master key: 48 random bytes, base64, readable by postgres only.
+  (umask 077; openssl rand -base64 48 >"$dir/data/nexplane_master.key")
+  chown postgres: "$dir/data/nexplane_master.key"
+  chmod 600 "$dir/data/nexplane_jwt.pem" "$dir/data/nexplane_master.key"
   cat >>"$dir/data/postgresql.conf" <<CONF
 # nexplane
 port = $port
@@ -48,6 +51,7 @@ unix_socket_directories = '$sockdir'
 shared_preload_libraries = 'pg_cron,nexplane'
 cron.database_name = '$cron_db'
 nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
+nexplane.master_key_file = 'nexplane_master.key'
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF
   echo "$port" >"$dir/port"

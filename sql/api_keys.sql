@@ -70,7 +70,6 @@ SELECT k->>'id' AS admin_key_id
 SELECT nexplane.login('viewer-keys@acme.test', 'viewer-keys-pass-1') IS NOT NULL AS viewer;
 SELECT nexplane.api_key_create('mine', ARRAY['write'])->'scopes' AS viewer_key;
 SELECT jsonb_array_length(nexplane.api_key_list()) AS own_keys_listed;
-SELECT replace(test.try(format('SELECT nexplane.api_key_revoke(%L)', :'admin_key_id')),
-               :'admin_key_id', '<admin key id>') AS others_key;
+SELECT test.try(format('SELECT nexplane.api_key_revoke(%L)', :'admin_key_id')) AS others_key;
 SELECT nexplane.logout() IS NOT NULL AS out;
 RESET ROLE;

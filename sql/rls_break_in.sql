@@ -21,8 +21,9 @@ WITH
   k AS (INSERT INTO nexplane.api_keys (tenant_id, user_id, name, key_prefix, key_hash, scopes)
         SELECT t, u, 'gx key', 'nxp_gx', sha256('gx-key'), '{write}' FROM gx RETURNING id),
   tk AS (INSERT INTO nexplane.tenant_keys (tenant_id, version, wrapped_key, kek_salt,
-                                           kek_iterations, master_key_id)
-         SELECT t, 1, '\x00', '\x000102030405060708090a0b0c0d0e0f', 600000, 'test' FROM gx
+                                           kek_iterations, master_key_id, status)
+         SELECT t, 99, '\x00', '\x000102030405060708090a0b0c0d0e0f', 600000, 'test', 'retired'
+           FROM gx
          RETURNING 1),
   c AS (INSERT INTO nexplane.credentials (tenant_id, name, provider, mode, external_ref)
         SELECT t, 'gx cred', 'aws', 'external', 'arn:aws:secretsmanager:gx' FROM gx RETURNING id),
@@ -200,7 +201,10 @@ BEGIN
             ('user_get(%L)', 'users'),
             ('user_set_role(%L, ''viewer'')', 'users'),
             ('user_disable(%L)', 'users'),
-            ('api_key_revoke(%L)', 'api_keys')) v(call, rel)
+            ('api_key_revoke(%L)', 'api_keys'),
+            ('credential_get(%L)', 'credentials'),
+            ('credential_rotate(%L, ''{"x": 1}'')', 'credentials'),
+            ('credential_delete(%L)', 'credentials')) v(call, rel)
     LOOP
         FOR foreign_err, unknown_err IN
             SELECT test.try(format('SELECT nexplane.' || f.call, id)),
@@ -218,7 +222,8 @@ END
 $$;
 CREATE TABLE test.globex_ids AS
     SELECT 'users' AS rel, id FROM nexplane.users WHERE tenant_id = :'globex'
-    UNION ALL SELECT 'api_keys', id FROM nexplane.api_keys WHERE tenant_id = :'globex';
+    UNION ALL SELECT 'api_keys', id FROM nexplane.api_keys WHERE tenant_id = :'globex'
+    UNION ALL SELECT 'credentials', id FROM nexplane.credentials WHERE tenant_id = :'globex';
 GRANT SELECT ON test.globex_ids TO PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test TO PUBLIC;
 

@@ -4,6 +4,7 @@ CREATE EXTENSION nexplane;
 
 -- test.try(sql): run a statement and answer 'ok' or 'SQLSTATE: message
 -- (detail)', so expected files show the error class the API shim would map.
+-- UUIDs in messages are masked as <id>: they differ from run to run.
 CREATE SCHEMA test;
 GRANT USAGE ON SCHEMA test TO PUBLIC;
 CREATE FUNCTION test.try(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -14,7 +15,8 @@ BEGIN
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-    RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(detail, '') || ')', '');
+    RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(detail, '') || ')', ''),
+                          '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'g');
 END
 $$;
 GRANT EXECUTE ON FUNCTION test.try(text) TO PUBLIC;

@@ -54,6 +54,18 @@ echo "== isolation"
   --schedule=test/isolation/schedule --dbname=nexplane_isolation 2>&1 | tee "$tmp/isolation.log"
 tally "$tmp/isolation.log" "$tmp/isolation/regression.diffs"
 
+echo "== end-to-end"
+for t in test/e2e/*.sh; do
+  [ "$(basename "$t")" = lib.sh ] && continue
+  echo "-- $t"
+  TMPDIR=$tmp bash "$t" 2>&1 | tee "$tmp/e2e.log"
+  p=$(grep -c '^ok ' "$tmp/e2e.log")
+  f=$(grep -c '^not ok ' "$tmp/e2e.log")
+  [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && f=1   # a script that checked nothing failed
+  passed=$((passed + p))
+  failed=$((failed + f))
+done
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -18,3 +18,8 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Secrets travel as bound parameters; keep parameter values of the API
+-- role out of the server log, in statement and in error lines alike.
+ALTER ROLE nexplane_api SET log_parameter_max_length = 0;
+ALTER ROLE nexplane_api SET log_parameter_max_length_on_error = 0;

@@ -1,0 +1,124 @@
+/*-------------------------------------------------------------------------
+ *
+ * vault_check.c
+ *	  Superuser-only instruments for tests and benchmarks.  Neither returns
+ *	  plaintext: _vault_verify answers whether a credential decrypts to an
+ *	  expected value (constant-time compare), _vault_bench times the vault.
+ *	  Both check for a superuser themselves, whatever the grants say.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "nexplane.h"
+
+#include "context.h"
+#include "spi_util.h"
+#include "vault.h"
+
+#include "portability/instr_time.h"
+#include "utils/memutils.h"
+
+#include <openssl/crypto.h>
+
+static void
+nx_require_superuser(void)
+{
+	if (!nx_caller_is_superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_FORBIDDEN),
+				 errmsg("only a PostgreSQL superuser may use the vault instruments")));
+}
+
+/* _vault_verify(credential_id, expected jsonb) returns boolean */
+PG_FUNCTION_INFO_V1(nx_vault_verify);
+Datum
+nx_vault_verify(PG_FUNCTION_ARGS)
+{
+	char	   *id;
+	Jsonb	   *expected;
+	char	   *want;
+	NxSecret   *got;
+	bool		same;
+
+	nx_require_superuser();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_BAD_INPUT),
+				 errmsg("credential_id and expected are required")));
+	id = nx_uuid_out(PG_GETARG_UUID_P(0));
+	expected = PG_GETARG_JSONB_P(1);
+	want = JsonbToCString(NULL, &expected->root, VARSIZE(expected));
+
+	SPI_connect();
+	{
+		const char *args[] = {id};
+
+		if (nx_spi_system("SELECT tenant_id FROM nexplane.credentials WHERE id = $1::uuid",
+						  1, args) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_NOT_FOUND),
+					 errmsg("credential %s not found", id)));
+		got = nx_vault_credential_secret(nx_spi_get(0, 1), id);
+	}
+	same = got->len == strlen(want) && CRYPTO_memcmp(got->data, want, got->len) == 0;
+	nx_secret_wipe(got);
+	SPI_finish();
+	PG_RETURN_BOOL(same);
+}
+
+/*
+ * _vault_bench(tenant_id, n): encrypt and then decrypt a 200-byte secret n
+ * times each under the tenant's key; answers operations per second.
+ */
+PG_FUNCTION_INFO_V1(nx_vault_bench);
+Datum
+nx_vault_bench(PG_FUNCTION_ARGS)
+{
+	char	   *tenant_id;
+	int			n = PG_GETARG_INT32(1);
+	unsigned char plain[200];
+	char	  **blobs;
+	instr_time	t0,
+				t1,
+				t2;
+	MemoryContext loop_cxt;
+	MemoryContext old;
+	char	   *json;
+
+	nx_require_superuser();
+	if (PG_ARGISNULL(0) || n < 1 || n > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_BAD_INPUT),
+				 errmsg("tenant_id and n between 1 and 1000000 are required")));
+	tenant_id = nx_uuid_out(PG_GETARG_UUID_P(0));
+	memset(plain, 'x', sizeof(plain));
+	blobs = palloc(sizeof(char *) * n);
+	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "vault bench",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+	INSTR_TIME_SET_CURRENT(t0);
+	for (int i = 0; i < n; i++)
+	{
+		int			v;
+		char	   *b = nx_vault_encrypt(tenant_id, "bench", plain, sizeof(plain), &v);
+
+		blobs[i] = MemoryContextStrdup(loop_cxt, b);
+	}
+	INSTR_TIME_SET_CURRENT(t1);
+	for (int i = 0; i < n; i++)
+	{
+		NxSecret   *s = nx_vault_decrypt(tenant_id, "bench", blobs[i]);
+
+		nx_secret_wipe(s);
+	}
+	INSTR_TIME_SET_CURRENT(t2);
+	SPI_finish();
+
+	INSTR_TIME_SUBTRACT(t2, t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	old = MemoryContextSwitchTo(loop_cxt);
+	json = psprintf("{\"n\": %d, \"encrypt_per_sec\": %.0f, \"decrypt_per_sec\": %.0f}",
+					n, n / INSTR_TIME_GET_DOUBLE(t1), n / INSTR_TIME_GET_DOUBLE(t2));
+	MemoryContextSwitchTo(old);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}

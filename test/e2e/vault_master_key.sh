@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The master key across restarts: wrong and missing keys give clear errors,
+# the environment variable works and is wiped, and rotate_master_key()
+# re-wraps every tenant key so the old master key can go.
+. "$(dirname "$0")/lib.sh"
+data=$E2E_DIR/pg/data
+e2e_cluster </dev/null || { echo "not ok - cluster starts"; exit 1; }
+
+sql -c "CREATE EXTENSION nexplane" -c "SET client_min_messages = warning" \
+    -c "SELECT nexplane.tenant_create('mk1', 'MK1', 'admin@mk1.test', 'mk1-admin-password')" \
+    -c "SELECT nexplane.tenant_create('mk2', 'MK2', 'admin@mk2.test', 'mk2-admin-password')" >/dev/null
+for t in 1 2; do
+  sql -c "SELECT nexplane.login('admin@mk$t.test', 'mk$t-admin-password') IS NOT NULL" \
+      -c "SELECT nexplane.credential_create('db', 'postgresql', '{\"password\": \"mk-secret-$t\"}')->>'id'" |
+    tail -n 1 >"$E2E_DIR/cred$t"
+done
+verify() { # tenant number: 't' when the credential decrypts, else the error
+  sql -c "SELECT nexplane._vault_verify('$(cat "$E2E_DIR/cred$1")', '{\"password\": \"mk-secret-$1\"}')" 2>&1
+}
+check "credentials decrypt under the first master key" test "$(verify 1)$(verify 2)" = tt
+cp "$data/nexplane_master.key" "$E2E_DIR/key_a"
+
+# A wrong key: a clear error at first use, not garbage.
+openssl rand -base64 48 >"$data/nexplane_master.key"
+e2e_restart
+check "a wrong master key gives a clear error" grep -q "the master key does not match" <<<"$(verify 1)"
+
+# A missing key file.
+e2e_conf "nexplane.master_key_file = 'no-such.key'"
+e2e_restart
+out=$(verify 1)
+check "a missing master key file gives a clear error" grep -q 'could not open master key file "no-such.key"' <<<"$out"
+check "... with a hint" grep -q "nexplane.master_key_file" <<<"$(sql -c '\set VERBOSITY verbose' -c "SELECT nexplane._vault_verify('$(cat "$E2E_DIR/cred1")', '{}')" 2>&1)"
+
+# The key from the environment; the postmaster's environ no longer shows it.
+e2e_conf "nexplane.master_key_file = ''"
+nx_cluster_stop "$E2E_DIR/pg"
+runuser -u postgres -- env NEXPLANE_SECRET_KEY="$(cat "$E2E_DIR/key_a")" \
+  "$NX_PGBIN/pg_ctl" -D "$data" -l "$E2E_DIR/pg/server.log" -w start >/dev/null
+check "NEXPLANE_SECRET_KEY works as the master key" test "$(verify 1)" = t
+pid=$(head -n 1 "$data/postmaster.pid")
+check "NEXPLANE_SECRET_KEY is wiped from the postmaster's environment" \
+  bash -c "! tr '\0' '\n' </proc/$pid/environ | grep -qF -- '$(head -c 20 "$E2E_DIR/key_a")'"
+
+# Rotation: new key current, old key previous; re-wrap in batches of one.
+nx_cluster_stop "$E2E_DIR/pg"
+openssl rand -base64 48 >"$data/nexplane_master.key"
+cp "$E2E_DIR/key_a" "$data/previous.key"
+chown postgres: "$data/nexplane_master.key" "$data/previous.key"
+chmod 600 "$data/previous.key"
+e2e_conf "nexplane.master_key_file = 'nexplane_master.key'"
+e2e_conf "nexplane.previous_master_key_file = 'previous.key'"
+nx_cluster_start "$E2E_DIR/pg"
+check "before rotation, keys wrapped by the previous key still decrypt" test "$(verify 1)$(verify 2)" = tt
+r1=$(sql -c "SELECT nexplane.rotate_master_key(1) - 'master_key_id'")
+r2=$(sql -c "SELECT nexplane.rotate_master_key(1) - 'master_key_id'")
+check "rotate_master_key works in batches: $r1 then $r2" \
+  test "$r1|$r2" = '{"remaining": 1, "rewrapped": 1}|{"remaining": 0, "rewrapped": 0}' -o \
+       "$r1|$r2" = '{"remaining": 1, "rewrapped": 1}|{"remaining": 0, "rewrapped": 1}'
+check "the rotation is audited in each tenant" \
+  test "$(sql -c "SELECT count(DISTINCT tenant_id) FROM nexplane.audit_events WHERE action = 'vault.rotate_master_key'")" = 2
+e2e_conf "nexplane.previous_master_key_file = ''"
+e2e_restart
+check "after rotation the old key is not needed" test "$(verify 1)$(verify 2)" = tt
+cp "$E2E_DIR/key_a" "$data/nexplane_master.key"
+e2e_restart
+check "the old key cannot read re-wrapped keys" grep -q "the master key does not match" <<<"$(verify 2)"
