@@ -67,3 +67,9 @@ stop:
 test: deps
 	$(MAKE) all install
 	@bash test/run_tests.sh
+
+# Benchmarks print their figures and their baselines'; they are not tests.
+.PHONY: bench
+bench: deps
+	$(MAKE) all install
+	@for b in bench/*/run.sh; do echo "== $$b"; bash $$b || exit 1; done

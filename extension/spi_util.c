@@ -17,11 +17,52 @@
 #include "context.h"
 
 #include "catalog/pg_type.h"
+#include "utils/memutils.h"
+
+/*
+ * Plans are prepared once per backend and kept (the plan cache replans
+ * them after DDL), keyed by the statement text.  The statements are the
+ * fixed literals of this extension, so the list stays short.
+ */
+typedef struct NxSavedPlan
+{
+	char	   *sql;
+	int			nargs;
+	SPIPlanPtr	plan;
+	struct NxSavedPlan *next;
+} NxSavedPlan;
+
+static NxSavedPlan *saved_plans = NULL;
+
+static SPIPlanPtr
+nx_spi_plan(const char *sql, int nargs)
+{
+	Oid			types[NX_SPI_MAX_ARGS];
+	NxSavedPlan *p;
+	SPIPlanPtr	plan;
+
+	for (p = saved_plans; p; p = p->next)
+		if (p->nargs == nargs && strcmp(p->sql, sql) == 0)
+			return p->plan;
+	for (int i = 0; i < nargs; i++)
+		types[i] = TEXTOID;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	p = MemoryContextAlloc(TopMemoryContext, sizeof(NxSavedPlan));
+	p->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	p->nargs = nargs;
+	p->plan = plan;
+	p->next = saved_plans;
+	saved_plans = p;
+	return plan;
+}
 
 uint64
 nx_spi(const char *sql, int nargs, const char *const *args)
 {
-	Oid			types[NX_SPI_MAX_ARGS];
 	Datum		values[NX_SPI_MAX_ARGS];
 	char		nulls[NX_SPI_MAX_ARGS + 1] = {0};
 	int			rc;
@@ -29,13 +70,12 @@ nx_spi(const char *sql, int nargs, const char *const *args)
 	Assert(nargs <= NX_SPI_MAX_ARGS);
 	for (int i = 0; i < nargs; i++)
 	{
-		types[i] = TEXTOID;
 		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
 		nulls[i] = args[i] ? ' ' : 'n';
 	}
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	rc = SPI_execute_plan(nx_spi_plan(sql, nargs), values, nulls, false, 0);
 	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
 }
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/base64.h"
+#include "access/xact.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -77,6 +78,24 @@ typedef struct NxKekEntry
 } NxKekEntry;
 
 static NxKekEntry *kek_cache = NULL;	/* locked memory */
+
+/*
+ * Unwrapped data keys, for the rest of the transaction only: they live in
+ * TopTransactionContext and are wiped when it goes.  A subtransaction abort
+ * or a rotation drops them, so a key version rolled back or replaced is
+ * never used again.
+ */
+#define NX_KEY_CACHE 16
+typedef struct NxKeyCacheEntry
+{
+	char		tenant_id[37];
+	int			version;
+	bool		active;
+	NxSecret   *key;
+} NxKeyCacheEntry;
+
+static NxKeyCacheEntry *key_cache = NULL;
+static int	key_cache_used = 0;
 
 /* ---- secret memory ---- */
 
@@ -491,9 +510,94 @@ nx_insert_tenant_key(const char *tenant_id, int version, const char *status)
 				  " ON CONFLICT DO NOTHING", 6, args);
 }
 
+static void
+nx_key_cache_forget(void *arg)
+{
+	key_cache = NULL;
+	key_cache_used = 0;
+}
+
+static void
+nx_key_cache_subxact(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		key_cache_used = 0;
+}
+
+/* Forget every cached data key (the benchmark's cold path). */
+void
+nx_vault_forget_keys(void)
+{
+	key_cache_used = 0;
+}
+
+/* Drop a tenant's cached keys (all tenants' when tenant_id is NULL). */
+static void
+nx_key_cache_drop(const char *tenant_id)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < key_cache_used; i++)
+		if (tenant_id && strcmp(key_cache[i].tenant_id, tenant_id) != 0)
+			key_cache[kept++] = key_cache[i];
+	key_cache_used = kept;
+}
+
+static NxSecret *
+nx_key_cache_find(const char *tenant_id, int version, int *version_out)
+{
+	for (int i = 0; i < key_cache_used; i++)
+	{
+		NxKeyCacheEntry *e = &key_cache[i];
+
+		if (strcmp(e->tenant_id, tenant_id) == 0 &&
+			(version == 0 ? e->active : e->version == version))
+		{
+			*version_out = e->version;
+			return e->key;
+		}
+	}
+	return NULL;
+}
+
+static NxSecret *
+nx_key_cache_add(const char *tenant_id, int version, bool active, const NxSecret *key)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	NxKeyCacheEntry *e;
+
+	if (key_cache == NULL)
+	{
+		MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+		static bool subxact_registered = false;
+
+		key_cache = palloc0(sizeof(NxKeyCacheEntry) * NX_KEY_CACHE);
+		key_cache_used = 0;
+		cb->func = nx_key_cache_forget;
+		MemoryContextRegisterResetCallback(TopTransactionContext, cb);
+		if (!subxact_registered)
+		{
+			RegisterSubXactCallback(nx_key_cache_subxact, NULL);
+			subxact_registered = true;
+		}
+	}
+	if (key_cache_used == NX_KEY_CACHE)
+		key_cache_used = 0;		/* small and per transaction: start over */
+	e = &key_cache[key_cache_used++];
+	strlcpy(e->tenant_id, tenant_id, sizeof(e->tenant_id));
+	e->version = version;
+	e->active = active;
+	e->key = nx_secret_alloc(NX_KEY_LEN);	/* wiped with TopTransactionContext */
+	memcpy(e->key->data, key->data, NX_KEY_LEN);
+	MemoryContextSwitchTo(old);
+	return e->key;
+}
+
 /*
  * A tenant's data key: version 0 means the active one (made on first use
- * when create_if_missing).
+ * when create_if_missing).  The key belongs to the transaction's cache:
+ * callers must not wipe or keep it.
  */
 NxTenantKey
 nx_vault_tenant_key(const char *tenant_id, int version, bool create_if_missing)
@@ -506,6 +610,8 @@ nx_vault_tenant_key(const char *tenant_id, int version, bool create_if_missing)
 		" WHERE tenant_id = $1::uuid"
 		"   AND (version = $2::int OR ($2::int = 0 AND status = 'active'))";
 
+	if ((result.key = nx_key_cache_find(tenant_id, version, &result.version)) != NULL)
+		return result;
 	snprintf(vbuf, sizeof(vbuf), "%d", version);
 	if (nx_spi_system(sql, 2, args) == 0)
 	{
@@ -518,9 +624,14 @@ nx_vault_tenant_key(const char *tenant_id, int version, bool create_if_missing)
 			elog(ERROR, "could not create the first data key of tenant %s", tenant_id);
 	}
 	result.version = atoi(nx_spi_get(0, 1));
-	result.key = nx_unwrap(tenant_id, result.version, nx_spi_get_bytea(0, 2),
-						   nx_spi_get_bytea(0, 3), atoi(nx_spi_get(0, 4)),
-						   nx_spi_get(0, 5));
+	{
+		NxSecret   *key = nx_unwrap(tenant_id, result.version, nx_spi_get_bytea(0, 2),
+									nx_spi_get_bytea(0, 3), atoi(nx_spi_get(0, 4)),
+									nx_spi_get(0, 5));
+
+		result.key = nx_key_cache_add(tenant_id, result.version, version == 0, key);
+		nx_secret_wipe(key);
+	}
 	return result;
 }
 
@@ -538,6 +649,7 @@ nx_vault_new_tenant_key(const char *tenant_id)
 	nx_spi_system("UPDATE nexplane.tenant_keys SET status = 'retired', retired_at = now()"
 				  " WHERE tenant_id = $1::uuid AND status = 'active'", 1, args);
 	nx_insert_tenant_key(tenant_id, version, "active");
+	nx_key_cache_drop(tenant_id);
 	return version;
 }
 
@@ -573,6 +685,7 @@ nx_vault_rewrap(const char *tenant_id, int version)
 				  "   SET wrapped_key = decode($3, 'hex'), kek_salt = decode($4, 'hex'),"
 				  "       kek_iterations = 600000, master_key_id = $5"
 				  " WHERE tenant_id = $1::uuid AND version = $2::int", 5, uargs);
+	nx_key_cache_drop(tenant_id);
 	return true;
 }
 
@@ -606,7 +719,6 @@ nx_vault_encrypt(const char *tenant_id, const char *credential_id,
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_INTERNAL),
 				 errmsg("could not encrypt the secret")));
-	nx_secret_wipe(key.key);
 	out = palloc(pg_b64_enc_len(bloblen) + 1);
 	outlen = pg_b64_encode((char *) blob, bloblen, out, pg_b64_enc_len(bloblen));
 	if (outlen < 0)
@@ -637,14 +749,10 @@ nx_vault_decrypt(const char *tenant_id, const char *credential_id, const char *b
 				nx_credential_aad(tenant_id, credential_id, version),
 				blob + NX_BLOB_HEADER, plain->len, plain->data,
 				blob + len - NX_TAG_LEN))
-	{
-		nx_secret_wipe(key.key);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("could not decrypt the secret of credential %s", credential_id),
 				 errdetail("The blob failed authentication: it was altered, or belongs to another credential, tenant or key version.")));
-	}
-	nx_secret_wipe(key.key);
 	return plain;
 }
 

@@ -49,7 +49,7 @@ extern NxSecret *nx_vault_credential_secret(const char *tenant_id,
 typedef struct NxTenantKey
 {
 	int			version;
-	NxSecret   *key;			/* 32 bytes */
+	NxSecret   *key;			/* 32 bytes, owned by the transaction's cache */
 } NxTenantKey;
 
 extern NxTenantKey nx_vault_tenant_key(const char *tenant_id, int version,
@@ -57,5 +57,6 @@ extern NxTenantKey nx_vault_tenant_key(const char *tenant_id, int version,
 extern int	nx_vault_new_tenant_key(const char *tenant_id);
 extern bool nx_vault_rewrap(const char *tenant_id, int version);
 extern const char *nx_vault_master_key_id(void);
+extern void nx_vault_forget_keys(void);
 
 #endif							/* NX_VAULT_H */

@@ -66,7 +66,6 @@ nx_rotate_tenant_key(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	active = nx_vault_tenant_key(tenant_id, 0, true);
-	nx_secret_wipe(active.key);
 	snprintf(vbuf, sizeof(vbuf), "%d", active.version);
 	snprintf(bbuf, sizeof(bbuf), "%d", batch);
 	if (nx_count(pending_sql, 2, args) == 0)

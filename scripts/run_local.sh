@@ -50,6 +50,13 @@ start() {
     echo "created cluster in $pgdir on port $port"
   fi
   [ "$pgdir" = "$state/pg" ] || ln -sfn "$pgdir" "$state/pg"
+  # A cluster made before the vault existed gets its master key now.
+  if ! grep -q "^nexplane.master_key_file" "$pgdir/data/postgresql.conf"; then
+    (umask 077; openssl rand -base64 48 >"$pgdir/data/nexplane_master.key")
+    chown postgres: "$pgdir/data/nexplane_master.key"
+    echo "nexplane.master_key_file = 'nexplane_master.key'" >>"$pgdir/data/postgresql.conf"
+    nx_cluster_stop "$pgdir"
+  fi
   if ! nx_as_postgres "$NX_PGBIN/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1; then
     nx_cluster_start "$pgdir"
   fi
@@ -89,6 +96,8 @@ Log in from psql:
   SELECT nexplane.user_list();
 
 The connection string and passwords are kept in $state/ (mode 0600).
+The vault master key is $pgdir/data/nexplane_master.key (mode 0600): back it
+up; without it no stored credential can be decrypted.
 Stop with: make stop
 EOF
 }

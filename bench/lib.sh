@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Shared by the benchmarks: a throw-away cluster like the tests', stopped on exit.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/cluster.sh"
+BENCH_DIR=$(mktemp -d /tmp/nexplane-bench.XXXXXX)
+chmod 755 "$BENCH_DIR"
+trap 'nx_cluster_stop "$BENCH_DIR/pg"; rm -rf "$BENCH_DIR"' EXIT
+nx_cluster_init "$BENCH_DIR/pg" >/dev/null
+nx_cluster_trust_local "$BENCH_DIR/pg"
+nx_cluster_start "$BENCH_DIR/pg"
+sql() { psql -X -q -tA -v ON_ERROR_STOP=1 -d postgres "$@"; }
