@@ -22,7 +22,8 @@ OBJS = \
 	extension/vault.o \
 	extension/vault_rotation.o \
 	extension/vault_check.o \
-	extension/credentials.o
+	extension/credentials.o \
+	extension/audit_trigger.o
 
 EXT_VERSION = 0.1
 # The install script is assembled from one file per concept, in order.

@@ -29,3 +29,19 @@ ALTER TABLE nexplane.audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.audit_events
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+CREATE INDEX audit_events_unsealed_idx ON nexplane.audit_events (tenant_id, id)
+    WHERE chain_seq IS NULL;
+
+-- The sealed end of each tenant's chain, so removing the newest events is
+-- noticed too.
+CREATE TABLE nexplane.audit_chain_heads (
+    tenant_id  uuid PRIMARY KEY REFERENCES nexplane.tenants (id),
+    last_seq   bigint NOT NULL CHECK (last_seq >= 0),
+    last_hash  bytea NOT NULL CHECK (length(last_hash) = 32),
+    sealed_at  timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE nexplane.audit_chain_heads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.audit_chain_heads FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.audit_chain_heads
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
