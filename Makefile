@@ -23,7 +23,11 @@ OBJS = \
 	extension/vault_rotation.o \
 	extension/vault_check.o \
 	extension/credentials.o \
-	extension/audit_trigger.o
+	extension/audit_trigger.o \
+	extension/change_types.o \
+	extension/risk.o \
+	extension/state_machine.o \
+	extension/change_requests.o
 
 EXT_VERSION = 0.1
 # The install script is assembled from one file per concept, in order.

@@ -40,7 +40,8 @@ WITH
          SELECT tenant_id, id, 'create', 'draft', 'user' FROM cr RETURNING 1),
   ap AS (INSERT INTO nexplane.approvals (tenant_id, change_request_id, approver_id, decision,
                                          approver_role)
-         SELECT cr.tenant_id, cr.id, gx.u, 'approve', 'admin' FROM cr, gx RETURNING 1),
+         SELECT cr.tenant_id, cr.id, u.id, 'approve', 'viewer' FROM cr, nexplane.users u
+          WHERE u.tenant_id = cr.tenant_id AND u.email = 'twin@example.test' RETURNING 1),
   po AS (INSERT INTO nexplane.policies (tenant_id, kind) SELECT t, 'approvals' FROM gx RETURNING 1),
   j AS (INSERT INTO nexplane.jobs (tenant_id, kind, change_request_id)
         SELECT tenant_id, 'execute_change', id FROM cr RETURNING tenant_id, id),
@@ -204,7 +205,16 @@ BEGIN
             ('api_key_revoke(%L)', 'api_keys'),
             ('credential_get(%L)', 'credentials'),
             ('credential_rotate(%L, ''{"x": 1}'')', 'credentials'),
-            ('credential_delete(%L)', 'credentials')) v(call, rel)
+            ('credential_delete(%L)', 'credentials'),
+            ('cr_get(%L)', 'change_requests'),
+            ('cr_events(%L)', 'change_requests'),
+            ('cr_submit(%L)', 'change_requests'),
+            ('cr_approve(%L)', 'change_requests'),
+            ('cr_reject(%L, ''no'')', 'change_requests'),
+            ('cr_cancel(%L)', 'change_requests'),
+            ('cr_execute(%L)', 'change_requests'),
+            ('cr_rollback(%L)', 'change_requests'),
+            ('policy_delete(%L)', 'policies')) v(call, rel)
     LOOP
         FOR foreign_err, unknown_err IN
             SELECT test.try(format('SELECT nexplane.' || f.call, id)),
@@ -223,7 +233,9 @@ $$;
 CREATE TABLE test.globex_ids AS
     SELECT 'users' AS rel, id FROM nexplane.users WHERE tenant_id = :'globex'
     UNION ALL SELECT 'api_keys', id FROM nexplane.api_keys WHERE tenant_id = :'globex'
-    UNION ALL SELECT 'credentials', id FROM nexplane.credentials WHERE tenant_id = :'globex';
+    UNION ALL SELECT 'credentials', id FROM nexplane.credentials WHERE tenant_id = :'globex'
+    UNION ALL SELECT 'change_requests', id FROM nexplane.change_requests WHERE tenant_id = :'globex'
+    UNION ALL SELECT 'policies', id FROM nexplane.policies WHERE tenant_id = :'globex';
 GRANT SELECT ON test.globex_ids TO PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test TO PUBLIC;
 

@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ *
+ * change_requests.c
+ *	  cr_create: a new change request, as a draft, scored for risk.
+ *
+ * With an idempotency key, a retry returns the request the first call
+ * made (the same key with different content is a conflict), and two
+ * concurrent calls with one key make one request (ON CONFLICT).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "nexplane.h"
+
+#include "context.h"
+#include "risk.h"
+#include "spi_util.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
+
+#define NX_PARAMS_MAX 65536
+#define NX_ASSETS_MAX 1000
+
+static const char *const operators[] = {"operator", "admin", NULL};
+
+static void
+nx_check_change_type(const char *t)
+{
+	size_t		len = strlen(t);
+
+	if (len < 1 || len > 64 || t[0] < 'a' || t[0] > 'z' ||
+		strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_.") != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_INVALID),
+				 errmsg("invalid change type"),
+				 errdetail("A change type is a lower-case name such as \"rotate_password\".")));
+}
+
+/* The same request again?  Compared on what the caller sent. */
+static const char *same_request_sql =
+"SELECT c.id, c.connector_id = $4::uuid AND c.change_type = $5 AND c.params = $6::jsonb"
+"              AND c.title = $7"
+"  FROM nexplane.change_requests c"
+" WHERE c.tenant_id = $1::uuid AND c.requester_id = $2::uuid AND c.idempotency_key = $3";
+
+PG_FUNCTION_INFO_V1(nx_cr_create);
+Datum
+nx_cr_create(PG_FUNCTION_ARGS)
+{
+	const NxContext *ctx = nx_require_role(operators);
+	char	   *tenant_id = nx_uuid_out(&ctx->tenant_id);
+	char	   *user_id = nx_uuid_out(&ctx->user_id);
+	char	   *connector_id;
+	char	   *change_type;
+	char	   *params;
+	char	   *title;
+	char	   *description = NULL;
+	char	   *assets = "{}";
+	char	   *scheduled_for = NULL;
+	char	   *key = NULL;
+	NxRiskInput in;
+	Jsonb	   *risk;
+	char	   *risk_text;
+	char	   *id;
+	Jsonb	   *result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_BAD_INPUT),
+				 errmsg("connector_id is required")));
+	connector_id = nx_uuid_out(PG_GETARG_UUID_P(0));
+	change_type = text_to_cstring(nx_arg_text(fcinfo, 1, "change_type", 64));
+	nx_check_change_type(change_type);
+	if (PG_ARGISNULL(2))
+		params = "{}";
+	else
+	{
+		Jsonb	   *p = PG_GETARG_JSONB_P(2);
+
+		if (!JB_ROOT_IS_OBJECT(p) || JB_ROOT_IS_SCALAR(p))
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_INVALID),
+					 errmsg("params must be a JSON object")));
+		if (VARSIZE(p) > NX_PARAMS_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_TOO_LARGE),
+					 errmsg("params is too large"),
+					 errdetail("At most %d bytes are accepted.", NX_PARAMS_MAX)));
+		params = JsonbToCString(NULL, &p->root, VARSIZE(p));
+	}
+	title = text_to_cstring(nx_arg_text(fcinfo, 3, "title", 200));
+	if (title[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_INVALID),
+				 errmsg("title must not be empty")));
+	if (!PG_ARGISNULL(4))
+		description = text_to_cstring(nx_arg_text(fcinfo, 4, "description", 10000));
+	if (!PG_ARGISNULL(5))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(5);
+
+		if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) > NX_ASSETS_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_TOO_LARGE),
+					 errmsg("at most %d assets may be named", NX_ASSETS_MAX)));
+		if (array_contains_nulls(arr))
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_BAD_INPUT),
+					 errmsg("asset_ids must not contain nulls")));
+		assets = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(arr));
+	}
+	if (!PG_ARGISNULL(6))
+		scheduled_for = DatumGetCString(DirectFunctionCall1(timestamptz_out, PG_GETARG_DATUM(6)));
+	if (!PG_ARGISNULL(7))
+	{
+		key = text_to_cstring(nx_arg_text(fcinfo, 7, "idempotency_key", 200));
+		if (key[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_INVALID),
+					 errmsg("idempotency_key must not be empty")));
+	}
+
+	SPI_connect();
+	if (key)
+	{
+		const char *args[] = {tenant_id, user_id, key, connector_id, change_type, params, title};
+
+		if (nx_spi(same_request_sql, 7, args) == 1)
+			goto existing;
+	}
+	{
+		const char *args[] = {tenant_id, connector_id};
+
+		if (nx_spi("SELECT 1 FROM nexplane.connectors"
+				   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 2, args) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_NOT_FOUND),
+					 errmsg("connector %s not found", connector_id)));
+		/* one entry per asset, in a stable order */
+		{
+			const char *aargs[] = {assets};
+
+			nx_spi("SELECT coalesce(array_agg(DISTINCT a ORDER BY a), '{}')::text"
+				   "  FROM unnest($1::uuid[]) a", 1, aargs);
+			assets = nx_spi_get(0, 1);
+		}
+	}
+	in.tenant_id = tenant_id;
+	in.connector_id = connector_id;
+	in.change_type = change_type;
+	in.asset_ids = assets;
+	in.at = scheduled_for;
+	in.requester_role = ctx->role;
+	risk = nx_risk_compute(&in);
+	risk_text = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
+	{
+		const char *args[] = {tenant_id, connector_id, change_type, params, title, description,
+		user_id, risk_text, assets, scheduled_for, key};
+
+		if (nx_spi("INSERT INTO nexplane.change_requests"
+				   " (tenant_id, connector_id, change_type, params, title, description,"
+				   "  requester_id, risk_score, risk_level, risk_factors, asset_ids,"
+				   "  scheduled_for, idempotency_key)"
+				   " VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::uuid,"
+				   "         ($8::jsonb->>'score')::int, $8::jsonb->>'level',"
+				   "         $8::jsonb->'factors', $9::uuid[], $10::timestamptz, $11)"
+				   " ON CONFLICT (tenant_id, requester_id, idempotency_key) DO NOTHING"
+				   " RETURNING id", 11, args) == 0)
+		{
+			/* a concurrent call with the same key won */
+			const char *sargs[] = {tenant_id, user_id, key, connector_id, change_type, params, title};
+
+			nx_spi(same_request_sql, 7, sargs);
+			goto existing;
+		}
+		id = nx_spi_get(0, 1);
+	}
+	{
+		const char *args[] = {tenant_id, id, user_id,
+			strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user",
+		psprintf("{\"risk\": %s, \"params\": %s}", risk_text, params)};
+
+		nx_spi("INSERT INTO nexplane.change_request_events"
+			   " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
+			   "  actor_id, payload)"
+			   " VALUES ($1::uuid, $2::uuid, 'create', NULL, 'draft', $4, $3::uuid, $5::jsonb)",
+			   5, args);
+	}
+	goto answer;
+
+existing:
+	if (strcmp(nx_spi_get(0, 2), "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_CONFLICT),
+				 errmsg("idempotency key \"%s\" was already used for another change request", key),
+				 errhint("Use a new key for a different request.")));
+	id = nx_spi_get(0, 1);
+
+answer:
+	{
+		const char *args[] = {tenant_id, id};
+
+		nx_spi("SELECT nexplane._cr_json(c) FROM nexplane.change_requests c"
+			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
+		result = nx_spi_get_jsonb(0, 1);
+	}
+	PG_RETURN_DATUM(nx_spi_return(result));
+}

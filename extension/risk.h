@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * risk.h
+ *	  Risk scoring of change requests.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NX_RISK_H
+#define NX_RISK_H
+
+#include "nexplane.h"
+
+typedef struct NxRiskInput
+{
+	const char *tenant_id;
+	const char *connector_id;
+	const char *change_type;
+	const char *asset_ids;		/* uuid[] literal */
+	const char *at;				/* planned time, or NULL for now */
+	const char *requester_role;
+} NxRiskInput;
+
+extern Jsonb *nx_risk_compute(const NxRiskInput *in);
+
+#endif							/* NX_RISK_H */

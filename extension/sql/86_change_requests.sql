@@ -1,0 +1,171 @@
+-- Change requests: the API over the C state machine (state_machine.c),
+-- creation (change_requests.c) and risk (risk.c).
+
+CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT to_jsonb(c) - 'tenant_id' || jsonb_build_object(
+        'approvals', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                          'approver_id', a.approver_id, 'decision', a.decision,
+                          'role', a.approver_role, 'comment', a.comment,
+                          'created_at', a.created_at) ORDER BY a.created_at), '[]')
+                        FROM nexplane.approvals a
+                       WHERE a.tenant_id = c.tenant_id AND a.change_request_id = c.id),
+        'cursor', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                  || '/' || c.id)
+$$;
+
+CREATE FUNCTION nexplane.cr_create(connector_id uuid, change_type text, params jsonb,
+                                   title text, description text DEFAULT NULL,
+                                   asset_ids uuid[] DEFAULT '{}',
+                                   scheduled_for timestamptz DEFAULT NULL,
+                                   idempotency_key text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_create' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.cr_submit(id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_submit' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.cr_approve(id uuid, comment text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_approve' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.cr_reject(id uuid, reason text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_reject' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.cr_cancel(id uuid, reason text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_cancel' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.cr_execute(id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_execute' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.cr_rollback(id uuid, reason text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_rollback' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane.risk_score(connector_id uuid, change_type text,
+                                    asset_ids uuid[] DEFAULT '{}',
+                                    scheduled_for timestamptz DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_risk_score' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The worker's transitions: the extension owner and superusers only.
+CREATE FUNCTION nexplane._cr_start(tenant_id uuid, id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_start' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane._cr_complete(tenant_id uuid, id uuid, result jsonb DEFAULT NULL,
+                                      rollback_state jsonb DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_complete' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane._cr_fail(tenant_id uuid, id uuid, error text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_fail' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane._cr_rollback_complete(tenant_id uuid, id uuid, result jsonb DEFAULT NULL)
+    RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_rollback_complete' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane._cr_rollback_fail(tenant_id uuid, id uuid, error text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_rollback_fail' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The state machine's invariants hold for direct DML too.
+CREATE FUNCTION nexplane._cr_state_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'nx_cr_state_guard' LANGUAGE C;
+CREATE TRIGGER state_guard BEFORE INSERT OR UPDATE OR DELETE ON nexplane.change_requests
+    FOR EACH ROW EXECUTE FUNCTION nexplane._cr_state_guard();
+
+CREATE FUNCTION nexplane._approval_guard() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        RAISE EXCEPTION USING ERRCODE = 'NX403', MESSAGE = 'approvals are never changed or removed';
+    END IF;
+    IF EXISTS (SELECT 1 FROM nexplane.change_requests c
+                WHERE c.tenant_id = NEW.tenant_id AND c.id = NEW.change_request_id
+                  AND c.requester_id = NEW.approver_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'NX403',
+            MESSAGE = 'a requester never decides on their own change request';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER approval_guard BEFORE INSERT OR UPDATE OR DELETE ON nexplane.approvals
+    FOR EACH ROW EXECUTE FUNCTION nexplane._approval_guard();
+
+CREATE FUNCTION nexplane.cr_get(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    result jsonb;
+BEGIN
+    PERFORM nexplane._require_auth();
+    PERFORM nexplane._require_id(id);
+    SELECT nexplane._cr_json(c) INTO result FROM nexplane.change_requests c
+     WHERE c.tenant_id = nexplane.current_tenant_id() AND c.id = id;
+    IF result IS NULL THEN
+        PERFORM nexplane._raise('NX404', format('change request %s not found', id));
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- cr_list(filter): newest first, keyset-paginated.  Filter keys: state,
+-- connector_id, requester_id, risk_level, limit (1 to 200, default 50) and
+-- after (the "cursor" of the last item of the previous page).
+CREATE FUNCTION nexplane.cr_list(filter jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f jsonb := coalesce(filter, '{}');
+    lim integer;
+    after_at timestamptz;
+    after_id uuid;
+    unknown text;
+    result jsonb;
+BEGIN
+    PERFORM nexplane._require_auth();
+    IF jsonb_typeof(f) <> 'object' THEN
+        PERFORM nexplane._raise('NX400', 'filter must be a JSON object');
+    END IF;
+    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(f) k
+     WHERE k NOT IN ('state', 'connector_id', 'requester_id', 'risk_level', 'limit', 'after');
+    IF unknown IS NOT NULL THEN
+        PERFORM nexplane._raise('NX400', 'unknown filter keys: ' || unknown);
+    END IF;
+    BEGIN
+        lim := coalesce((f->>'limit')::integer, 50);
+        PERFORM (f->>'connector_id')::uuid, (f->>'requester_id')::uuid;
+        IF f ? 'after' THEN
+            after_at := split_part(f->>'after', '/', 1)::timestamptz;
+            after_id := split_part(f->>'after', '/', 2)::uuid;
+        END IF;
+    EXCEPTION WHEN data_exception THEN
+        PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
+    END;
+    IF lim NOT BETWEEN 1 AND 200 THEN
+        PERFORM nexplane._raise('NX400', 'limit must be between 1 and 200');
+    END IF;
+    SELECT coalesce(jsonb_agg(nexplane._cr_json(c) ORDER BY c.created_at DESC, c.id DESC), '[]')
+      INTO result
+      FROM (SELECT * FROM nexplane.change_requests c
+             WHERE c.tenant_id = nexplane.current_tenant_id()
+               AND (f->>'state' IS NULL OR c.state = f->>'state')
+               AND (f->>'risk_level' IS NULL OR c.risk_level = f->>'risk_level')
+               AND (f->>'connector_id' IS NULL OR c.connector_id = (f->>'connector_id')::uuid)
+               AND (f->>'requester_id' IS NULL OR c.requester_id = (f->>'requester_id')::uuid)
+               AND (after_at IS NULL OR (c.created_at, c.id) < (after_at, after_id))
+             ORDER BY c.created_at DESC, c.id DESC LIMIT lim) c;
+    RETURN result;
+END
+$$;
+
+CREATE FUNCTION nexplane.cr_events(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM nexplane._require_auth();
+    PERFORM nexplane._require_id(id);
+    IF NOT EXISTS (SELECT 1 FROM nexplane.change_requests c
+                    WHERE c.tenant_id = nexplane.current_tenant_id() AND c.id = id) THEN
+        PERFORM nexplane._raise('NX404', format('change request %s not found', id));
+    END IF;
+    RETURN (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'tenant_id' ORDER BY e.id), '[]')
+              FROM nexplane.change_request_events e
+             WHERE e.tenant_id = nexplane.current_tenant_id() AND e.change_request_id = id);
+END
+$$;
