@@ -92,11 +92,25 @@ SELECT test.try(format('SELECT nexplane.cr_approve(%L)', test.cr_in('draft'))) A
 SELECT test.as('op');
 SELECT test.try(format('SELECT nexplane.cr_rollback(%L)', test.cr_in('rolled_back'))) AS rollback_twice;
 COMMIT;
-\set VERBOSITY default
+-- The whole error: message, detail and hint.
+CREATE FUNCTION test.try_full(q text) RETURNS TABLE (sqlstate text, message text, detail text, hint text)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    d text;
+    h text;
+BEGIN
+    EXECUTE q;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    RETURN QUERY SELECT SQLSTATE::text,
+        regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<id>'), d, h;
+END
+$$;
 BEGIN;
-SELECT test.cr_in('draft') AS draft_id \gset
+SELECT test.cr_in('draft') AS draft_id, test.cr_in('executing') AS running_id \gset
 SELECT test.as('appr');
-SELECT nexplane.cr_approve(:'draft_id');
+SELECT * FROM test.try_full(format('SELECT nexplane.cr_approve(%L)', :'draft_id'));
+SELECT * FROM test.try_full(format('SELECT nexplane.cr_approve(%L)', :'running_id'));
 ROLLBACK;
 
 -- Roles: who may do what.
