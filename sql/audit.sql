@@ -1,0 +1,114 @@
+-- The audit trail: an event for every change, secrets redacted, request
+-- ids carried, append-only, and a hash chain that notices tampering.
+SELECT (nexplane.tenant_create('ledger', 'Ledger', 'admin@ledger.test', 'ledger-admin-pass')
+        ->'tenant'->>'id') AS ledger \gset
+SELECT l->>'access_token' AS tok
+  FROM nexplane.login('admin@ledger.test', 'ledger-admin-pass', NULL, false) l \gset
+
+SET ROLE nexplane_api;
+BEGIN;
+SELECT nexplane.authenticate(:'tok', 'req-ledger-1')->>'role' AS role;
+SELECT nexplane.user_create('clerk@ledger.test', 'ledger-clerk-pass', 'viewer')->>'role';
+SELECT nexplane.credential_create('books', 'postgresql', '{"password": "Ledger-Secret-1"}')->>'mode';
+SELECT nexplane.api_key_create('export')->>'name';
+SELECT nexplane.policy_create('max_blast_radius', 'tenant', NULL, 'warn', '{"max_assets": 9}')->>'kind';
+COMMIT;
+RESET ROLE;
+
+-- One event per row change, each naming actor, target and request.
+SELECT action, actor_kind, target_table, request_id, count(*)
+  FROM nexplane.audit_events WHERE tenant_id = :'ledger'
+ GROUP BY 1, 2, 3, 4 ORDER BY min(id);
+-- Updates carry only what changed.
+SELECT before, array(SELECT jsonb_object_keys(after)) AS after_keys FROM nexplane.audit_events
+ WHERE tenant_id = :'ledger' AND action = 'users.update' ORDER BY id LIMIT 1;
+SELECT after - 'id' - 'created_at' - 'updated_at' - 'tenant_id' AS user_insert
+  FROM nexplane.audit_events WHERE tenant_id = :'ledger' AND action = 'users.insert'
+   AND after->>'email' = 'clerk@ledger.test';
+-- Secrets never reach the trail.
+SELECT count(*) FILTER (WHERE e::text LIKE '%$2b$%') AS password_hashes,
+       count(*) FILTER (WHERE e::text LIKE '%Ledger-Secret%') AS plaintext,
+       count(*) FILTER (WHERE e.after ? 'secret_blob' AND e.after->>'secret_blob' <> '[redacted]') AS blobs,
+       count(*) FILTER (WHERE e.after ? 'key_hash' AND e.after->>'key_hash' <> '[redacted]') AS key_hashes,
+       count(*) FILTER (WHERE e.after ? 'token_hash' AND e.after->>'token_hash' <> '[redacted]') AS token_hashes,
+       count(*) FILTER (WHERE e.after ? 'wrapped_key' AND e.after->>'wrapped_key' <> '[redacted]') AS wrapped_keys
+  FROM nexplane.audit_events e;
+
+-- Append-only, for the owner and a superuser too.
+BEGIN;
+SELECT nexplane.authenticate(:'tok')->>'role' AS role;   -- rows visible to the owner
+SET LOCAL ROLE nexplane_owner;
+SELECT count(*) > 0 AS owner_sees_rows FROM nexplane.audit_events;
+SELECT test.try($$UPDATE nexplane.audit_events SET action = 'x'$$) AS owner_update;
+SELECT test.try($$DELETE FROM nexplane.audit_events$$) AS owner_delete;
+COMMIT;
+SELECT test.try($$UPDATE nexplane.audit_events SET action = 'x'$$) AS superuser_update;
+SELECT test.try($$DELETE FROM nexplane.audit_events$$) AS superuser_delete;
+SELECT test.try($$TRUNCATE nexplane.audit_events$$) AS superuser_truncate;
+SELECT test.try($$TRUNCATE nexplane.change_request_events$$) AS events_truncate;
+
+-- Sealing chains the events; verification recomputes the chain.
+SELECT nexplane._audit_verify_tenant(:'ledger') - 'tenant_id' - 'sealed_now' AS sealed_and_verified;
+SELECT count(*) FILTER (WHERE chain_seq IS NULL) AS unsealed FROM nexplane.audit_events
+ WHERE tenant_id = :'ledger';
+-- After sealing, a sealed row cannot be re-sealed either.
+SELECT test.try(format($$UPDATE nexplane.audit_events SET hash = NULL WHERE tenant_id = %L$$, :'ledger'))
+    AS reseal;
+
+-- Tampering, with the guard switched off as only a superuser can.
+ALTER TABLE nexplane.audit_events DISABLE TRIGGER append_only;
+CREATE TEMP TABLE kept AS SELECT * FROM nexplane.audit_events WHERE tenant_id = :'ledger';
+-- 1. an event altered
+UPDATE nexplane.audit_events SET action = 'users.nothing_to_see'
+ WHERE tenant_id = :'ledger' AND chain_seq = 3;
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS altered;
+UPDATE nexplane.audit_events e SET action = k.action FROM kept k WHERE e.id = k.id AND k.chain_seq = 3;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
+-- 2. two events reordered
+UPDATE nexplane.audit_events SET chain_seq = -chain_seq WHERE tenant_id = :'ledger' AND chain_seq IN (4, 5);
+UPDATE nexplane.audit_events SET chain_seq = CASE chain_seq WHEN -4 THEN 5 ELSE 4 END
+ WHERE tenant_id = :'ledger' AND chain_seq IN (-4, -5);
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS reordered;
+UPDATE nexplane.audit_events e SET chain_seq = -k.chain_seq FROM kept k
+ WHERE e.id = k.id AND k.chain_seq IN (4, 5);
+UPDATE nexplane.audit_events SET chain_seq = -chain_seq WHERE tenant_id = :'ledger' AND chain_seq < 0;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
+-- 3. an event deleted from the middle
+DELETE FROM nexplane.audit_events WHERE tenant_id = :'ledger' AND chain_seq = 6;
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS deleted;
+INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE SELECT * FROM kept WHERE chain_seq = 6;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
+-- 4. the newest event deleted
+DELETE FROM nexplane.audit_events
+ WHERE tenant_id = :'ledger' AND chain_seq = (SELECT max(chain_seq) FROM kept);
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' - 'chain_seq' AS tail_deleted;
+INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE
+SELECT * FROM kept WHERE chain_seq = (SELECT max(chain_seq) FROM kept);
+SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
+ALTER TABLE nexplane.audit_events ENABLE TRIGGER append_only;
+
+-- audit_verify() and audit_query() for the tenant's admin.
+SET ROLE nexplane_api;
+BEGIN;
+SELECT nexplane.authenticate(:'tok')->>'role' AS role;
+SELECT nexplane.audit_verify() - 'tenant_id' - 'sealed_now' - 'checked' AS verify;
+SELECT jsonb_array_length(nexplane.audit_query('{"action": "users.*"}')) AS user_events,
+       jsonb_array_length(nexplane.audit_query('{"target_table": "credentials"}')) AS credential_events,
+       jsonb_array_length(nexplane.audit_query('{"request_id": "req-ledger-1"}')) AS by_request,
+       jsonb_array_length(nexplane.audit_query(jsonb_build_object('from', now() + interval '1 day'))) AS future;
+SELECT jsonb_array_length(nexplane.audit_query('{"limit": 2}')) AS page,
+       (nexplane.audit_query('{"limit": 2}')->1->>'id')::bigint
+       > (nexplane.audit_query(jsonb_build_object('limit', 1,
+           'before_id', nexplane.audit_query('{"limit": 2}')->1->>'id'))->0->>'id')::bigint AS next_page_older;
+SELECT nexplane.audit_query('{"limit": 1}')->0 ?| ARRAY['hash', 'prev_hash'] AS hashes_exposed;
+SELECT test.try($$SELECT nexplane.audit_query('{"limit": 1000}')$$);
+SELECT test.try($$SELECT nexplane.audit_query('{"from": "not a time"}')$$);
+SELECT test.try($$SELECT nexplane.audit_query('{"who": "me"}')$$);
+SELECT test.try($$SELECT nexplane.audit_query('[]')$$);
+COMMIT;
+BEGIN;
+SELECT nexplane.authenticate((SELECT token FROM test.tokens WHERE who = 'viewer'))->>'role' AS role;
+SELECT test.try($$SELECT nexplane.audit_query()$$) AS viewer_queries;
+SELECT test.try($$SELECT nexplane.audit_verify()$$) AS viewer_verifies;
+COMMIT;
+RESET ROLE;
