@@ -107,8 +107,10 @@ nx_risk_compute(const NxRiskInput *in)
 		   " (SELECT count(*) FROM nexplane.change_requests c WHERE c.tenant_id = $1::uuid"
 		   "   AND c.connector_id = $2::uuid AND c.state IN ('failed', 'rollback_failed')"
 		   "   AND c.updated_at > now() - interval '7 days'),"
-		   " nexplane._in_freeze_window($1::uuid, $2::uuid, $3::uuid[], coalesce($4::timestamptz, now())),"
-		   " nexplane._outside_change_window($1::uuid, $2::uuid, $3::uuid[], coalesce($4::timestamptz, now())),"
+		   " nexplane._window_hit('freeze_window', $1::uuid, $2::uuid, $3::uuid[],"
+		   "                     coalesce($4::timestamptz, now())),"
+		   " nexplane._window_hit('change_window', $1::uuid, $2::uuid, $3::uuid[],"
+		   "                     coalesce($4::timestamptz, now())),"
 		   " extract(isodow FROM coalesce($4::timestamptz, now()) AT TIME ZONE 'UTC') >= 6",
 		   4, args);
 	assets = atoll(nx_spi_get(0, 1));

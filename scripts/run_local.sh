@@ -77,6 +77,8 @@ ALTER EXTENSION nexplane UPDATE;
 ALTER ROLE nexplane_api WITH LOGIN PASSWORD '$api_password';
 GRANT CONNECT ON DATABASE $db TO nexplane_api;
 SQL
+  # pg_cron is the clock: seal the audit chains every minute.
+  psql_su -d "$db" -c "SELECT cron.schedule('nexplane-audit-seal', '* * * * *', 'SELECT nexplane._audit_seal_all()')" >/dev/null
   if ! psql_su -d "$db" -tA -c "SELECT 1 FROM nexplane.tenants WHERE slug = 'demo'" | grep -q 1; then
     psql_su -d "$db" -v pw="$admin_password" >/dev/null <<'SQL'
 SELECT nexplane.tenant_create('demo', 'Demo', 'admin@demo.local', :'pw');

@@ -24,22 +24,17 @@ CREATE FUNCTION nexplane._window_miss(spec jsonb, at timestamptz) RETURNS boolea
                 AND (at AT TIME ZONE (spec->>'timezone'))::time < (spec->>'end')::time)
 $$;
 
-CREATE FUNCTION nexplane._in_freeze_window(tenant uuid, connector uuid, assets uuid[],
-                                           at timestamptz) RETURNS boolean
+-- Is a change at time 'at' inside a freeze ('freeze_window') or outside
+-- the allowed hours ('change_window') of any applicable policy of that
+-- kind, enforced or warned?  Feeds the risk score.
+CREATE FUNCTION nexplane._window_hit(kind text, tenant uuid, connector uuid, assets uuid[],
+                                     at timestamptz) RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT 1 FROM nexplane.policies p
-                    WHERE p.tenant_id = tenant AND p.kind = 'freeze_window'
+                    WHERE p.tenant_id = tenant AND p.kind = _window_hit.kind
                       AND nexplane._policy_applies(p, connector, assets)
-                      AND nexplane._freeze_hit(p.spec, at))
-$$;
-
-CREATE FUNCTION nexplane._outside_change_window(tenant uuid, connector uuid, assets uuid[],
-                                                at timestamptz) RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM nexplane.policies p
-                    WHERE p.tenant_id = tenant AND p.kind = 'change_window'
-                      AND nexplane._policy_applies(p, connector, assets)
-                      AND nexplane._window_miss(p.spec, at))
+                      AND CASE kind WHEN 'freeze_window' THEN nexplane._freeze_hit(p.spec, at)
+                                    ELSE nexplane._window_miss(p.spec, at) END)
 $$;
 
 -- Approvals a change needs: the strictest enforced approvals policy that
