@@ -206,6 +206,7 @@ typedef struct NxAuditRow
 	Jsonb	   *before;
 	Jsonb	   *after;
 	const char *request_id;
+	const char *trace_id;
 } NxAuditRow;
 
 /*
@@ -273,6 +274,8 @@ nx_audit_insert(const NxAuditRow *ev)
 		NX_SET("after", JsonbPGetDatum(ev->after));
 	if (ev->request_id)
 		NX_SET("request_id", CStringGetTextDatum(ev->request_id));
+	if (ev->trace_id)
+		NX_SET("trace_id", CStringGetTextDatum(ev->trace_id));
 #undef NX_SET
 
 	ExecStoreVirtualTuple(slot);
@@ -342,6 +345,7 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 			ev.actor_kind = strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user";
 			ev.actor_id = &ctx->user_id;
 			ev.request_id = ctx->request_id[0] ? ctx->request_id : NULL;
+			ev.trace_id = ctx->trace_id[0] ? ctx->trace_id : NULL;
 		}
 		else
 			ev.actor_kind = nx_caller_is_superuser() ? "postgres" : "system";

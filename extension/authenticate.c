@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * authenticate.c
- *	  authenticate(token, request_id): set a transaction-scoped context
+ *	  authenticate(token, request_id, trace_id): set a transaction-scoped context
  *	  from a bearer token, either an RS256 access token or an API key.
  *
  * This is the API shim's first call in every request's transaction.  It
@@ -48,6 +48,24 @@ nx_request_id_arg(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_NX_BAD_INPUT),
 				 errmsg("request_id may hold only letters, digits, '.', '_', ':' and '-'")));
 	return rid;
+}
+
+/* A W3C trace-id: 32 lower-case hex digits, not all zero. */
+static const char *
+nx_trace_id_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *tid;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	tid = text_to_cstring(nx_arg_text(fcinfo, argno, "trace_id", 32));
+	if (strlen(tid) != 32 || strspn(tid, "0123456789abcdef") != 32 ||
+		strspn(tid, "0") == 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_BAD_INPUT),
+				 errmsg("trace_id must be 32 lower-case hex digits, not all zero"),
+				 errhint("Pass the trace-id part of a W3C traceparent header.")));
+	return tid;
 }
 
 static void
@@ -127,6 +145,7 @@ nx_authenticate(PG_FUNCTION_ARGS)
 {
 	char	   *token = text_to_cstring(nx_arg_text(fcinfo, 0, "token", 8192));
 	const char *request_id = nx_request_id_arg(fcinfo, 1);
+	const char *trace_id = nx_trace_id_arg(fcinfo, 2);
 	NxContext	ctx = {0};
 	StringInfoData out;
 
@@ -142,6 +161,7 @@ nx_authenticate(PG_FUNCTION_ARGS)
 	ctx.home_tenant_id = ctx.tenant_id;
 	nx_context_set(&ctx);
 	nx_context_set_request_id(request_id);
+	nx_context_set_trace_id(trace_id);
 	if (strcmp(ctx.auth_kind, "api_key") == 0)
 	{
 		/* at most one write a minute per key, not one per request */

@@ -37,6 +37,7 @@ nx_context_xact_callback(XactEvent event, void *arg)
 			current_uncommitted = false;
 			current_nest_level = 0;		/* no later subtransaction owns it */
 			current.request_id[0] = '\0';
+			current.trace_id[0] = '\0';
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -44,6 +45,7 @@ nx_context_xact_callback(XactEvent event, void *arg)
 				nx_context_clear();
 			current_uncommitted = false;
 			current.request_id[0] = '\0';
+			current.trace_id[0] = '\0';
 			system_depth = 0;
 			break;
 		default:
@@ -99,6 +101,12 @@ nx_context_set_request_id(const char *request_id)
 {
 	strlcpy(current.request_id, request_id ? request_id : "",
 			sizeof(current.request_id));
+}
+
+void
+nx_context_set_trace_id(const char *trace_id)
+{
+	strlcpy(current.trace_id, trace_id ? trace_id : "", sizeof(current.trace_id));
 }
 
 void

@@ -33,6 +33,7 @@ typedef struct NxContext
 	char		role[NX_ROLE_MAX];
 	char		auth_kind[16];	/* password, jwt, api_key, refresh, agent */
 	char		request_id[65];
+	char		trace_id[33];	/* W3C trace-id: 32 lower-case hex digits */
 } NxContext;
 
 extern void nx_context_init(void);
@@ -40,6 +41,7 @@ extern void nx_context_set(const NxContext *ctx);
 extern void nx_context_clear(void);
 extern const NxContext *nx_context_get(void);
 extern void nx_context_set_request_id(const char *request_id);
+extern void nx_context_set_trace_id(const char *trace_id);
 
 /*
  * Privileged lookups that must cross tenants (finding a user by email at

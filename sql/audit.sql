@@ -7,7 +7,7 @@ SELECT l->>'access_token' AS tok
 
 SET ROLE nexplane_api;
 BEGIN;
-SELECT nexplane.authenticate(:'tok', 'req-ledger-1')->>'role' AS role;
+SELECT nexplane.authenticate(:'tok', 'req-ledger-1', '4bf92f3577b34da6a3ce929d0e0e4736')->>'role' AS role;
 SELECT nexplane.user_create('clerk@ledger.test', 'ledger-clerk-pass', 'viewer')->>'role';
 SELECT nexplane.credential_create('books', 'postgresql', '{"password": "Ledger-Secret-1"}')->>'mode';
 SELECT nexplane.api_key_create('export')->>'name';
@@ -16,9 +16,9 @@ COMMIT;
 RESET ROLE;
 
 -- One event per row change, each naming actor, target and request.
-SELECT action, actor_kind, target_table, request_id, count(*)
+SELECT action, actor_kind, target_table, request_id, trace_id, count(*)
   FROM nexplane.audit_events WHERE tenant_id = :'ledger'
- GROUP BY 1, 2, 3, 4 ORDER BY min(id);
+ GROUP BY 1, 2, 3, 4, 5 ORDER BY min(id);
 -- Updates carry only what changed.
 SELECT before, array(SELECT jsonb_object_keys(after)) AS after_keys FROM nexplane.audit_events
  WHERE tenant_id = :'ledger' AND action = 'users.update' ORDER BY id LIMIT 1;
@@ -95,6 +95,7 @@ SELECT nexplane.audit_verify() - 'tenant_id' - 'sealed_now' - 'checked' AS verif
 SELECT jsonb_array_length(nexplane.audit_query('{"action": "users.*"}')) AS user_events,
        jsonb_array_length(nexplane.audit_query('{"target_table": "credentials"}')) AS credential_events,
        jsonb_array_length(nexplane.audit_query('{"request_id": "req-ledger-1"}')) AS by_request,
+       jsonb_array_length(nexplane.audit_query('{"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}')) AS by_trace,
        jsonb_array_length(nexplane.audit_query(jsonb_build_object('from', now() + interval '1 day'))) AS future;
 SELECT jsonb_array_length(nexplane.audit_query('{"limit": 2}')) AS page,
        (nexplane.audit_query('{"limit": 2}')->1->>'id')::bigint

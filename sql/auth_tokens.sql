@@ -20,6 +20,8 @@ SELECT nexplane.me()->'tenant'->>'slug' AS tenant, nexplane.me()->>'request_id' 
 COMMIT;
 SELECT nexplane.current_role() IS NULL AS cleared_at_commit;
 SELECT test.try($$SELECT nexplane.authenticate('x', 'bad request id!')$$);
+SELECT test.try($$SELECT nexplane.authenticate('x', 'r1', 'not-a-trace-id')$$);
+SELECT test.try($$SELECT nexplane.authenticate('x', 'r1', '00000000000000000000000000000000')$$);
 
 -- Forgeries.
 SELECT test.try(format('SELECT nexplane.authenticate(%L)',           -- claims edited

@@ -157,7 +157,7 @@ $$;
 
 -- audit_query(filter): newest first.  Filter keys: from, to (timestamps),
 -- actor_id, actor_kind, action (exact, or a prefix ending in '*'),
--- target_table, target_id, request_id, before_id (keyset cursor: the id of
+-- target_table, target_id, request_id, trace_id, before_id (keyset cursor: the id of
 -- the last event of the previous page), limit (1 to 500, default 100).
 CREATE FUNCTION nexplane.audit_query(filter jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -173,7 +173,7 @@ BEGIN
     END IF;
     SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(f) k
      WHERE k NOT IN ('from', 'to', 'actor_id', 'actor_kind', 'action', 'target_table',
-                     'target_id', 'request_id', 'before_id', 'limit');
+                     'target_id', 'request_id', 'trace_id', 'before_id', 'limit');
     IF unknown IS NOT NULL THEN
         PERFORM nexplane._raise('NX400', 'unknown filter keys: ' || unknown);
     END IF;
@@ -203,6 +203,7 @@ BEGIN
                AND (f->>'target_table' IS NULL OR e.target_table = f->>'target_table')
                AND (f->>'target_id' IS NULL OR e.target_id = f->>'target_id')
                AND (f->>'request_id' IS NULL OR e.request_id = f->>'request_id')
+               AND (f->>'trace_id' IS NULL OR e.trace_id = f->>'trace_id')
                AND (f->>'before_id' IS NULL OR e.id < (f->>'before_id')::bigint)
              ORDER BY e.id DESC LIMIT lim) e;
     RETURN result;

@@ -4,7 +4,8 @@ CREATE FUNCTION nexplane.login(email text, password text, tenant text DEFAULT NU
                                session_scope boolean DEFAULT true) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_login' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-CREATE FUNCTION nexplane.authenticate(token text, request_id text DEFAULT NULL) RETURNS jsonb
+CREATE FUNCTION nexplane.authenticate(token text, request_id text DEFAULT NULL,
+                                      trace_id text DEFAULT NULL) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_authenticate' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION nexplane.refresh(refresh_token text) RETURNS jsonb
