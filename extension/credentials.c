@@ -37,7 +37,9 @@ static const char *nx_credential_json_sql =
 static NxSecret *
 nx_secret_arg(FunctionCallInfo fcinfo, int argno)
 {
-	Jsonb	   *jb = PG_GETARG_JSONB_P(argno);
+	Datum		arg = PG_GETARG_DATUM(argno);
+	Jsonb	   *jb = DatumGetJsonbP(arg);
+	bool		detoasted = (Pointer) jb != DatumGetPointer(arg);
 	char	   *text;
 	NxSecret   *s;
 
@@ -51,10 +53,13 @@ nx_secret_arg(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_NX_TOO_LARGE),
 				 errmsg("secret is too large"),
 				 errdetail("At most %d bytes are accepted.", NX_SECRET_MAX)));
-	text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	/* room enough that the text is never reallocated, leaving a copy behind */
+	text = JsonbToCString(NULL, &jb->root, 2 * VARSIZE(jb) + 64);
 	s = nx_secret_alloc(strlen(text));
 	memcpy(s->data, text, s->len);
 	explicit_bzero(text, s->len);
+	if (detoasted)
+		explicit_bzero(jb, VARSIZE(jb));	/* our own decompressed copy */
 	return s;
 }
 
