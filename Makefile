@@ -19,6 +19,7 @@ OBJS = \
 	extension/authenticate.o \
 	extension/tenants.o \
 	extension/audit.o \
+	extension/master_key.o \
 	extension/vault.o \
 	extension/vault_rotation.o \
 	extension/vault_check.o \

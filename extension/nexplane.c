@@ -14,7 +14,7 @@
 #include "context.h"
 #include "login_throttle.h"
 #include "password.h"
-#include "vault.h"
+#include "master_key.h"
 
 #include "utils/guc.h"
 
@@ -54,7 +54,7 @@ _PG_init(void)
 							NULL, &nx_refresh_token_ttl, 30 * 24 * 3600,
 							60, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	nx_vault_init();
+	nx_master_key_init();
 	MarkGUCPrefixReserved("nexplane");
 
 	nx_context_init();

@@ -4,13 +4,9 @@
  *	  The credential vault: master key, key-encryption keys, per-tenant data
  *	  keys, and AES-256-GCM blobs.
  *
- * The master key is read once, in the postmaster, from the file named by
- * nexplane.master_key_file or from NEXPLANE_SECRET_KEY in its environment
- * (which is then wiped in place).  It lives only in process memory, locked
- * against swap and left out of core dumps; backends inherit it by fork.  It
- * is stretched with PBKDF2-HMAC-SHA256 (600,000 iterations, salt stored in
- * every tenant_keys row) into the key-encryption key, derived once per
- * backend and cached in locked memory.
+ * The master key (master_key.c) is stretched with PBKDF2-HMAC-SHA256
+ * (600,000 iterations, salt stored in every tenant_keys row) into the
+ * key-encryption key, derived once per backend and cached in locked memory.
  *
  * Each tenant has a random 256-bit data key, stored wrapped (AES-256-GCM)
  * by the key-encryption key, with a version.  A secret is encrypted under
@@ -27,14 +23,11 @@
 
 #include "context.h"
 #include "spi_util.h"
+#include "master_key.h"
 #include "vault.h"
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "common/base64.h"
 #include "access/xact.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include <openssl/crypto.h>
@@ -49,24 +42,7 @@
 #define NX_BLOB_FORMAT 0x01
 #define NX_BLOB_HEADER (1 + 4 + NX_IV_LEN)
 #define NX_WRAPPED_LEN (NX_IV_LEN + NX_KEY_LEN + NX_TAG_LEN)
-#define NX_MASTER_MIN 32
-#define NX_MASTER_MAX 4096
 #define NX_KEK_CACHE 4
-
-static char *nx_master_key_file = NULL;
-static char *nx_previous_master_key_file = NULL;
-
-/* One master key as the postmaster read it, or why it could not. */
-typedef struct NxMasterKey
-{
-	unsigned char *secret;		/* locked memory, or NULL */
-	size_t		len;
-	char		id[17];			/* public fingerprint, hex */
-	char		error[256];
-} NxMasterKey;
-
-static NxMasterKey master = {0};
-static NxMasterKey previous = {0};
 
 typedef struct NxKekEntry
 {
@@ -127,178 +103,6 @@ nx_secret_wipe(NxSecret *s)
 {
 	if (s && s->data)
 		explicit_bzero(s->data, s->len);
-}
-
-/* Page-aligned memory kept out of swap and core dumps, never freed. */
-static void *
-nx_locked_alloc(size_t len)
-{
-	long		page = sysconf(_SC_PAGESIZE);
-	size_t		size = ((len + page - 1) / page) * page;
-	void	   *p = NULL;
-
-	if (posix_memalign(&p, page, size) != 0)
-		return NULL;
-	memset(p, 0, size);
-	(void) mlock(p, size);		/* best effort: RLIMIT_MEMLOCK may refuse */
-#ifdef MADV_DONTDUMP
-	(void) madvise(p, size, MADV_DONTDUMP);
-#endif
-	return p;
-}
-
-/* ---- master key ---- */
-
-static void
-nx_master_fingerprint(NxMasterKey *k)
-{
-	static const char label[] = "nexplane master key id";
-	unsigned char mac[32];
-	size_t		maclen = 0;
-
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->secret, k->len,
-				  (const unsigned char *) label, sizeof(label) - 1,
-				  mac, sizeof(mac), &maclen) == NULL)
-	{
-		snprintf(k->error, sizeof(k->error), "could not fingerprint the master key");
-		return;
-	}
-	for (int i = 0; i < 8; i++)
-		snprintf(k->id + 2 * i, 3, "%02x", mac[i]);
-}
-
-static void
-nx_master_take(NxMasterKey *k, const char *data, size_t len, const char *source)
-{
-	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' ||
-					   data[len - 1] == ' '))
-		len--;
-	if (len < NX_MASTER_MIN)
-	{
-		snprintf(k->error, sizeof(k->error),
-				 "the master key from %s is shorter than %d bytes", source, NX_MASTER_MIN);
-		return;
-	}
-	k->secret = nx_locked_alloc(len);
-	if (k->secret == NULL)
-	{
-		snprintf(k->error, sizeof(k->error), "out of memory reading the master key");
-		return;
-	}
-	memcpy(k->secret, data, len);
-	k->len = len;
-	nx_master_fingerprint(k);
-}
-
-static void
-nx_master_load_file(NxMasterKey *k, const char *path)
-{
-	char		buf[NX_MASTER_MAX + 1];
-	FILE	   *f = fopen(path, "r");
-	size_t		n;
-
-	if (f == NULL)
-	{
-		snprintf(k->error, sizeof(k->error), "could not open master key file \"%s\": %s",
-				 path, strerror(errno));
-		return;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	if (n > NX_MASTER_MAX)
-		snprintf(k->error, sizeof(k->error), "master key file \"%s\" is larger than %d bytes",
-				 path, NX_MASTER_MAX);
-	else
-		nx_master_take(k, buf, n, path);
-	explicit_bzero(buf, sizeof(buf));
-}
-
-/*
- * Zero NAME's value where the kernel shows it in /proc/<pid>/environ: the
- * original environment block, which PostgreSQL's process-title code has
- * copied away from (so getenv() no longer points into it).  The block's
- * bounds are fields 50 and 51 of /proc/self/stat.
- */
-static void
-nx_wipe_original_environ(const char *name)
-{
-	char		line[2048];
-	FILE	   *f = fopen("/proc/self/stat", "r");
-	char	   *p;
-	unsigned long start = 0;
-	unsigned long end = 0;
-	size_t		namelen = strlen(name);
-
-	if (f == NULL)
-		return;
-	p = fgets(line, sizeof(line), f);
-	fclose(f);
-	if (p == NULL || (p = strrchr(line, ')')) == NULL)
-		return;
-	/* p walks the spaces: after step k it stands before field k */
-	for (int field = 3; field <= 51 && p; field++)
-	{
-		p = strchr(p + 1, ' ');
-		if (p && field == 50)
-			start = strtoul(p + 1, NULL, 10);
-		else if (p && field == 51)
-			end = strtoul(p + 1, NULL, 10);
-	}
-	if (start == 0 || end <= start)
-		return;
-	for (char *s = (char *) start; s < (char *) end; s += strlen(s) + 1)
-		if (strncmp(s, name, namelen) == 0 && s[namelen] == '=')
-			explicit_bzero(s + namelen + 1, strlen(s + namelen + 1));
-}
-
-void
-nx_vault_init(void)
-{
-	char	   *env;
-
-	DefineCustomStringVariable("nexplane.master_key_file",
-							   "File holding the vault master key (read once at server start).",
-							   "When empty, NEXPLANE_SECRET_KEY in the server's environment is used.",
-							   &nx_master_key_file, "",
-							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
-	DefineCustomStringVariable("nexplane.previous_master_key_file",
-							   "File holding the previous master key, while rotate_master_key() runs.",
-							   NULL, &nx_previous_master_key_file, "",
-							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-
-	env = getenv("NEXPLANE_SECRET_KEY");
-	if (nx_master_key_file && nx_master_key_file[0])
-		nx_master_load_file(&master, nx_master_key_file);
-	else if (env && env[0])
-		nx_master_take(&master, env, strlen(env), "NEXPLANE_SECRET_KEY");
-	else
-		snprintf(master.error, sizeof(master.error), "no master key is configured");
-	/* wipe the variable, in the copy and in the block the kernel shows */
-	if (env)
-		explicit_bzero(env, strlen(env));
-	nx_wipe_original_environ("NEXPLANE_SECRET_KEY");
-	if (nx_previous_master_key_file && nx_previous_master_key_file[0])
-		nx_master_load_file(&previous, nx_previous_master_key_file);
-}
-
-static const NxMasterKey *
-nx_master_require(void)
-{
-	if (master.secret == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NX_INTERNAL),
-				 errmsg("the credential vault is not available"),
-				 errdetail("%s.", master.error[0] ? master.error : "no master key is loaded"),
-				 errhint("Set nexplane.master_key_file (or NEXPLANE_SECRET_KEY) and restart the server.")));
-	return &master;
-}
-
-const char *
-nx_vault_master_key_id(void)
-{
-	return nx_master_require()->id;
 }
 
 /* ---- key derivation ---- */
@@ -457,19 +261,13 @@ nx_unwrap(const char *tenant_id, int version, bytea *wrapped, bytea *salt,
 	NxSecret   *key = nx_secret_alloc(NX_KEY_LEN);
 	unsigned char *w = (unsigned char *) VARDATA_ANY(wrapped);
 
-	nx_master_require();
-	if (strcmp(master_key_id, master.id) == 0)
-		k = &master;
-	else if (previous.secret && strcmp(master_key_id, previous.id) == 0)
-		k = &previous;
-	else
+	k = nx_master_find(master_key_id);
+	if (k == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_INTERNAL),
 				 errmsg("the master key does not match the one that protects this tenant's keys"),
-				 errdetail("Tenant data key version %d was wrapped by master key %s; the server has %s%s%s.",
-						   version, master_key_id, master.id,
-						   previous.secret ? " and previous key " : "",
-						   previous.secret ? previous.id : ""),
+				 errdetail("Tenant data key version %d was wrapped by master key %s; the server has %s.",
+						   version, master_key_id, nx_master_loaded_ids()),
 				 errhint("Start the server with the right nexplane.master_key_file, or set the old key as nexplane.previous_master_key_file and run nexplane.rotate_master_key().")));
 	if (VARSIZE_ANY_EXHDR(wrapped) != NX_WRAPPED_LEN ||
 		VARSIZE_ANY_EXHDR(salt) != NX_SALT_LEN ||
@@ -680,7 +478,7 @@ nx_vault_rewrap(const char *tenant_id, int version)
 	uargs[1] = vbuf;
 	uargs[2] = nx_bytea_hex(wrapped, NX_WRAPPED_LEN);
 	uargs[3] = nx_bytea_hex(salt, NX_SALT_LEN);
-	uargs[4] = master.id;
+	uargs[4] = nx_master_require()->id;
 	nx_spi_system("UPDATE nexplane.tenant_keys"
 				  "   SET wrapped_key = decode($3, 'hex'), kek_salt = decode($4, 'hex'),"
 				  "       kek_iterations = 600000, master_key_id = $5"

@@ -25,9 +25,6 @@ typedef struct NxSecret
 extern NxSecret *nx_secret_alloc(size_t len);
 extern void nx_secret_wipe(NxSecret *secret);
 
-/* master key: read once in the postmaster (from _PG_init) */
-extern void nx_vault_init(void);
-
 /*
  * Encrypt a secret for one credential under its tenant's active data key,
  * creating the tenant's first key if needed.  Returns the stored blob
@@ -56,7 +53,6 @@ extern NxTenantKey nx_vault_tenant_key(const char *tenant_id, int version,
 									   bool create_if_missing);
 extern int	nx_vault_new_tenant_key(const char *tenant_id);
 extern bool nx_vault_rewrap(const char *tenant_id, int version);
-extern const char *nx_vault_master_key_id(void);
 extern void nx_vault_forget_keys(void);
 
 #endif							/* NX_VAULT_H */

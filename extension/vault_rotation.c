@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "context.h"
 #include "spi_util.h"
+#include "master_key.h"
 #include "vault.h"
 
 #include "lib/stringinfo.h"
@@ -139,7 +140,7 @@ nx_rotate_master_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("only a PostgreSQL superuser or a platform superadmin may rotate the master key")));
-	current_id = nx_vault_master_key_id();
+	current_id = nx_master_require()->id;
 	args[0] = current_id;
 	snprintf(bbuf, sizeof(bbuf), "%d", batch);
 
