@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * vault.c
- *	  The credential vault: master key, key-encryption keys, per-tenant data
- *	  keys, and AES-256-GCM blobs.
+ *	  The credential vault: key-encryption keys, per-tenant data keys, and
+ *	  AES-256-GCM blobs.
  *
  * The master key (master_key.c) is stretched with PBKDF2-HMAC-SHA256
  * (600,000 iterations, salt stored in every tenant_keys row) into the
