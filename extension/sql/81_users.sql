@@ -109,6 +109,28 @@ CREATE FUNCTION nexplane.user_list() RETURNS jsonb
       FROM nexplane.users u WHERE u.tenant_id = nexplane.current_tenant_id();
 $$;
 
+-- Another user of the caller's tenant, locked for an admin's change:
+-- NX404 when there is none, NX409 when it is the caller (what_self says
+-- what they may not do to themselves).
+CREATE FUNCTION nexplane._other_user_for_update(id uuid, what_self text)
+    RETURNS nexplane.users LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    u nexplane.users;
+BEGIN
+    PERFORM nexplane._require_id(id);
+    SELECT * INTO u FROM nexplane.users x
+     WHERE x.tenant_id = nexplane.current_tenant_id() AND x.id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM nexplane._raise('NX404', format('user %s not found', id));
+    END IF;
+    IF u.id = nexplane.current_user_id() THEN
+        PERFORM nexplane._raise('NX409', 'you cannot ' || what_self, NULL, 'Ask another admin.');
+    END IF;
+    RETURN u;
+END
+$$;
+
 CREATE FUNCTION nexplane.user_set_role(id uuid, role text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -118,15 +140,7 @@ BEGIN
     PERFORM nexplane._require_role('admin');
     PERFORM nexplane._require_id(id);
     PERFORM nexplane._check_role_name(role);
-    SELECT * INTO u FROM nexplane.users x
-     WHERE x.tenant_id = nexplane.current_tenant_id() AND x.id = id FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM nexplane._raise('NX404', format('user %s not found', id));
-    END IF;
-    IF u.id = nexplane.current_user_id() THEN
-        PERFORM nexplane._raise('NX409', 'you cannot change your own role',
-            NULL, 'Ask another admin.');
-    END IF;
+    u := nexplane._other_user_for_update(id, 'change your own role');
     IF u.role = 'superadmin' THEN
         PERFORM nexplane._raise('NX403', 'a superadmin''s role is managed by the platform');
     END IF;
@@ -145,16 +159,7 @@ DECLARE
     u nexplane.users;
 BEGIN
     PERFORM nexplane._require_role('admin');
-    PERFORM nexplane._require_id(id);
-    SELECT * INTO u FROM nexplane.users x
-     WHERE x.tenant_id = nexplane.current_tenant_id() AND x.id = id FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM nexplane._raise('NX404', format('user %s not found', id));
-    END IF;
-    IF u.id = nexplane.current_user_id() THEN
-        PERFORM nexplane._raise('NX409', 'you cannot disable yourself',
-            NULL, 'Ask another admin.');
-    END IF;
+    u := nexplane._other_user_for_update(id, 'disable yourself');
     UPDATE nexplane.users x SET status = 'disabled', updated_at = now()
      WHERE x.tenant_id = u.tenant_id AND x.id = u.id
     RETURNING x.* INTO u;
