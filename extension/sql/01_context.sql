@@ -28,3 +28,32 @@ CREATE FUNCTION nexplane._random_token(prefix text) RETURNS text
 CREATE FUNCTION nexplane._raise(code text, message text, detail text DEFAULT NULL,
                                 hint text DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'nx_raise' LANGUAGE C VOLATILE;
+
+-- The common part of list filters: a JSON object with only the allowed
+-- keys and a limit from 1 to max_limit; answers the limit (NX400 otherwise).
+CREATE FUNCTION nexplane._filter_limit(f jsonb, allowed text[], default_limit integer,
+                                       max_limit integer) RETURNS integer
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    unknown text;
+    lim integer;
+BEGIN
+    IF jsonb_typeof(f) <> 'object' THEN
+        PERFORM nexplane._raise('NX400', 'filter must be a JSON object');
+    END IF;
+    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(f) k
+     WHERE k <> ALL (allowed) AND k <> 'limit';
+    IF unknown IS NOT NULL THEN
+        PERFORM nexplane._raise('NX400', 'unknown filter keys: ' || unknown);
+    END IF;
+    BEGIN
+        lim := coalesce((f->>'limit')::integer, default_limit);
+    EXCEPTION WHEN data_exception THEN
+        PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
+    END;
+    IF lim NOT BETWEEN 1 AND max_limit THEN
+        PERFORM nexplane._raise('NX400', format('limit must be between 1 and %s', max_limit));
+    END IF;
+    RETURN lim;
+END
+$$;

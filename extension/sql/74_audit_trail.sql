@@ -165,28 +165,17 @@ DECLARE
     f jsonb := coalesce(filter, '{}');
     lim integer;
     result jsonb;
-    unknown text;
 BEGIN
     PERFORM nexplane._require_role('admin');
-    IF jsonb_typeof(f) <> 'object' THEN
-        PERFORM nexplane._raise('NX400', 'filter must be a JSON object');
-    END IF;
-    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(f) k
-     WHERE k NOT IN ('from', 'to', 'actor_id', 'actor_kind', 'action', 'target_table',
-                     'target_id', 'request_id', 'trace_id', 'before_id', 'limit');
-    IF unknown IS NOT NULL THEN
-        PERFORM nexplane._raise('NX400', 'unknown filter keys: ' || unknown);
-    END IF;
+    lim := nexplane._filter_limit(f, ARRAY['from', 'to', 'actor_id', 'actor_kind', 'action',
+                                           'target_table', 'target_id', 'request_id',
+                                           'trace_id', 'before_id'], 100, 500);
     BEGIN
-        lim := coalesce((f->>'limit')::integer, 100);
         PERFORM (f->>'from')::timestamptz, (f->>'to')::timestamptz,
                 (f->>'actor_id')::uuid, (f->>'before_id')::bigint;
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
-    IF lim NOT BETWEEN 1 AND 500 THEN
-        PERFORM nexplane._raise('NX400', 'limit must be between 1 and 500');
-    END IF;
     SELECT coalesce(jsonb_agg(to_jsonb(e) - 'prev_hash' - 'hash'
                               || jsonb_build_object('sealed', e.chain_seq IS NOT NULL)
                               ORDER BY e.id DESC), '[]')

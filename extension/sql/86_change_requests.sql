@@ -115,20 +115,12 @@ DECLARE
     lim integer;
     after_at timestamptz;
     after_id uuid;
-    unknown text;
     result jsonb;
 BEGIN
     PERFORM nexplane._require_auth();
-    IF jsonb_typeof(f) <> 'object' THEN
-        PERFORM nexplane._raise('NX400', 'filter must be a JSON object');
-    END IF;
-    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(f) k
-     WHERE k NOT IN ('state', 'connector_id', 'requester_id', 'risk_level', 'limit', 'after');
-    IF unknown IS NOT NULL THEN
-        PERFORM nexplane._raise('NX400', 'unknown filter keys: ' || unknown);
-    END IF;
+    lim := nexplane._filter_limit(f, ARRAY['state', 'connector_id', 'requester_id',
+                                           'risk_level', 'after'], 50, 200);
     BEGIN
-        lim := coalesce((f->>'limit')::integer, 50);
         PERFORM (f->>'connector_id')::uuid, (f->>'requester_id')::uuid;
         IF f ? 'after' THEN
             after_at := split_part(f->>'after', '/', 1)::timestamptz;
@@ -137,9 +129,6 @@ BEGIN
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
-    IF lim NOT BETWEEN 1 AND 200 THEN
-        PERFORM nexplane._raise('NX400', 'limit must be between 1 and 200');
-    END IF;
     SELECT coalesce(jsonb_agg(nexplane._cr_json(c) ORDER BY c.created_at DESC, c.id DESC), '[]')
       INTO result
       FROM (SELECT * FROM nexplane.change_requests c
