@@ -50,6 +50,7 @@ extern unsigned char *nx_base64url_decode(const char *src, int srclen,
 										  int *outlen);
 extern char *nx_jsonb_get_cstring(Jsonb *jb, const char *key);
 extern bool nx_jsonb_get_int64(Jsonb *jb, const char *key, int64 *out);
+extern bool nx_jsonb_get_bool(Jsonb *jb, const char *key);
 extern Jsonb *nx_jsonb_parse(const char *json, int len);
 extern bool nx_uuid_parse(const char *s, pg_uuid_t *out);
 extern char *nx_uuid_out(const pg_uuid_t *u);

@@ -150,35 +150,21 @@ nx_q(const NxAct *a, const char *sql, int nargs, const char *const *args)
 	return a->worker ? nx_spi_system(sql, nargs, args) : nx_spi(sql, nargs, args);
 }
 
-static int
-nx_json_int(const char *json, const char *key)
+static int64
+nx_count_of(Jsonb *jb)
 {
 	int64		v = 0;
 
-	nx_jsonb_get_int64(nx_jsonb_parse(json, strlen(json)), key, &v);
-	return (int) v;
-}
-
-static bool
-nx_json_true(const char *json, const char *key)
-{
-	Jsonb	   *jb = nx_jsonb_parse(json, strlen(json));
-	JsonbValue	k;
-	JsonbValue *v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-	return v && v->type == jbvBool && v->val.boolean;
+	nx_jsonb_get_int64(jb, "count", &v);
+	return v;
 }
 
 /* Enough approvals given, and an admin among them when one is required? */
 static bool
-nx_approvals_met(const char *required, const char *given)
+nx_approvals_met(Jsonb *required, Jsonb *given)
 {
-	return nx_json_int(given, "count") >= nx_json_int(required, "count") &&
-		(!nx_json_true(required, "admin") || nx_json_true(given, "admin"));
+	return nx_count_of(given) >= nx_count_of(required) &&
+		(!nx_jsonb_get_bool(required, "admin") || nx_jsonb_get_bool(given, "admin"));
 }
 
 /*
@@ -263,7 +249,7 @@ nx_cr_act(NxAct *a)
 			   "       risk_factors = $3::jsonb->'factors'"
 			   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 3, rargs);
 		nx_spi(cr_row_sql, 3, row_args);	/* required approvals at the new level */
-		if (nx_json_int(nx_spi_get(0, 5), "count") == 0)
+		if (nx_count_of(nx_spi_get_jsonb(0, 5)) == 0)
 			to = "approved";
 		appendStringInfo(&payload, "\"risk\": %s, \"required_approvals\": %s, ",
 						 rargs[2], nx_spi_get(0, 5));
@@ -294,7 +280,7 @@ nx_cr_act(NxAct *a)
 		if (approve)
 		{
 			nx_spi(cr_row_sql, 3, row_args);	/* count this approval */
-			if (!nx_approvals_met(nx_spi_get(0, 5), nx_spi_get(0, 6)))
+			if (!nx_approvals_met(nx_spi_get_jsonb(0, 5), nx_spi_get_jsonb(0, 6)))
 				to = "pending_approval";
 			appendStringInfo(&payload, "\"required_approvals\": %s, \"approvals\": %s, ",
 							 nx_spi_get(0, 5), nx_spi_get(0, 6));
@@ -304,7 +290,7 @@ nx_cr_act(NxAct *a)
 	{
 		bool		later = nx_spi_get(0, 4) && strcmp(nx_spi_get(0, 4), "t") == 0;
 
-		if (!nx_approvals_met(nx_spi_get(0, 5), nx_spi_get(0, 6)))
+		if (!nx_approvals_met(nx_spi_get_jsonb(0, 5), nx_spi_get_jsonb(0, 6)))
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_CONFLICT),
 					 errmsg("change request %s does not have the approvals it needs", a->id),

@@ -165,6 +165,14 @@ nx_jsonb_get_cstring(Jsonb *jb, const char *key)
 }
 
 bool
+nx_jsonb_get_bool(Jsonb *jb, const char *key)
+{
+	JsonbValue *v = nx_jsonb_field(jb, key);
+
+	return v != NULL && v->type == jbvBool && v->val.boolean;
+}
+
+bool
 nx_jsonb_get_int64(Jsonb *jb, const char *key, int64 *out)
 {
 	JsonbValue *v = nx_jsonb_field(jb, key);
