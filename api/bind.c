@@ -1,0 +1,401 @@
+/*
+ * bind.c -- argument binding.
+ *
+ * Every value reaches PostgreSQL as a bound parameter with an explicit
+ * cast, and every argument is passed by name, so the SQL text depends only
+ * on which arguments are present, never on their values.  The JSON body is
+ * parsed by jansson (duplicate keys and NUL bytes refused); the query string
+ * by libevent.  Unknown body fields and repeated query parameters are errors,
+ * not silently ignored: a typo must not turn into a default.
+ */
+#include "bind.h"
+
+#include <sys/queue.h>
+#include <ctype.h>
+#include <errno.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARRAY_ITEMS 1000
+
+static bool
+fail(BindError *err, const char *fmt, ...)
+{
+	va_list		ap;
+
+	err->status = 400;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+bool
+nx_is_uuid(const char *s)
+{
+	static const int dash[] = {8, 13, 18, 23};
+	int			d = 0;
+
+	if (s == NULL || strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		if (d < 4 && i == dash[d])
+		{
+			if (s[i] != '-')
+				return false;
+			d++;
+		}
+		else if (!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+static bool
+is_integer(const char *s, long long min, long long max)
+{
+	char	   *end;
+	long long	v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char) *s))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0' && v >= min && v <= max;
+}
+
+/* A value given as a string (path, query, header, fixed): check its shape. */
+static bool
+check_string_value(const RouteArg *a, const char *v, BindError *err)
+{
+	switch (a->type)
+	{
+		case T_UUID:
+			if (!nx_is_uuid(v))
+				return fail(err, "%s must be a UUID", a->name);
+			break;
+		case T_INT:
+			if (!is_integer(v, INT_MIN, INT_MAX))
+				return fail(err, "%s must be an integer", a->name);
+			break;
+		case T_BIGINT:
+			if (!is_integer(v, LLONG_MIN, LLONG_MAX))
+				return fail(err, "%s must be an integer", a->name);
+			break;
+		case T_BOOL:
+			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+				return fail(err, "%s must be true or false", a->name);
+			break;
+		case T_JSON:
+		case T_TEXT_ARRAY:
+		case T_UUID_ARRAY:
+			return fail(err, "%s cannot be given here", a->name);
+		default:
+			break;
+	}
+	return true;
+}
+
+/* A value given in the JSON body: check its JSON type, make its text. */
+static char *
+json_value_text(const RouteArg *a, json_t *v, BindError *err)
+{
+	char		buf[32];
+
+	switch (a->type)
+	{
+		case T_TEXT:
+		case T_TIMESTAMP:
+		case T_INTERVAL:
+		case T_UUID:
+			if (!json_is_string(v))
+			{
+				fail(err, "field \"%s\" must be a string", a->name);
+				return NULL;
+			}
+			if (a->type == T_UUID && !nx_is_uuid(json_string_value(v)))
+			{
+				fail(err, "field \"%s\" must be a UUID", a->name);
+				return NULL;
+			}
+			return strdup(json_string_value(v));
+		case T_INT:
+		case T_BIGINT:
+			if (!json_is_integer(v) ||
+				(a->type == T_INT && (json_integer_value(v) < INT_MIN ||
+									  json_integer_value(v) > INT_MAX)))
+			{
+				fail(err, "field \"%s\" must be an integer", a->name);
+				return NULL;
+			}
+			snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+			return strdup(buf);
+		case T_BOOL:
+			if (!json_is_boolean(v))
+			{
+				fail(err, "field \"%s\" must be true or false", a->name);
+				return NULL;
+			}
+			return strdup(json_is_true(v) ? "true" : "false");
+		case T_TEXT_ARRAY:
+		case T_UUID_ARRAY:
+			{
+				size_t		i;
+				json_t	   *item;
+
+				if (!json_is_array(v) || json_array_size(v) > MAX_ARRAY_ITEMS)
+				{
+					fail(err, "field \"%s\" must be an array of at most %d strings",
+						 a->name, MAX_ARRAY_ITEMS);
+					return NULL;
+				}
+				json_array_foreach(v, i, item)
+				{
+					if (!json_is_string(item) ||
+						(a->type == T_UUID_ARRAY && !nx_is_uuid(json_string_value(item))))
+					{
+						fail(err, "field \"%s\" must be an array of %s", a->name,
+							 a->type == T_UUID_ARRAY ? "UUIDs" : "strings");
+						return NULL;
+					}
+				}
+			}
+			/* FALLTHROUGH */
+		case T_JSON:
+			return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+	return NULL;
+}
+
+/* The SQL expression for parameter $n of type t. */
+static void
+append_param(char *sql, size_t size, const char *name, int n, ArgType t)
+{
+	size_t		len = strlen(sql);
+
+	if (t == T_TEXT_ARRAY || t == T_UUID_ARRAY)
+		snprintf(sql + len, size - len,
+				 "%s%s => ARRAY(SELECT pg_catalog.jsonb_array_elements_text($%d::jsonb)::%s)",
+				 n > 1 ? ", " : "", name, n, t == T_UUID_ARRAY ? "uuid" : "text");
+	else
+		snprintf(sql + len, size - len, "%s%s => $%d::%s",
+				 n > 1 ? ", " : "", name, n, nx_arg_type_sql(t));
+}
+
+static bool
+route_has_body_args(const Route *r)
+{
+	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
+		if (r->args[i].source == ARG_BODY)
+			return true;
+	return false;
+}
+
+static bool
+body_knows(const Route *r, const char *key)
+{
+	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
+		if (r->args[i].source == ARG_BODY && strcmp(r->args[i].name, key) == 0)
+			return true;
+	return false;
+}
+
+static bool
+query_arg_named(const Route *r, const char *key)
+{
+	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
+		if (r->args[i].source == ARG_QUERY && strcmp(r->args[i].name, key) == 0)
+			return true;
+	return false;
+}
+
+static bool
+route_has_query_object(const Route *r)
+{
+	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
+		if (r->args[i].source == ARG_QUERY_OBJECT)
+			return true;
+	return false;
+}
+
+/* Parse and check the body: absent, or a JSON object of known fields. */
+static bool
+parse_body(const BindInput *in, json_t **body, BindError *err)
+{
+	const Route *r = in->match->route;
+	json_error_t jerr;
+	const char *key;
+	json_t	   *value;
+
+	*body = NULL;
+	if (in->body == NULL || in->body_len == 0)
+		return true;
+	*body = json_loadb(in->body, in->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (*body == NULL)
+		return fail(err, "malformed JSON body at line %d, column %d: %s",
+					jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(*body))
+		return fail(err, "the body must be a JSON object");
+	if (!route_has_body_args(r) && json_object_size(*body) > 0)
+		return fail(err, "%s %s takes no body fields", r->method, r->pattern);
+	json_object_foreach(*body, key, value)
+	{
+		if (!body_knows(r, key))
+			return fail(err, "unknown field \"%.64s\"", key);
+	}
+	return true;
+}
+
+/* Parse the query string: each key once; unknown keys only into a filter. */
+static bool
+parse_query(const BindInput *in, struct evkeyvalq *q, json_t **object, BindError *err)
+{
+	const Route *r = in->match->route;
+	struct evkeyval *kv;
+
+	*object = NULL;
+	TAILQ_INIT(q);
+	if (in->query == NULL || in->query[0] == '\0')
+		return true;
+	if (strstr(in->query, "%00") != NULL)
+		return fail(err, "the query string must not contain NUL bytes");
+	if (evhttp_parse_query_str(in->query, q) != 0)
+		return fail(err, "malformed query string");
+	if (route_has_query_object(r))
+		*object = json_object();
+	TAILQ_FOREACH(kv, q, next)
+	{
+		struct evkeyval *other;
+
+		for (other = TAILQ_NEXT(kv, next); other; other = TAILQ_NEXT(other, next))
+			if (strcmp(other->key, kv->key) == 0)
+				return fail(err, "query parameter \"%.64s\" is given twice", kv->key);
+		if (query_arg_named(r, kv->key))
+			continue;
+		if (*object == NULL)
+			return fail(err, "unknown query parameter \"%.64s\"", kv->key);
+		if (json_object_set_new(*object, kv->key, json_string(kv->value)) != 0)
+			return fail(err, "query parameters must be UTF-8");
+	}
+	return true;
+}
+
+bool
+nx_bind(const BindInput *in, BoundCall *out, BindError *err)
+{
+	const Route *r = in->match->route;
+	struct evkeyvalq query;
+	json_t	   *body = NULL;
+	json_t	   *qobject = NULL;
+	size_t		sqlsize = 256;
+	bool		ok = false;
+
+	memset(out, 0, sizeof(*out));
+	err->status = 0;
+	err->message[0] = '\0';
+	TAILQ_INIT(&query);
+
+	if (!parse_body(in, &body, err) || !parse_query(in, &query, &qobject, err))
+		goto done;
+
+	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
+		sqlsize += strlen(r->args[i].name) + 96;
+	out->sql = malloc(sqlsize);
+	if (out->sql == NULL)
+	{
+		fail(err, "out of memory");
+		err->status = 500;
+		goto done;
+	}
+	snprintf(out->sql, sqlsize, "SELECT nexplane.%s(", r->function);
+
+	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
+	{
+		const RouteArg *a = &r->args[i];
+		const char *s = NULL;
+		char	   *text = NULL;
+
+		switch (a->source)
+		{
+			case ARG_PATH:
+				s = nx_route_capture(in->match, a->name);
+				break;
+			case ARG_QUERY:
+				s = evhttp_find_header(&query, a->name);
+				break;
+			case ARG_HEADER:
+				s = in->header ? in->header(in->header_ctx, a->from) : NULL;
+				break;
+			case ARG_FIXED:
+				s = a->from;
+				break;
+			case ARG_BODY:
+				{
+					json_t	   *v = body ? json_object_get(body, a->name) : NULL;
+
+					if (v != NULL && !json_is_null(v))
+					{
+						text = json_value_text(a, v, err);
+						if (text == NULL)
+						{
+							if (err->status == 0)
+								fail(err, "field \"%s\" could not be read", a->name);
+							goto done;
+						}
+					}
+				}
+				break;
+			case ARG_QUERY_OBJECT:
+				if (qobject != NULL && json_object_size(qobject) > 0)
+					text = json_dumps(qobject, JSON_COMPACT);
+				break;
+		}
+		if (s != NULL)
+		{
+			if (!check_string_value(a, s, err))
+				goto done;
+			text = strdup(s);
+		}
+		if (text == NULL)
+		{
+			if (a->required)
+			{
+				if (a->source == ARG_BODY)
+					fail(err, "field \"%s\" is required", a->name);
+				else
+					fail(err, "%s is required", a->from ? a->from : a->name);
+				goto done;
+			}
+			continue;
+		}
+		out->values[out->nparams++] = text;
+		append_param(out->sql, sqlsize, a->name, out->nparams, a->type);
+	}
+	strcat(out->sql, ")");
+	ok = true;
+
+done:
+	evhttp_clear_headers(&query);
+	json_decref(body);
+	json_decref(qobject);
+	if (!ok)
+		nx_bound_free(out);
+	return ok;
+}
+
+void
+nx_bound_free(BoundCall *call)
+{
+	free(call->sql);
+	call->sql = NULL;
+	for (int i = 0; i < call->nparams; i++)
+		free(call->values[i]);
+	call->nparams = 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * main.c -- nexplane-api: read the configuration, wire the parts, run the
+ * loop, and on SIGTERM or SIGINT drain and free everything in one place.
+ */
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "openapi.h"
+#include "pool.h"
+#include "ratelimit.h"
+#include "sse.h"
+#include "tls.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	nx_http_drain(arg);
+}
+
+int
+main(int argc, char **argv)
+{
+	Config		cfg;
+	Server		srv = {0};
+	struct event *term;
+	struct event *intr;
+	int			rc = 1;
+
+	nx_config_parse(&cfg, argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	srv.cfg = &cfg;
+	srv.base = event_base_new();
+	srv.tls = nx_tls_server_ctx(cfg.tls_cert, cfg.tls_key);
+	srv.openapi = nx_openapi_document();
+	srv.login_limit = nx_ratelimit_new(cfg.login_rate, cfg.login_burst);
+	if (srv.base == NULL || srv.tls == NULL || srv.openapi == NULL || srv.login_limit == NULL)
+	{
+		nx_log("error", "cannot start: see the messages above");
+		goto done;
+	}
+	srv.pool = nx_pool_new(srv.base, cfg.db, cfg.pool_size, cfg.queue_max,
+						   cfg.statement_timeout_ms);
+	srv.sse = nx_sse_new(&srv);
+	if (nx_http_start(&srv) != 0)
+		goto done;
+	term = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
+	intr = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+
+	event_base_dispatch(srv.base);
+	nx_log("info", "stopped");
+	rc = 0;
+	event_free(term);
+	event_free(intr);
+
+done:
+	/* the pool first: its last callbacks may still end streams */
+	nx_pool_free(srv.pool);
+	nx_sse_free(srv.sse);
+	nx_http_free(&srv);
+	nx_ratelimit_free(srv.login_limit);
+	free(srv.openapi);
+	SSL_CTX_free(srv.tls);
+	if (srv.base)
+		event_base_free(srv.base);
+	nx_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,535 @@
+/*
+ * pool.c -- asynchronous libpq connections in pipeline mode.
+ *
+ * Each connection is non-blocking and watched by one libevent event on its
+ * socket, so a slow statement holds only its own connection.  Jobs wait in
+ * a FIFO queue for an idle connection.  A broken connection fails its job
+ * (the caller answers 503), and is re-opened with back-off, asynchronously
+ * too (PQconnectStartParams / PQconnectPoll), so the loop never blocks on
+ * the database.
+ */
+#include "pool.h"
+
+#include "log.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct PoolJob {
+	struct PoolJob *next;
+	int			nstmts;
+	char	   *sql[POOL_MAX_STMTS];
+	int			nparams[POOL_MAX_STMTS];
+	char	   *values[POOL_MAX_STMTS][POOL_MAX_PARAMS];
+	PoolCallback cb;
+	void	   *arg;
+	PoolReply	reply;
+	struct timespec sent;
+} PoolJob;
+
+typedef enum { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY } ConnState;
+
+typedef struct PoolConn {
+	Pool	   *pool;
+	PGconn	   *pg;
+	ConnState	state;
+	struct event *ev;			/* socket readiness */
+	struct event *retry;		/* reconnect timer */
+	int			backoff_ms;
+	PostgresPollingStatusType poll;
+	PoolJob    *job;
+	int			cursor;			/* which statement's results come next */
+} PoolConn;
+
+struct Pool {
+	struct event_base *base;
+	char	   *conninfo;
+	char		options[64];
+	int			size;
+	int			queue_max;
+	int			queued;
+	PoolJob    *head;
+	PoolJob    *tail;
+	PoolConn   *conns;
+	char	   *listen_sql;		/* LISTEN ..., sent first on every connect */
+	PoolNotify	notify;
+	void	   *notify_arg;
+};
+
+static void conn_start(PoolConn *c);
+static void conn_event(evutil_socket_t fd, short what, void *arg);
+static void conn_dispatch(Pool *pool);
+static void conn_send(PoolConn *c, PoolJob *job);
+static PoolJob *listen_job(Pool *pool);
+
+static double
+ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void
+job_free(PoolJob *job)
+{
+	for (int i = 0; i < job->nstmts; i++)
+	{
+		free(job->sql[i]);
+		for (int j = 0; j < job->nparams[i]; j++)
+		{
+			/* parameters may carry passwords and tokens */
+			if (job->values[i][j])
+				explicit_bzero(job->values[i][j], strlen(job->values[i][j]));
+			free(job->values[i][j]);
+		}
+		free(job->reply.r[i].value);
+		free((char *) job->reply.r[i].error.message);
+		free((char *) job->reply.r[i].error.detail);
+		free((char *) job->reply.r[i].error.hint);
+	}
+	free(job);
+}
+
+static void
+job_finish(PoolJob *job)
+{
+	job->reply.db_ms = ms_since(&job->sent);
+	job->cb(&job->reply, job->arg);
+	job_free(job);
+}
+
+/* (Re)watch the socket for what libpq needs next. */
+static void
+conn_watch(PoolConn *c, short what)
+{
+	if (c->ev)
+		event_free(c->ev);
+	c->ev = event_new(c->pool->base, PQsocket(c->pg), what, conn_event, c);
+	event_add(c->ev, NULL);
+}
+
+static void
+conn_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_start(arg);
+}
+
+/* With every connection down, waiting jobs would wait for nothing. */
+static void
+pool_fail_queue_if_down(Pool *pool)
+{
+	PoolJob    *job;
+
+	for (int i = 0; i < pool->size; i++)
+		if (pool->conns[i].state != C_DOWN)
+			return;
+	while ((job = pool->head) != NULL)
+	{
+		pool->head = job->next;
+		if (pool->head == NULL)
+			pool->tail = NULL;
+		pool->queued--;
+		job->reply.failed = true;
+		job_finish(job);
+	}
+}
+
+/* The connection is gone: fail its job, schedule a reconnect. */
+static void
+conn_broken(PoolConn *c, const char *why)
+{
+	struct timeval tv;
+	PoolJob    *job = c->job;
+
+	if (c->state != C_CONNECTING || c->backoff_ms == 0)
+		nx_log("warning", "database connection lost: %s", why);
+	if (c->ev)
+		event_free(c->ev);
+	c->ev = NULL;
+	PQfinish(c->pg);
+	c->pg = NULL;
+	c->state = C_DOWN;
+	c->job = NULL;
+	c->backoff_ms = c->backoff_ms ? (c->backoff_ms * 2 > 5000 ? 5000 : c->backoff_ms * 2) : 100;
+	tv.tv_sec = c->backoff_ms / 1000;
+	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+	if (c->retry == NULL)
+		c->retry = evtimer_new(c->pool->base, conn_retry_cb, c);
+	evtimer_add(c->retry, &tv);
+	if (job)
+	{
+		job->reply.failed = true;
+		job_finish(job);
+	}
+	pool_fail_queue_if_down(c->pool);
+}
+
+static void
+conn_start(PoolConn *c)
+{
+	const char *keys[] = {"dbname", "application_name", "client_encoding", "options", NULL};
+	const char *vals[] = {c->pool->conninfo, "nexplane-api", "UTF8", c->pool->options, NULL};
+
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
+	{
+		conn_broken(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		return;
+	}
+	c->state = C_CONNECTING;
+	c->poll = PGRES_POLLING_WRITING;
+	conn_watch(c, EV_WRITE);
+}
+
+static void
+conn_connect_step(PoolConn *c)
+{
+	c->poll = PQconnectPoll(c->pg);
+	switch (c->poll)
+	{
+		case PGRES_POLLING_READING:
+			conn_watch(c, EV_READ);
+			return;
+		case PGRES_POLLING_WRITING:
+			conn_watch(c, EV_WRITE);
+			return;
+		case PGRES_POLLING_OK:
+			if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1)
+			{
+				conn_broken(c, PQerrorMessage(c->pg));
+				return;
+			}
+			if (c->backoff_ms)
+				nx_log("info", "database connection re-established");
+			c->backoff_ms = 0;
+			c->state = C_IDLE;
+			conn_watch(c, EV_READ | EV_PERSIST);
+			if (c->pool->listen_sql)
+				conn_send(c, listen_job(c->pool));
+			else
+				conn_dispatch(c->pool);
+			return;
+		default:
+			conn_broken(c, PQerrorMessage(c->pg));
+			return;
+	}
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Take what results have arrived; finish the job at the Sync. */
+static void
+conn_read_results(PoolConn *c)
+{
+	PoolJob    *job = c->job;
+
+	while (!PQisBusy(c->pg))
+	{
+		PGresult   *res = PQgetResult(c->pg);
+		PoolStmtResult *r;
+
+		if (res == NULL)
+		{
+			/* end of one statement's results */
+			if (++c->cursor > job->nstmts)
+			{
+				conn_broken(c, "unexpected end of pipeline results");
+				return;
+			}
+			continue;
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			c->job = NULL;
+			c->state = C_IDLE;
+			c->cursor = 0;
+			job_finish(job);
+			conn_dispatch(c->pool);
+			return;
+		}
+		if (c->cursor >= job->nstmts)
+		{
+			PQclear(res);
+			conn_broken(c, "more pipeline results than statements");
+			return;
+		}
+		r = &job->reply.r[c->cursor];
+		switch (PQresultStatus(res))
+		{
+			case PGRES_TUPLES_OK:
+			case PGRES_COMMAND_OK:
+				r->ok = true;
+				if (PQntuples(res) > 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0))
+					r->value = strdup(PQgetvalue(res, 0, 0));
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				r->skipped = true;
+				break;
+			default:
+				{
+					const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+					snprintf(r->error.sqlstate, sizeof(r->error.sqlstate), "%s",
+							 st ? st : "XX000");
+					r->error.message = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+					r->error.detail = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+					r->error.hint = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+				}
+				break;
+		}
+		PQclear(res);
+	}
+}
+
+static void
+conn_event(evutil_socket_t fd, short what, void *arg)
+{
+	PoolConn   *c = arg;
+
+	if (c->state == C_CONNECTING)
+	{
+		conn_connect_step(c);
+		return;
+	}
+	if (what & EV_WRITE)
+	{
+		int			f = PQflush(c->pg);
+
+		if (f < 0)
+		{
+			conn_broken(c, PQerrorMessage(c->pg));
+			return;
+		}
+		if (f == 0)
+			conn_watch(c, EV_READ | EV_PERSIST);
+	}
+	if (what & EV_READ)
+	{
+		PGnotify   *n;
+
+		if (PQconsumeInput(c->pg) != 1)
+		{
+			conn_broken(c, PQerrorMessage(c->pg));
+			return;
+		}
+		while ((n = PQnotifies(c->pg)) != NULL)
+		{
+			if (c->pool->notify)
+				c->pool->notify(n->extra, c->pool->notify_arg);
+			PQfreemem(n);
+		}
+		if (c->state == C_BUSY)
+			conn_read_results(c);
+		else if (PQstatus(c->pg) != CONNECTION_OK)
+			conn_broken(c, PQerrorMessage(c->pg));
+	}
+}
+
+/* Send a job's statements and the Sync; flush when the socket allows. */
+static void
+conn_send(PoolConn *c, PoolJob *job)
+{
+	c->job = job;
+	c->state = C_BUSY;
+	c->cursor = 0;
+	clock_gettime(CLOCK_MONOTONIC, &job->sent);
+	for (int i = 0; i < job->nstmts; i++)
+	{
+		if (PQsendQueryParams(c->pg, job->sql[i], job->nparams[i], NULL,
+							  (const char *const *) job->values[i], NULL, NULL, 0) != 1)
+		{
+			conn_broken(c, PQerrorMessage(c->pg));
+			return;
+		}
+	}
+	if (PQpipelineSync(c->pg) != 1)
+	{
+		conn_broken(c, PQerrorMessage(c->pg));
+		return;
+	}
+	switch (PQflush(c->pg))
+	{
+		case 0:
+			return;				/* all sent; the READ|PERSIST watch stays */
+		case 1:
+			conn_watch(c, EV_READ | EV_WRITE | EV_PERSIST);
+			return;
+		default:
+			conn_broken(c, PQerrorMessage(c->pg));
+	}
+}
+
+static void
+conn_dispatch(Pool *pool)
+{
+	for (int i = 0; i < pool->size && pool->head; i++)
+	{
+		PoolConn   *c = &pool->conns[i];
+		PoolJob    *job;
+
+		if (c->state != C_IDLE)
+			continue;
+		job = pool->head;
+		pool->head = job->next;
+		if (pool->head == NULL)
+			pool->tail = NULL;
+		pool->queued--;
+		job->next = NULL;
+		conn_send(c, job);
+	}
+}
+
+Pool *
+nx_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max,
+			int statement_timeout_ms)
+{
+	Pool	   *pool = calloc(1, sizeof(Pool));
+
+	pool->base = base;
+	pool->conninfo = strdup(conninfo);
+	pool->size = size;
+	pool->queue_max = queue_max;
+	snprintf(pool->options, sizeof(pool->options), "-c statement_timeout=%d",
+			 statement_timeout_ms);
+	pool->conns = calloc(size, sizeof(PoolConn));
+	for (int i = 0; i < size; i++)
+	{
+		pool->conns[i].pool = pool;
+		conn_start(&pool->conns[i]);
+	}
+	return pool;
+}
+
+void
+nx_pool_free(Pool *pool)
+{
+	PoolJob    *job;
+
+	if (pool == NULL)
+		return;
+	for (int i = 0; i < pool->size; i++)
+	{
+		PoolConn   *c = &pool->conns[i];
+
+		if (c->ev)
+			event_free(c->ev);
+		if (c->retry)
+			event_free(c->retry);
+		if (c->job)
+		{
+			c->job->reply.failed = true;
+			job_finish(c->job);
+		}
+		PQfinish(c->pg);
+	}
+	while ((job = pool->head) != NULL)
+	{
+		pool->head = job->next;
+		job->reply.failed = true;
+		job_finish(job);
+	}
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool->listen_sql);
+	free(pool);
+}
+
+PoolSubmit
+nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts, PoolCallback cb, void *arg)
+{
+	PoolJob    *job;
+	bool		any = false;
+
+	for (int i = 0; i < pool->size; i++)
+		any |= pool->conns[i].state != C_DOWN;
+	if (!any)
+		return POOL_DOWN;
+	if (pool->queued >= pool->queue_max || nstmts < 1 || nstmts > POOL_MAX_STMTS)
+		return POOL_FULL;
+	job = calloc(1, sizeof(PoolJob));
+	job->nstmts = nstmts;
+	job->reply.nstmts = nstmts;
+	job->cb = cb;
+	job->arg = arg;
+	for (int i = 0; i < nstmts; i++)
+	{
+		job->sql[i] = strdup(stmts[i].sql);
+		job->nparams[i] = stmts[i].nparams;
+		for (int j = 0; j < stmts[i].nparams; j++)
+			job->values[i][j] = dup_or_null(stmts[i].values[j]);
+	}
+	if (pool->tail)
+		pool->tail->next = job;
+	else
+		pool->head = job;
+	pool->tail = job;
+	pool->queued++;
+	conn_dispatch(pool);
+	return POOL_QUEUED;
+}
+
+static void
+listen_done(PoolReply *reply, void *arg)
+{
+	Pool	   *pool = arg;
+
+	if (reply->failed || nx_pool_first_error(reply))
+	{
+		nx_log("error", "cannot LISTEN for events");
+		return;
+	}
+	pool->notify(NULL, pool->notify_arg);
+}
+
+static PoolJob *
+listen_job(Pool *pool)
+{
+	PoolJob    *job = calloc(1, sizeof(PoolJob));
+
+	job->nstmts = job->reply.nstmts = 1;
+	job->sql[0] = strdup(pool->listen_sql);
+	job->cb = listen_done;
+	job->arg = pool;
+	return job;
+}
+
+void
+nx_pool_listen(Pool *pool, const char *channel, PoolNotify notify, void *arg)
+{
+	char		sql[128];
+
+	snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+	pool->listen_sql = strdup(sql);
+	pool->notify = notify;
+	pool->notify_arg = arg;
+}
+
+int
+nx_pool_connected(const Pool *pool)
+{
+	int			n = 0;
+
+	for (int i = 0; i < pool->size; i++)
+		if (pool->conns[i].state == C_IDLE || pool->conns[i].state == C_BUSY)
+			n++;
+	return n;
+}
+
+const PoolStmtResult *
+nx_pool_first_error(const PoolReply *reply)
+{
+	for (int i = 0; i < reply->nstmts; i++)
+		if (!reply->r[i].ok && !reply->r[i].skipped)
+			return &reply->r[i];
+	return NULL;
+}

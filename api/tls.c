@@ -1,0 +1,62 @@
+/*
+ * tls.c -- TLS 1.2 minimum; for 1.2 only forward-secret AEAD suites; no
+ * compression, no renegotiation, no session tickets (nothing to rotate).
+ * TLS 1.3 suites are OpenSSL's defaults, all of which are modern.
+ */
+#include "tls.h"
+
+#include "log.h"
+
+#include <openssl/err.h>
+
+static const char *tls12_ciphers =
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+static void
+log_openssl(const char *what)
+{
+	char		buf[256];
+	unsigned long e = ERR_get_error();
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	nx_log("error", "%s: %s", what, e ? buf : "unknown error");
+	ERR_clear_error();
+}
+
+SSL_CTX *
+nx_tls_server_ctx(const char *cert_file, const char *key_file)
+{
+	SSL_CTX    *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL)
+	{
+		log_openssl("SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+						SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1)
+	{
+		log_openssl("SSL_CTX_set_cipher_list");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+	{
+		log_openssl("cannot load the TLS certificate");
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+		SSL_CTX_check_private_key(ctx) != 1)
+	{
+		log_openssl("cannot load the TLS key, or it does not match the certificate");
+		goto fail;
+	}
+	return ctx;
+
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
