@@ -164,11 +164,32 @@ common_headers(Request *r, const char *content_type)
 		evhttp_add_header(out, "Connection", "close");
 }
 
+/* The answer is on the wire: only now may a drain count it as done. */
+static void
+reply_sent(struct evhttp_request *req, void *arg)
+{
+	Server	   *srv = arg;
+
+	srv->inflight--;
+	drain_check(srv);
+}
+
 void
 nx_reply_json(Request *r, int status, const char *json)
 {
 	struct evbuffer *buf = evbuffer_new();
 	size_t		len = strlen(json);
+
+	/*
+	 * Hand the in-flight count over to the completion of the write, so that
+	 * SIGTERM does not stop the loop with an answer still in the buffers.
+	 * (With the client gone there is nothing to wait for.)
+	 */
+	if (r->counted && evhttp_request_get_connection(r->req) != NULL)
+	{
+		evhttp_request_set_on_complete_cb(r->req, reply_sent, r->srv);
+		r->counted = false;
+	}
 
 	common_headers(r, "application/json");
 	evbuffer_add(buf, json, len);

@@ -7,7 +7,8 @@ packages=(
   gcc make libc6-dev pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
   libssl-dev libcrypt-dev libjansson-dev libevent-dev libcurl4-openssl-dev
-  openssl curl ca-certificates perl libipc-run-perl
+  openssl curl ca-certificates perl libipc-run-perl jq
+  clang libclang-rt-14-dev wrk
 )
 
 missing=()

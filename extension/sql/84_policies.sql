@@ -152,8 +152,9 @@ CREATE FUNCTION nexplane._policy_json(p nexplane.policies) RETURNS jsonb
         'created_by', p.created_by, 'created_at', p.created_at)
 $$;
 
-CREATE FUNCTION nexplane.policy_create(kind text, target_type text, target_id uuid,
-                                       mode text, spec jsonb) RETURNS jsonb
+CREATE FUNCTION nexplane.policy_create(kind text, target_type text DEFAULT 'tenant',
+                                       target_id uuid DEFAULT NULL, mode text DEFAULT 'enforce',
+                                       spec jsonb DEFAULT NULL) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
