@@ -1,5 +1,5 @@
 # Nexplane: PGXS build of nexplane.so, plus the api/ and agent/ binaries.
-#   make          build          make install   install into PostgreSQL
+#   make          build (extension and api/)   make install   install the extension
 #   make run      local cluster  make stop      stop it
 #   make test     every suite    make deps      apt-get what is missing
 
@@ -54,6 +54,16 @@ all install:
 	@echo "PostgreSQL 15 server headers are missing: run 'make deps' (make run and make test do)." >&2
 	@exit 1
 endif
+
+# The API shim: nexplane-api and its sanitizer build (api/Makefile).
+all: api-binaries
+.PHONY: api-binaries
+api-binaries:
+	$(MAKE) -C api PG_CONFIG=$(PG_CONFIG) all
+clean: api-clean
+.PHONY: api-clean
+api-clean:
+	$(MAKE) -C api clean
 
 $(EXT_SQL): $(EXT_SQL_PARTS)
 	cat $^ > $@

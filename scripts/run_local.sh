@@ -2,8 +2,9 @@
 # make run / make stop: a local Nexplane under ./.nexplane/.
 #
 #   start  create (once) and start the cluster, the database and extension,
-#          the JWT signing key, the first tenant and its admin; print how to
-#          log in.  Safe to run again: it reuses what exists.
+#          the JWT signing key, the first tenant and its admin, a local CA
+#          and the HTTPS API on https://127.0.0.1:8443; print how to log in.
+#          Safe to run again: it reuses what exists and restarts the API.
 #   stop   stop everything.
 #
 # Secrets made here (admin password, nexplane_api password, keys) live in
@@ -12,12 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh
+. scripts/tls.sh
 
 top=$PWD
 state=$top/.nexplane
 db=nexplane
 port_default=54329
 sockdir=/var/run/postgresql
+api_listen=${NEXPLANE_API_LISTEN:-127.0.0.1:8443}
 
 # The data directory must be reachable by the postgres user.  A checkout
 # under /root is not, so the data then lives in /var/lib/nexplane and
@@ -77,8 +80,20 @@ ALTER EXTENSION nexplane UPDATE;
 ALTER ROLE nexplane_api WITH LOGIN PASSWORD '$api_password';
 GRANT CONNECT ON DATABASE $db TO nexplane_api;
 SQL
-  # pg_cron is the clock: seal the audit chains every minute.
+  # 0.1 has no upgrade scripts yet: a database made from an older checkout
+  # keeps its old functions.  Say so rather than serve a half-old API.
+  sum=$(sha256sum "extension/nexplane--0.1.sql" | cut -c1-16)
+  if [ -f "$state/schema.sum" ] && [ "$(cat "$state/schema.sum")" != "$sum" ]; then
+    echo "WARNING: the extension's install script changed since this database was made." >&2
+    echo "         Version 0.1 has no upgrade path; to start afresh (losing local data):" >&2
+    echo "         make stop && rm -rf .nexplane $(dirname "$pgdir") && make run" >&2
+  else
+    echo "$sum" >"$state/schema.sum"
+  fi
+  # pg_cron is the clock: seal the audit chains every minute, prune the
+  # derived event feed daily.
   psql_su -d "$db" -c "SELECT cron.schedule('nexplane-audit-seal', '* * * * *', 'SELECT nexplane._audit_seal_all()')" >/dev/null
+  psql_su -d "$db" -c "SELECT cron.schedule('nexplane-events-prune', '17 3 * * *', 'SELECT nexplane._stream_events_prune()')" >/dev/null
   if ! psql_su -d "$db" -tA -c "SELECT 1 FROM nexplane.tenants WHERE slug = 'demo'" | grep -q 1; then
     psql_su -d "$db" -v pw="$admin_password" >/dev/null <<'SQL'
 SELECT nexplane.tenant_create('demo', 'Demo', 'admin@demo.local', :'pw');
@@ -88,9 +103,19 @@ SQL
 
   url="postgresql://nexplane_api:$api_password@127.0.0.1:$port/$db"
   (umask 077; echo "$url" >"$state/psql-url")
+  api_start "$port" "$api_password"
   cat <<EOF
 
 Nexplane is running (PostgreSQL on 127.0.0.1:$port, data in $pgdir).
+
+Log in over HTTPS (the local CA is $home/tls/ca.crt):
+  curl --cacert $home/tls/ca.crt -H 'Content-Type: application/json' \\
+    -d '{"email": "admin@demo.local", "password": "$admin_password"}' \\
+    https://$api_listen/v1/auth/login
+  curl --cacert $home/tls/ca.crt -H "Authorization: Bearer <access_token>" \\
+    https://$api_listen/v1/auth/me
+The API's routes: https://$api_listen/v1/openapi.json
+Its logs: $home/api.log (one JSON line per request) and $home/api.err.
 
 Log in from psql:
   psql "$url"
@@ -104,9 +129,49 @@ Stop with: make stop
 EOF
 }
 
+# The API shim runs as postgres from a copy beside the data (a checkout
+# under /root is not readable by postgres), with its password in a 0600
+# passfile, so no secret is on its command line or in its environment.
+api_start() {
+  local port=$1 password=$2
+  home=$(dirname "$pgdir")
+  api_stop
+  nx_tls_make "$home/tls" postgres
+  mkdir -p "$home/bin"
+  install -m 755 api/nexplane-api "$home/bin/nexplane-api"
+  (umask 077; echo "127.0.0.1:$port:$db:nexplane_api:$password" >"$home/api.pgpass")
+  chown postgres: "$home/api.pgpass" "$home"
+  rm -f "$home/api.pid"
+  # the shell writes its pid and becomes the shim (exec): the pid is the shim's
+  nx_as_postgres setsid sh -c 'echo $$ >"$0/api.pid"; exec "$0/bin/nexplane-api" "$@"' "$home" \
+    --listen "$api_listen" --tls-cert "$home/tls/server.crt" --tls-key "$home/tls/server.key" \
+    --db "host=127.0.0.1 port=$port dbname=$db user=nexplane_api passfile=$home/api.pgpass" \
+    >>"$home/api.log" 2>>"$home/api.err" </dev/null &
+  for _ in $(seq 1 50); do
+    curl -s -o /dev/null --cacert "$home/tls/ca.crt" "https://$api_listen/ready" && return 0
+    [ -f "$home/api.pid" ] && ! kill -0 "$(cat "$home/api.pid")" 2>/dev/null && break
+    sleep 0.2
+  done
+  echo "the API did not start; see $home/api.err:" >&2
+  tail -n 5 "$home/api.err" >&2
+  return 1
+}
+
+api_stop() { # SIGTERM drains in-flight requests; give it the drain time
+  local home pid
+  home=$(dirname "$pgdir")
+  [ -f "$home/api.pid" ] || return 0
+  pid=$(cat "$home/api.pid")
+  if kill -TERM "$pid" 2>/dev/null; then
+    for _ in $(seq 1 175); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -f "$home/api.pid"
+}
+
 stop() {
   pgdir=$(data_home)
   [ -d "$pgdir/data" ] || { echo "nothing to stop"; return 0; }
+  api_stop
   nx_cluster_stop "$pgdir"
   echo "stopped"
 }
