@@ -28,7 +28,8 @@ OBJS = \
 	extension/change_types.o \
 	extension/risk.o \
 	extension/state_machine.o \
-	extension/change_requests.o
+	extension/change_requests.o \
+	extension/stream_events.o
 
 EXT_VERSION = 0.1
 # The install script is assembled from one file per concept, in order.

@@ -194,9 +194,10 @@ nx_reply_json(Request *r, int status, const char *json)
 	common_headers(r, "application/json");
 	evbuffer_add(buf, json, len);
 	evbuffer_add(buf, "\n", 1);
+	/* logged first: over TLS the answer may leave inside evhttp_send_reply */
+	nx_request_log(r, status, len + 1);
 	evhttp_send_reply(r->req, status, nx_status_reason(status), buf);
 	evbuffer_free(buf);
-	nx_request_log(r, status, len + 1);
 	nx_request_free(r);
 }
 

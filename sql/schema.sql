@@ -52,11 +52,13 @@ SELECT p.proname, has_function_privilege('nexplane_api', p.oid, 'EXECUTE') AS ap
  WHERE p.pronamespace = 'nexplane'::regnamespace
  ORDER BY left(p.proname, 1) = '_', p.proname;
 
--- Every mutable tenant table carries the audit trigger ...
+-- Every mutable tenant table carries the audit trigger (but the audit
+-- tables themselves, and the live feed, which is derived from audited rows) ...
 SELECT c.relname AS tenant_table_without_audit_trigger
   FROM pg_class c
  WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
-   AND c.relname NOT IN ('audit_events', 'change_request_events', 'audit_chain_heads')
+   AND c.relname NOT IN ('audit_events', 'change_request_events', 'audit_chain_heads',
+                         'stream_events', 'event_heads')
    AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit');
 -- ... and the append-only tables their guards.
 SELECT t.tgrelid::regclass AS append_only_table, t.tgname

@@ -41,48 +41,12 @@ CREATE POLICY tenant_isolation ON nexplane.stream_events
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
 
--- The deferred trigger runs at commit, where a worker's system access (which
--- lasts one SPI call) is over.  The owner may therefore append for any
--- tenant: only _stream_event() does, copying the tenant of a row that has
--- already passed its own table's policy.  Nobody else can write here.
-CREATE POLICY owner_append ON nexplane.stream_events FOR INSERT TO nexplane_owner
-    WITH CHECK (true);
-CREATE POLICY owner_count ON nexplane.event_heads TO nexplane_owner
-    USING (true) WITH CHECK (true);
-
+-- The trigger is C (stream_events.c): at commit a worker's system access and
+-- the caller's context may be gone, so it appends with system access, for
+-- the tenant of the row that fired it.
 CREATE FUNCTION nexplane._stream_event() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n bigint;
-    prev text;
-BEGIN
-    IF TG_TABLE_NAME = 'jobs' AND TG_OP = 'UPDATE' THEN
-        prev := OLD.state;
-        IF prev = NEW.state THEN
-            RETURN NULL;
-        END IF;
-    END IF;
-    INSERT INTO nexplane.event_heads AS h (tenant_id, seq) VALUES (NEW.tenant_id, 1)
-        ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + 1
-        RETURNING h.seq INTO n;
-    IF TG_TABLE_NAME = 'change_request_events' THEN
-        INSERT INTO nexplane.stream_events
-            (tenant_id, seq, kind, subject_id, change_request_id, action, from_state,
-             to_state, actor_kind, actor_id, created_at)
-        VALUES (NEW.tenant_id, n, 'change_request', NEW.change_request_id,
-                NEW.change_request_id, NEW.action, NEW.from_state, NEW.to_state,
-                NEW.actor_kind, NEW.actor_id, NEW.created_at);
-    ELSE
-        INSERT INTO nexplane.stream_events
-            (tenant_id, seq, kind, subject_id, change_request_id, from_state, to_state)
-        VALUES (NEW.tenant_id, n, 'job', NEW.id, NEW.change_request_id, prev, NEW.state);
-    END IF;
-    -- Listeners learn only that the tenant has something new; they read it
-    -- through events_since(), under the subscriber's own token and RLS.
-    PERFORM pg_notify('nexplane_events', NEW.tenant_id::text || ' ' || n);
-    RETURN NULL;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'nx_stream_event' LANGUAGE C
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE CONSTRAINT TRIGGER stream_event AFTER INSERT ON nexplane.change_request_events
     DEFERRABLE INITIALLY DEFERRED

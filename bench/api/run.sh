@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# bench/api: what the HTTPS shim costs.  wrk drives nexplane-api (the
+# optimised build) on GET /v1/change-requests/{id} and on the create+submit
+# path; pgbench runs the same SQL, pipelined the same way (authenticate and
+# the route's function, one Sync), straight against PostgreSQL in the same
+# run.  The difference is the shim: TLS, HTTP, JSON checks, the pool.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../../scripts/tls.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+secs=${BENCH_SECONDS:-10}
+conns=${BENCH_CONNECTIONS:-16}
+
+sql -c "CREATE EXTENSION nexplane" -c "SET client_min_messages = warning" \
+    -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-pass') IS NOT NULL" \
+    -c "INSERT INTO nexplane.connectors (tenant_id, id, type, name)
+        SELECT id, '10000000-0000-0000-0000-00000000000a', 'postgresql', 'pg' FROM nexplane.tenants" >/dev/null
+token=$(sql -c "SELECT nexplane.login('admin@bench.test', 'bench-admin-pass', NULL, false)->>'access_token'" | tail -n 1)
+cr=$(sql -c "SELECT nexplane.authenticate('$token') IS NOT NULL" \
+         -c "SELECT nexplane.cr_create('10000000-0000-0000-0000-00000000000a', 'create_user', '{}', 'bench')->>'id'" | tail -n 1)
+
+nx_tls_make "$BENCH_DIR/tls"
+port=$(nx_free_port 18543)
+"$root/api/nexplane-api" --listen "127.0.0.1:$port" --tls-cert "$BENCH_DIR/tls/server.crt" \
+  --tls-key "$BENCH_DIR/tls/server.key" --pool-size 8 \
+  --db "host=$PGHOST port=$PGPORT dbname=postgres user=nexplane_api" >/dev/null 2>"$BENCH_DIR/api.err" &
+api=$!
+trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; nx_cluster_stop "$BENCH_DIR/pg"; rm -rf "$BENCH_DIR"' EXIT
+for _ in $(seq 1 50); do curl -sk -o /dev/null "https://127.0.0.1:$port/ready" && break; sleep 0.1; done
+
+wrk_run() { # name, then wrk arguments
+  local name=$1 out
+  shift
+  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" 2>&1)
+  printf '%-28s %10s req/s   p50 %8s   p90 %8s   p99 %8s\n' "$name" \
+    "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
+    "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "90%" {print $2}' <<<"$out")" \
+    "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  grep -E 'Non-2xx|Socket errors' <<<"$out" || true
+}
+
+pgbench_run() { # name, script file
+  local out
+  out=$(pgbench -n -M prepared -c "$conns" -j 2 -T "$secs" -U nexplane_api \
+    -D token="$token" -D cr="$cr" -f "$2" postgres 2>&1)
+  printf '%-28s %10s txn/s   latency average %s ms\n' "$1" \
+    "$(awk -F' = ' '/^tps/ {split($2, a, " "); printf "%.0f", a[1]}' <<<"$out")" \
+    "$(awk '/latency average/ {print $4}' <<<"$out")"
+  grep -E 'failed|ERROR' <<<"$out" | head -n 3 || true
+}
+
+cat >"$BENCH_DIR/get.sql" <<'SQL'
+\startpipeline
+SELECT nexplane.authenticate(:token, NULL, NULL);
+SELECT nexplane.cr_get(:cr::uuid);
+\endpipeline
+SQL
+cat >"$BENCH_DIR/create_submit.sql" <<'SQL'
+\startpipeline
+SELECT nexplane.authenticate(:token, NULL, NULL);
+SELECT nexplane.cr_create(connector_id => '10000000-0000-0000-0000-00000000000a'::uuid,
+       change_type => 'create_user', params => '{"username": "bench"}'::jsonb,
+       title => 'bench')->>'id' AS id \gset
+\endpipeline
+\startpipeline
+SELECT nexplane.authenticate(:token, NULL, NULL);
+SELECT nexplane.cr_submit(:id::uuid);
+\endpipeline
+SQL
+
+echo "bench/api: $conns connections, ${secs}s each, 2 cores shared by wrk, the shim and PostgreSQL"
+echo "-- GET /v1/change-requests/{id}"
+wrk_run "nexplane-api (HTTPS)" -H "Authorization: Bearer $token" "https://127.0.0.1:$port/v1/change-requests/$cr"
+pgbench_run "same SQL, pgbench (baseline)" "$BENCH_DIR/get.sql"
+echo "-- create + submit (two requests, two transactions per change request)"
+NX_TOKEN=$token NX_CONNECTOR=10000000-0000-0000-0000-00000000000a \
+  wrk_run "nexplane-api (HTTPS)" -s "$(dirname "$0")/create_submit.lua" "https://127.0.0.1:$port"
+pgbench_run "same SQL, pgbench (baseline)" "$BENCH_DIR/create_submit.sql"
+echo "(pgbench counts a create+submit pair as one transaction; wrk counts two requests)"

@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream_events.c
+ *	  _stream_event(): the deferred trigger that numbers change-request
+ *	  transitions and job state changes per tenant for the live feed
+ *	  (GET /v1/events), and tells listeners.
+ *
+ * It fires at commit (a DEFERRABLE INITIALLY DEFERRED constraint trigger),
+ * so the tenant's event_heads row is the last lock a transaction takes:
+ * numbers are handed out in commit order and cannot deadlock with the row
+ * locks of the transitions.  At commit a worker's system access (one SPI
+ * call long) and the caller's context may both be gone, so the two fixed
+ * statements here run with system access, for the tenant of the row that
+ * fired, which already passed its own table's policy.  The notification
+ * carries only "tenant seq": listeners read events through events_since(),
+ * under RLS.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "nexplane.h"
+
+#include "spi_util.h"
+
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "utils/rel.h"
+
+static char *
+column(HeapTuple row, TupleDesc desc, const char *name)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "_stream_event: table has no column \"%s\"", name);
+	return SPI_getvalue(row, desc, attno);
+}
+
+PG_FUNCTION_INFO_V1(nx_stream_event);
+Datum
+nx_stream_event(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	row;
+	bool		is_job;
+	const char *args[10];
+	char		payload[64];
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "_stream_event must be an AFTER INSERT or UPDATE ... FOR EACH ROW trigger");
+	desc = RelationGetDescr(td->tg_relation);
+	is_job = strcmp(RelationGetRelationName(td->tg_relation), "jobs") == 0;
+	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+
+	args[0] = column(row, desc, "tenant_id");
+	if (is_job)
+	{
+		char	   *from = NULL;
+
+		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		{
+			from = column(td->tg_trigtuple, desc, "state");
+			if (strcmp(from, column(row, desc, "state")) == 0)
+				return PointerGetDatum(NULL);
+		}
+		args[1] = "job";
+		args[2] = column(row, desc, "id");
+		args[3] = column(row, desc, "change_request_id");
+		args[4] = NULL;
+		args[5] = from;
+		args[6] = column(row, desc, "state");
+		args[7] = NULL;
+		args[8] = NULL;
+	}
+	else
+	{
+		args[1] = "change_request";
+		args[2] = column(row, desc, "change_request_id");
+		args[3] = args[2];
+		args[4] = column(row, desc, "action");
+		args[5] = column(row, desc, "from_state");
+		args[6] = column(row, desc, "to_state");
+		args[7] = column(row, desc, "actor_kind");
+		args[8] = column(row, desc, "actor_id");
+	}
+	args[9] = is_job ? NULL : column(row, desc, "created_at");
+
+	SPI_connect();
+	nx_spi_system("WITH h AS ("
+				  "  INSERT INTO nexplane.event_heads AS h (tenant_id, seq) VALUES ($1::uuid, 1)"
+				  "  ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + 1 RETURNING h.seq)"
+				  " INSERT INTO nexplane.stream_events (tenant_id, seq, kind, subject_id,"
+				  "   change_request_id, action, from_state, to_state, actor_kind, actor_id,"
+				  "   created_at)"
+				  " SELECT $1::uuid, h.seq, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::uuid,"
+				  "        coalesce($10::timestamptz, now()) FROM h"
+				  " RETURNING seq", 10, args);
+	snprintf(payload, sizeof(payload), "%s %s", args[0], nx_spi_get(0, 1));
+	SPI_finish();
+
+	Async_Notify("nexplane_events", payload);
+	return PointerGetDatum(NULL);
+}
