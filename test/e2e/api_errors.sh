@@ -122,4 +122,18 @@ for _ in $(seq 1 50); do
 done
 check "the pool reconnects by itself" test "$STATUS" = 200
 
+# configuration: --help tells, a bad flag is refused
+check "--help lists the flags and exits 0" bash -c "'$API_BIN' --help | grep -q -- '--max-body'"
+"$API_BIN" --pool-size 0 --tls-cert x --tls-key y >/dev/null 2>&1
+check "an out-of-range flag is refused with exit code 2" test $? = 2
+
+# slow clients: a request whose headers never finish is dropped at --timeout
+api_stop
+api_start --timeout 1
+t0=$(date +%s%N)
+timeout 8 openssl s_client -quiet -connect "127.0.0.1:$API_PORT" >/dev/null 2>&1 \
+  < <(printf 'GET /health HTTP/1.1\r\nHost: x\r\n'; sleep 5)
+held=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "unfinished headers are dropped after the timeout (held ${held} ms)" test "$held" -lt 4000
+
 api_sanitizer_check
