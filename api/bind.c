@@ -189,40 +189,14 @@ append_param(char *sql, size_t size, const char *name, int n, ArgType t)
 				 n > 1 ? ", " : "", name, n, nx_arg_type_sql(t));
 }
 
-static bool
-route_has_body_args(const Route *r)
+/* The route's argument from src named name (any name when NULL), or NULL. */
+static const RouteArg *
+route_arg(const Route *r, ArgSource src, const char *name)
 {
 	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
-		if (r->args[i].source == ARG_BODY)
-			return true;
-	return false;
-}
-
-static bool
-body_knows(const Route *r, const char *key)
-{
-	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
-		if (r->args[i].source == ARG_BODY && strcmp(r->args[i].name, key) == 0)
-			return true;
-	return false;
-}
-
-static bool
-query_arg_named(const Route *r, const char *key)
-{
-	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
-		if (r->args[i].source == ARG_QUERY && strcmp(r->args[i].name, key) == 0)
-			return true;
-	return false;
-}
-
-static bool
-route_has_query_object(const Route *r)
-{
-	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
-		if (r->args[i].source == ARG_QUERY_OBJECT)
-			return true;
-	return false;
+		if (r->args[i].source == src && (name == NULL || strcmp(r->args[i].name, name) == 0))
+			return &r->args[i];
+	return NULL;
 }
 
 /* Parse and check the body: absent, or a JSON object of known fields. */
@@ -243,11 +217,11 @@ parse_body(const BindInput *in, json_t **body, BindError *err)
 					jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(*body))
 		return fail(err, "the body must be a JSON object");
-	if (!route_has_body_args(r) && json_object_size(*body) > 0)
+	if (!route_arg(r, ARG_BODY, NULL) && json_object_size(*body) > 0)
 		return fail(err, "%s %s takes no body fields", r->method, r->pattern);
 	json_object_foreach(*body, key, value)
 	{
-		if (!body_knows(r, key))
+		if (!route_arg(r, ARG_BODY, key))
 			return fail(err, "unknown field \"%.64s\"", key);
 	}
 	return true;
@@ -268,7 +242,7 @@ parse_query(const BindInput *in, struct evkeyvalq *q, json_t **object, BindError
 		return fail(err, "the query string must not contain NUL bytes");
 	if (evhttp_parse_query_str(in->query, q) != 0)
 		return fail(err, "malformed query string");
-	if (route_has_query_object(r))
+	if (route_arg(r, ARG_QUERY_OBJECT, NULL))
 		*object = json_object();
 	TAILQ_FOREACH(kv, q, next)
 	{
@@ -277,7 +251,7 @@ parse_query(const BindInput *in, struct evkeyvalq *q, json_t **object, BindError
 		for (other = TAILQ_NEXT(kv, next); other; other = TAILQ_NEXT(other, next))
 			if (strcmp(other->key, kv->key) == 0)
 				return fail(err, "query parameter \"%.64s\" is given twice", kv->key);
-		if (query_arg_named(r, kv->key))
+		if (route_arg(r, ARG_QUERY, kv->key))
 			continue;
 		if (*object == NULL)
 			return fail(err, "unknown query parameter \"%.64s\"", kv->key);

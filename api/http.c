@@ -28,7 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char AUTH_SQL[] = "SELECT nexplane.authenticate($1, $2, $3)";
+/* every authenticated request opens with this, in the same pipeline */
+const char nx_auth_sql[] = "SELECT nexplane.authenticate($1, $2, $3)";
 static const char READY_SQL[] =
 	"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'nexplane'";
 
@@ -407,7 +408,7 @@ serve_sql(Request *r, const char *query)
 
 	if (token)
 	{
-		stmts[n] = (PoolStmt) {AUTH_SQL, 3, {token, r->request_id,
+		stmts[n] = (PoolStmt) {nx_auth_sql, 3, {token, r->request_id,
 											   r->trace_id[0] ? r->trace_id : NULL}};
 		n++;
 	}

@@ -47,6 +47,8 @@ typedef struct Request {
 	bool		counted;		/* in srv->inflight */
 } Request;
 
+extern const char nx_auth_sql[];
+
 int			nx_http_start(Server *srv);
 void		nx_http_drain(Server *srv);
 void		nx_http_free(Server *srv);

@@ -46,7 +46,6 @@ struct SseHub {
 };
 
 static const char FETCH_SQL[] = "SELECT nexplane.events_since($1::bigint, $2::integer)";
-static const char AUTH_SQL[] = "SELECT nexplane.authenticate($1, $2, $3)";
 
 static void fetch(SseClient *c);
 
@@ -235,7 +234,7 @@ fetch(SseClient *c)
 	char		after[24];
 	char		max[8];
 	PoolStmt	stmts[2] = {
-		{AUTH_SQL, 3, {c->token, c->r->request_id, c->r->trace_id[0] ? c->r->trace_id : NULL}},
+		{nx_auth_sql, 3, {c->token, c->r->request_id, c->r->trace_id[0] ? c->r->trace_id : NULL}},
 		{FETCH_SQL, 2, {NULL, max}},
 	};
 
