@@ -104,12 +104,11 @@ nx_push_datum(JsonbParseState **st, Form_pg_attribute att, Datum d, bool isnull)
 		case INT4OID:
 		case INT8OID:
 		case NUMERICOID:
-			getTypeOutputInfo(att->atttypid, &out, &varlena);
+			/* straight to numeric, without a round trip through text */
 			v.type = jbvNumeric;
-			v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																CStringGetDatum(OidOutputFunctionCall(out, d)),
-																ObjectIdGetDatum(InvalidOid),
-																Int32GetDatum(-1)));
+			v.val.numeric = att->atttypid == NUMERICOID ? DatumGetNumeric(d) :
+				att->atttypid == INT8OID ? int64_to_numeric(DatumGetInt64(d)) :
+				int64_to_numeric(att->atttypid == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
 			pushJsonbValue(st, WJB_VALUE, &v);
 			return;
 		default:
