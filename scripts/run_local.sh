@@ -52,7 +52,10 @@ start() {
     nx_cluster_init "$pgdir" "$port" "$sockdir" "$db"
     echo "created cluster in $pgdir on port $port"
   fi
-  [ "$pgdir" = "$state/pg" ] || ln -sfn "$pgdir" "$state/pg"
+  if [ "$pgdir" != "$state/pg" ]; then
+    ln -sfn "$pgdir" "$state/pg"
+    ln -sfn "$(dirname "$pgdir")/tls" "$state/tls"
+  fi
   # A cluster made before the vault existed gets its master key now.
   if ! grep -q "^nexplane.master_key_file" "$pgdir/data/postgresql.conf"; then
     (umask 077; openssl rand -base64 48 >"$pgdir/data/nexplane_master.key")
