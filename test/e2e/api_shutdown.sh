@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SIGTERM drains: requests in flight finish with their answers, new
 # connections are refused, open streams are told, and the process exits 0.
+# Before that: requests waiting in the database do not block the others.
 . "$(dirname "$0")/api_lib.sh"
 api_setup
 api_start --sse-heartbeat 1
@@ -30,6 +31,11 @@ clients+=($!)
 sleep 1
 check "three requests are waiting in the database" \
   test "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nexplane-api' AND wait_event_type = 'Lock'")" -ge 1
+t0=$(date +%s%N)
+call GET /v1/auth/me
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "requests stuck in the database hold up no other (answered in ${took} ms)" \
+  test "$STATUS" = 200 -a "$took" -lt 1000
 kill -TERM "$API_PID"
 sleep 0.3
 curl -s -o /dev/null --max-time 2 --cacert "$E2E_DIR/tls/ca.crt" "$API/health"
