@@ -33,15 +33,6 @@ const char nx_auth_sql[] = "SELECT nexplane.authenticate($1, $2, $3)";
 static const char READY_SQL[] =
 	"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'nexplane'";
 
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static void drain_check(Server *srv);
 
 /* ---------- request identity ---------- */
@@ -123,7 +114,7 @@ nx_request_log(Request *r, int status, size_t bytes)
 		json_object_set_new(line, "route", json_string(r->match.route->pattern));
 	json_object_set_new(line, "status", json_integer(status));
 	json_object_set_new(line, "bytes", json_integer((json_int_t) bytes));
-	json_object_set_new(line, "ms", json_real((double) (long) (ms_since(&r->start) * 100) / 100));
+	json_object_set_new(line, "ms", json_real((double) (long) (nx_ms_since(&r->start) * 100) / 100));
 	if (r->db_ms > 0)
 		json_object_set_new(line, "db_ms", json_real((double) (long) (r->db_ms * 100) / 100));
 	json_object_set_new(line, "remote", json_string(r->peer));

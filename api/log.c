@@ -55,3 +55,12 @@ nx_log(const char *level, const char *fmt, ...)
 	json_object_set_new(line, "msg", json_string(msg));
 	emit(stderr, line);
 }
+
+double
+nx_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}

@@ -65,15 +65,6 @@ static void conn_dispatch(Pool *pool);
 static void conn_send(PoolConn *c, PoolJob *job);
 static PoolJob *listen_job(Pool *pool);
 
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static void
 job_free(PoolJob *job)
 {
@@ -98,7 +89,7 @@ job_free(PoolJob *job)
 static void
 job_finish(PoolJob *job)
 {
-	job->reply.db_ms = ms_since(&job->sent);
+	job->reply.db_ms = nx_ms_since(&job->sent);
 	job->cb(&job->reply, job->arg);
 	job_free(job);
 }
