@@ -158,14 +158,40 @@ common_headers(Request *r, const char *content_type)
 		evhttp_add_header(out, "Connection", "close");
 }
 
-/* The answer is on the wire: only now may a drain count it as done. */
-static void
-reply_sent(struct evhttp_request *req, void *arg)
-{
-	Server	   *srv = arg;
+/*
+ * An answer being written: the drain counts it until it is on the wire
+ * (on_complete) or its connection is gone (closecb; libevent then frees the
+ * request without completing it).  Whichever comes first ends the count;
+ * the other is unhooked or never fires.
+ */
+typedef struct PendingAnswer {
+	Server	   *srv;
+} PendingAnswer;
 
+static void
+answer_done(PendingAnswer *p)
+{
+	Server	   *srv = p->srv;
+
+	free(p);
 	srv->inflight--;
 	drain_check(srv);
+}
+
+static void
+answer_sent(struct evhttp_request *req, void *arg)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	answer_done(arg);
+}
+
+static void
+answer_lost(struct evhttp_connection *evcon, void *arg)
+{
+	answer_done(arg);
 }
 
 void
@@ -181,7 +207,11 @@ nx_reply_json(Request *r, int status, const char *json)
 	 */
 	if (r->counted && evhttp_request_get_connection(r->req) != NULL)
 	{
-		evhttp_request_set_on_complete_cb(r->req, reply_sent, r->srv);
+		PendingAnswer *p = malloc(sizeof(PendingAnswer));
+
+		p->srv = r->srv;
+		evhttp_request_set_on_complete_cb(r->req, answer_sent, p);
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), answer_lost, p);
 		r->counted = false;
 	}
 
