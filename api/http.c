@@ -194,6 +194,27 @@ answer_lost(struct evhttp_connection *evcon, void *arg)
 	answer_done(arg);
 }
 
+/* Hook the end of r's answer; the caller has counted it in srv->inflight. */
+static void
+hold_until_sent(Request *r)
+{
+	PendingAnswer *p = malloc(sizeof(PendingAnswer));
+
+	p->srv = r->srv;
+	evhttp_request_set_on_complete_cb(r->req, answer_sent, p);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), answer_lost, p);
+}
+
+/* A stream's last words count as in flight until written: drain waits. */
+void
+nx_request_hold_stream_end(Request *r)
+{
+	if (evhttp_request_get_connection(r->req) == NULL)
+		return;
+	r->srv->inflight++;
+	hold_until_sent(r);
+}
+
 void
 nx_reply_json(Request *r, int status, const char *json)
 {
@@ -207,12 +228,8 @@ nx_reply_json(Request *r, int status, const char *json)
 	 */
 	if (r->counted && evhttp_request_get_connection(r->req) != NULL)
 	{
-		PendingAnswer *p = malloc(sizeof(PendingAnswer));
-
-		p->srv = r->srv;
-		evhttp_request_set_on_complete_cb(r->req, answer_sent, p);
-		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), answer_lost, p);
-		r->counted = false;
+		hold_until_sent(r);
+		r->counted = false;		/* the count moved to the pending answer */
 	}
 
 	common_headers(r, "application/json");

@@ -60,6 +60,8 @@ void		nx_reply_db(Request *r, const PoolReply *reply, int ok_status, int value_s
 
 /* A request becomes a stream: it no longer holds up draining. */
 void		nx_request_detach(Request *r);
+/* Before a stream's evhttp_send_reply_end: count it until it is written. */
+void		nx_request_hold_stream_end(Request *r);
 void		nx_request_log(Request *r, int status, size_t bytes);
 void		nx_request_free(Request *r);
 const char *nx_request_token(Request *r);

@@ -76,6 +76,7 @@ static void
 client_end(SseClient *c)
 {
 	client_unlink(c);
+	nx_request_hold_stream_end(c->r);
 	/* with the connection gone libevent only frees the request here */
 	evhttp_send_reply_end(c->r->req);
 	nx_request_log(c->r, 200, c->bytes);

@@ -70,4 +70,12 @@ call POST /v1/change-requests "$cr_body"
 check "a stream whose session ended gets an error event" wait_for "$E2E_DIR/s4" '^event: error'
 wait_streams
 
+# SIGTERM with only streams open: each is told before the process goes.
+for i in 1 2 3; do stream "$ADMIN" "$E2E_DIR/last$i" 10; done
+for i in 1 2 3; do wait_for "$E2E_DIR/last$i" '^retry:'; done
+api_stop
+wait_streams
+check "every open stream gets the shutdown event" \
+  test "$(cat "$E2E_DIR"/last[123] | grep -c '^event: shutdown')" = 3
+
 api_sanitizer_check
