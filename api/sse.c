@@ -193,6 +193,13 @@ fetch_done(PoolReply *reply, void *arg)
 			client_free(c);
 			return;
 		}
+		if (c->hub->srv->draining)
+		{
+			/* SIGTERM came while this stream was being opened */
+			nx_reply_error(c->r, 503, "the server is shutting down");
+			client_free(c);
+			return;
+		}
 		start_stream(c);
 	}
 	if (c->closed)
