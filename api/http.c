@@ -144,8 +144,8 @@ nx_request_detach(Request *r)
 	}
 }
 
-static void
-common_headers(Request *r, const char *content_type)
+void
+nx_request_headers(Request *r, const char *content_type)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
 
@@ -232,7 +232,7 @@ nx_reply_json(Request *r, int status, const char *json)
 		r->counted = false;		/* the count moved to the pending answer */
 	}
 
-	common_headers(r, "application/json");
+	nx_request_headers(r, "application/json");
 	evbuffer_add(buf, json, len);
 	evbuffer_add(buf, "\n", 1);
 	/* logged first: over TLS the answer may leave inside evhttp_send_reply */
@@ -258,6 +258,14 @@ nx_reply_error(Request *r, int status, const char *message)
 	reply_error_full(r, status, NULL, message, NULL, NULL);
 }
 
+/* 503 with Retry-After: the client may simply try again shortly. */
+void
+nx_reply_unavailable(Request *r, const char *message)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+	nx_reply_error(r, 503, message);
+}
+
 /*
  * Answer from a pool reply: the first error decides the status; otherwise
  * statement value_stmt's value is the body.
@@ -272,8 +280,7 @@ nx_reply_db(Request *r, const PoolReply *reply, int ok_status, int value_stmt)
 	r->db_ms = reply->db_ms;
 	if (reply->failed)
 	{
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-		reply_error_full(r, 503, NULL, "the database is unavailable; retry shortly", NULL, NULL);
+		nx_reply_unavailable(r, "the database is unavailable; retry shortly");
 		return;
 	}
 	e = nx_pool_first_error(reply);
@@ -302,10 +309,9 @@ nx_reply_db(Request *r, const PoolReply *reply, int ok_status, int value_stmt)
 		nx_log("error", "request %s: %s failed with SQLSTATE %s", r->request_id,
 			   fn ? fn : "query", e->error.sqlstate);
 		if (status == 503)
-			evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-		reply_error_full(r, status, NULL,
-						 status == 503 ? "temporarily unavailable; retry shortly" : "internal error",
-						 NULL, NULL);
+			nx_reply_unavailable(r, "temporarily unavailable; retry shortly");
+		else
+			reply_error_full(r, status, NULL, "internal error", NULL, NULL);
 		return;
 	}
 	reply_error_full(r, status, e->error.sqlstate, e->error.message, e->error.detail,
@@ -344,12 +350,10 @@ submit_or_fail(Request *r, const PoolStmt *stmts, int n, PoolCallback cb)
 		case POOL_QUEUED:
 			return;				/* r may already be answered and gone */
 		case POOL_FULL:
-			evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-			nx_reply_error(r, 503, "too many requests are waiting for the database");
+			nx_reply_unavailable(r, "too many requests are waiting for the database");
 			return;
 		case POOL_DOWN:
-			evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-			nx_reply_error(r, 503, "the database is unavailable; retry shortly");
+			nx_reply_unavailable(r, "the database is unavailable; retry shortly");
 			return;
 	}
 }

@@ -56,7 +56,11 @@ void		nx_http_free(Server *srv);
 /* Answers (each frees r). */
 void		nx_reply_json(Request *r, int status, const char *json);
 void		nx_reply_error(Request *r, int status, const char *message);
+void		nx_reply_unavailable(Request *r, const char *message);
 void		nx_reply_db(Request *r, const PoolReply *reply, int ok_status, int value_stmt);
+
+/* The headers every answer carries (request id, no-store, HSTS, ...). */
+void		nx_request_headers(Request *r, const char *content_type);
 
 /* A request becomes a stream: it no longer holds up draining. */
 void		nx_request_detach(Request *r);

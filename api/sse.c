@@ -161,9 +161,7 @@ start_stream(SseClient *c)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 	static const char hello[] = "retry: 2000\n\n";
 
-	evhttp_add_header(out, "Content-Type", "text/event-stream");
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	evhttp_add_header(out, "X-Request-Id", r->request_id);
+	nx_request_headers(r, "text/event-stream");
 	evhttp_add_header(out, "X-Accel-Buffering", "no");
 	evhttp_send_reply_start(r->req, 200, "OK");
 	/* a stream is quiet on the client's side: only our heartbeats keep it */
@@ -262,7 +260,7 @@ fetch(SseClient *c)
 			c->fetching = false;
 			if (!c->started)
 			{
-				nx_reply_error(c->r, 503, "the database is unavailable; retry shortly");
+				nx_reply_unavailable(c->r, "the database is unavailable; retry shortly");
 				client_free(c);
 			}
 			/* a running stream waits for the next notification */
