@@ -1,10 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * audit.c
- *	  Append an audit event for an action that is not a plain row change
- *	  (tenant creation, acting as a tenant, key rotation).  The actor and the
- *	  request id come from the tenant context; without one, the actor is the
- *	  PostgreSQL superuser who called.
+ *	  The one writer of audit_events: row changes (from audit_trigger.c)
+ *	  and platform actions that are not a plain row change (tenant
+ *	  creation, acting as a tenant, key rotation).  The actor and the
+ *	  request come from the tenant context; without one, the actor is the
+ *	  PostgreSQL superuser who called, or the system.
+ *
+ * An event is written on every change of every tenant table, so it goes
+ * straight into the heap and the table's indexes, the way the catalogs
+ * are written (CatalogTupleInsert): no planner, executor, SPI or RLS,
+ * which this trusted code does not need.  That is why audit_events has
+ * only plain indexes, no constraints but NOT NULL, and no insert triggers.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,26 +19,206 @@
 
 #include "audit.h"
 #include "context.h"
-#include "spi_util.h"
 
-/* Inside SPI.  Runs in system mode: the event may belong to any tenant. */
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "commands/sequence.h"
+#include "nodes/execnodes.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/xid8.h"
+
+/* The columns an event fills, in the order of audit_columns[]. */
+enum
+{
+	AC_TENANT_ID, AC_ID, AC_OCCURRED_AT, AC_ACTOR_KIND, AC_ACTOR_ID,
+	AC_ACTION, AC_TARGET_TABLE, AC_TARGET_ID, AC_BEFORE, AC_AFTER,
+	AC_REQUEST_ID, AC_TRACE_ID, AC_COUNT
+};
+static const char *const audit_columns[AC_COUNT] = {
+	"tenant_id", "id", "occurred_at", "actor_kind", "actor_id", "action",
+	"target_table", "target_id", "before", "after", "request_id", "trace_id"
+};
+
+/*
+ * audit_events as this backend last saw it: its oid, its id sequence and
+ * where each column is.  Cleared by any relcache invalidation of the
+ * table (ALTER, DROP EXTENSION), so it is looked up again.
+ */
+static Oid	audit_relid = InvalidOid;
+static Oid	audit_seqid = InvalidOid;
+static int	audit_attno[AC_COUNT];
+
+static void
+nx_audit_forget(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == audit_relid)
+		audit_relid = InvalidOid;
+}
+
+/* Open audit_events, learning its layout when the cache is empty. */
+static Relation
+nx_audit_open(void)
+{
+	static bool callback_registered = false;
+	Oid			relid = audit_relid;
+	Relation	rel;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(nx_audit_forget, (Datum) 0);
+		callback_registered = true;
+	}
+	if (!OidIsValid(relid))
+		relid = get_relname_relid("audit_events", get_namespace_oid("nexplane", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "nexplane.audit_events does not exist");
+	rel = table_open(relid, RowExclusiveLock);
+
+	/* the lock may have brought an invalidation: check the cache after it */
+	if (audit_relid != relid)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int c = 0; c < AC_COUNT; c++)
+		{
+			audit_attno[c] = -1;
+			for (int i = 0; i < desc->natts; i++)
+				if (!TupleDescAttr(desc, i)->attisdropped &&
+					strcmp(NameStr(TupleDescAttr(desc, i)->attname), audit_columns[c]) == 0)
+					audit_attno[c] = i;
+			if (audit_attno[c] < 0)
+				elog(ERROR, "nexplane.audit_events has no column \"%s\"", audit_columns[c]);
+		}
+		audit_seqid = getIdentitySequence(relid, audit_attno[AC_ID] + 1, false);
+		audit_relid = relid;
+	}
+	return rel;
+}
+
+/* Add the new row's entries to every index of audit_events. */
+static void
+nx_audit_index(Relation rel, HeapTuple tup, const Datum *values, const bool *nulls)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			ii->ii_ExclusionOps != NULL || !idx->rd_index->indimmediate)
+			elog(ERROR, "index \"%s\" of audit_events must be a plain one",
+				 RelationGetRelationName(idx));
+		if (ii->ii_ReadyForInserts)
+		{
+			for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
+			{
+				ivalues[k] = values[ii->ii_IndexAttrNumbers[k] - 1];
+				inulls[k] = nulls[ii->ii_IndexAttrNumbers[k] - 1];
+			}
+			index_insert(idx, ivalues, inulls, &tup->t_self, rel,
+						 ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, ii);
+		}
+		index_close(idx, NoLock);
+	}
+	list_free(indexes);
+}
+
+void
+nx_audit_append(const NxAuditEvent *ev)
+{
+	const NxContext *ctx = nx_context_get();
+	Relation	rel = nx_audit_open();
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc0(desc->natts * sizeof(Datum));
+	bool	   *nulls = palloc(desc->natts * sizeof(bool));
+	HeapTuple	tup;
+
+	memset(nulls, true, desc->natts * sizeof(bool));
+#define NX_SET(col, datum) \
+	do { \
+		values[audit_attno[col]] = (datum); \
+		nulls[audit_attno[col]] = false; \
+	} while (0)
+
+	/*
+	 * The transaction id first, then the event id: the sealer relies on
+	 * every id it sees handed out belonging to a transaction that already
+	 * has its transaction id (see audit_chain_heads).
+	 */
+	(void) GetCurrentTransactionId();
+	NX_SET(AC_ID, Int64GetDatum(nextval_internal(audit_seqid, false)));
+	NX_SET(AC_TENANT_ID, ev->tenant_id);
+	NX_SET(AC_OCCURRED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	if (ctx)
+	{
+		NX_SET(AC_ACTOR_KIND, CStringGetTextDatum(strcmp(ctx->auth_kind, "api_key") == 0 ?
+												  "api_key" : "user"));
+		NX_SET(AC_ACTOR_ID, UUIDPGetDatum(&ctx->user_id));
+		if (ctx->request_id[0])
+			NX_SET(AC_REQUEST_ID, CStringGetTextDatum(ctx->request_id));
+		if (ctx->trace_id[0])
+			NX_SET(AC_TRACE_ID, CStringGetTextDatum(ctx->trace_id));
+	}
+	else
+		NX_SET(AC_ACTOR_KIND, CStringGetTextDatum(nx_caller_is_superuser() ?
+												  "postgres" : "system"));
+	NX_SET(AC_ACTION, CStringGetTextDatum(ev->action));
+	if (ev->target_table)
+		NX_SET(AC_TARGET_TABLE, CStringGetTextDatum(ev->target_table));
+	if (ev->target_id)
+		NX_SET(AC_TARGET_ID, CStringGetTextDatum(ev->target_id));
+	if (ev->before)
+		NX_SET(AC_BEFORE, JsonbPGetDatum(ev->before));
+	if (ev->after)
+		NX_SET(AC_AFTER, JsonbPGetDatum(ev->after));
+#undef NX_SET
+
+	tup = heap_form_tuple(desc, values, nulls);
+	simple_heap_insert(rel, tup);
+	nx_audit_index(rel, tup, values, nulls);
+	heap_freetuple(tup);
+	table_close(rel, NoLock);
+}
+
+/* A platform action; after_json is a JSON object (or NULL). */
 void
 nx_audit_event(const char *tenant_id, const char *action, const char *target_table,
 			   const char *target_id, const char *after_json)
 {
-	const NxContext *ctx = nx_context_get();
-	const char *args[] = {
-		tenant_id,
-		ctx ? (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user") : "postgres",
-		ctx ? nx_uuid_out(&ctx->user_id) : NULL,
-		action, target_table, target_id, after_json,
-		ctx && ctx->request_id[0] ? ctx->request_id : NULL,
-		ctx && ctx->trace_id[0] ? ctx->trace_id : NULL
-	};
+	NxAuditEvent ev = {0};
 
-	nx_spi_system("INSERT INTO nexplane.audit_events"
-				  " (tenant_id, actor_kind, actor_id, action, target_table, target_id,"
-				  "  after, request_id, trace_id)"
-				  " VALUES ($1::uuid, $2, $3::uuid, $4, $5, $6, $7::jsonb, $8, $9)",
-				  9, args);
+	ev.tenant_id = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant_id));
+	ev.action = action;
+	ev.target_table = target_table;
+	ev.target_id = target_id;
+	if (after_json)
+		ev.after = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(after_json)));
+	nx_audit_append(&ev);
+}
+
+/*
+ * _next_xid(): the next transaction id to be assigned.  Every transaction
+ * id handed out before the call is below it; the sealer uses it to know
+ * when every event id it has seen handed out is settled.
+ */
+PG_FUNCTION_INFO_V1(nx_next_xid);
+Datum
+nx_next_xid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FULLTRANSACTIONID(ReadNextFullTransactionId());
 }

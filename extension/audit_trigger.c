@@ -9,27 +9,23 @@
  * action (table.insert|update|delete), the target row's key, and the row
  * as jsonb: the whole row for insert and delete, only the changed columns
  * (before and after) for update.  Secret columns are written as
- * "[redacted]".  Writers only ever insert, so they never wait on each
- * other; the hash chain is added later by the sealer (audit_chain.sql).
+ * "[redacted]".  audit.c writes the event.  Writers only ever insert, so
+ * they never wait on each other; the hash chain is added later by the
+ * sealer (74_audit_trail.sql).
  *
  *-------------------------------------------------------------------------
  */
 #include "nexplane.h"
 
-#include "context.h"
+#include "audit.h"
 
 #include "access/htup_details.h"
-#include "access/table.h"
-#include "catalog/dependency.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
-#include "nodes/makefuncs.h"
 #include "nodes/bitmapset.h"
 #include "utils/datum.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -39,10 +35,6 @@ static const char *const redacted_columns[] = {
 	"password_hash", "key_hash", "token_hash", "secret_blob", "wrapped_key",
 	"kek_salt", NULL
 };
-
-/* audit_events and its id sequence, looked up once per backend */
-static Oid	audit_relid = InvalidOid;
-static Oid	audit_seqid = InvalidOid;
 
 static bool
 nx_is_redacted(const char *column)
@@ -110,6 +102,26 @@ nx_push_datum(JsonbParseState **st, Form_pg_attribute att, Datum d, bool isnull)
 				att->atttypid == INT8OID ? int64_to_numeric(DatumGetInt64(d)) :
 				int64_to_numeric(att->atttypid == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
 			pushJsonbValue(st, WJB_VALUE, &v);
+			return;
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				v.type = jbvString;
+				v.val.string.val = VARDATA_ANY(t);
+				v.val.string.len = VARSIZE_ANY_EXHDR(t);
+				pushJsonbValue(st, WJB_VALUE, &v);
+				return;
+			}
+		case UUIDOID:
+			nx_push_string(st, DatumGetCString(DirectFunctionCall1(uuid_out, d)));
+			return;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			/* ISO 8601 whatever the session's DateStyle, as to_jsonb() writes it */
+			nx_push_string(st, JsonEncodeDateTime(NULL, d, att->atttypid, NULL));
 			return;
 		default:
 			getTypeOutputInfo(att->atttypid, &out, &varlena);
@@ -193,98 +205,6 @@ nx_target_id(Relation rel, HeapTuple tup)
 	return buf.data;
 }
 
-/* One audit event, as the trigger has it. */
-typedef struct NxAuditRow
-{
-	Datum		tenant_id;
-	const char *actor_kind;
-	const pg_uuid_t *actor_id;
-	const char *action;
-	const char *target_table;
-	const char *target_id;
-	Jsonb	   *before;
-	Jsonb	   *after;
-	const char *request_id;
-	const char *trace_id;
-} NxAuditRow;
-
-/*
- * Append the event straight into audit_events the way logical
- * replication's apply worker inserts rows: constraints checked and every
- * index maintained (ExecSimpleRelationInsert), without planning, SPI or
- * RLS, which this trusted code does not need.  The id comes from the
- * table's identity sequence.
- */
-static void
-nx_audit_insert(const NxAuditRow *ev)
-{
-	Oid			relid = get_relname_relid("audit_events",
-										  get_namespace_oid("nexplane", false));
-	Relation	arel;
-	TupleDesc	adesc;
-	EState	   *estate;
-	RangeTblEntry *rte;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "nexplane.audit_events does not exist");
-	if (relid != audit_relid)
-	{
-		audit_seqid = getIdentitySequence(relid, 2, false);
-		audit_relid = relid;
-	}
-	arel = table_open(relid, RowExclusiveLock);
-	adesc = RelationGetDescr(arel);
-
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, arel, 1, NULL, 0);
-	estate->es_output_cid = GetCurrentCommandId(true);
-	ExecOpenIndices(rri, false);
-	slot = ExecInitExtraTupleSlot(estate, adesc, &TTSOpsVirtual);
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * adesc->natts);
-
-#define NX_SET(col, datum) \
-	do { \
-		int			a_ = SPI_fnumber(adesc, (col)) - 1; \
-		slot->tts_values[a_] = (datum); \
-		slot->tts_isnull[a_] = false; \
-	} while (0)
-	NX_SET("tenant_id", ev->tenant_id);
-	NX_SET("id", Int64GetDatum(nextval_internal(audit_seqid, false)));
-	NX_SET("occurred_at", TimestampTzGetDatum(GetCurrentTimestamp()));
-	NX_SET("actor_kind", CStringGetTextDatum(ev->actor_kind));
-	if (ev->actor_id)
-		NX_SET("actor_id", UUIDPGetDatum(ev->actor_id));
-	NX_SET("action", CStringGetTextDatum(ev->action));
-	NX_SET("target_table", CStringGetTextDatum(ev->target_table));
-	NX_SET("target_id", CStringGetTextDatum(ev->target_id));
-	if (ev->before)
-		NX_SET("before", JsonbPGetDatum(ev->before));
-	if (ev->after)
-		NX_SET("after", JsonbPGetDatum(ev->after));
-	if (ev->request_id)
-		NX_SET("request_id", CStringGetTextDatum(ev->request_id));
-	if (ev->trace_id)
-		NX_SET("trace_id", CStringGetTextDatum(ev->trace_id));
-#undef NX_SET
-
-	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationInsert(rri, estate, slot);
-	ExecCloseIndices(rri);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	table_close(arel, NoLock);
-}
-
 PG_FUNCTION_INFO_V1(nx_audit_trigger);
 Datum
 nx_audit_trigger(PG_FUNCTION_ARGS)
@@ -296,7 +216,6 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 	const char *op;
 	Jsonb	   *before = NULL;
 	Jsonb	   *after = NULL;
-	const NxContext *ctx = nx_context_get();
 	int			tenant_att;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
@@ -335,71 +254,34 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "audited table \"%s\" has no tenant_id", RelationGetRelationName(rel));
 
 	{
-		NxAuditRow	ev = {0};
+		NxAuditEvent ev = {0};
 		bool		isnull;
 
 		ev.tenant_id = heap_getattr(row, tenant_att, desc, &isnull);
-		if (ctx)
-		{
-			ev.actor_kind = strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user";
-			ev.actor_id = &ctx->user_id;
-			ev.request_id = ctx->request_id[0] ? ctx->request_id : NULL;
-			ev.trace_id = ctx->trace_id[0] ? ctx->trace_id : NULL;
-		}
-		else
-			ev.actor_kind = nx_caller_is_superuser() ? "postgres" : "system";
 		ev.action = psprintf("%s.%s", RelationGetRelationName(rel), op);
 		ev.target_table = RelationGetRelationName(rel);
 		ev.target_id = nx_target_id(rel, row);
 		ev.before = before;
 		ev.after = after;
-		nx_audit_insert(&ev);
+		nx_audit_append(&ev);
 	}
 	return PointerGetDatum(NULL);
 }
 
 /*
- * _append_only(fill_once_columns...): BEFORE UPDATE OR DELETE row trigger
- * and BEFORE TRUNCATE statement trigger.  Refuses everything, for the
- * table owner too, except an UPDATE that only fills the named columns
- * while the first of them is still NULL (the sealer adding the chain).
+ * _append_only(): BEFORE UPDATE OR DELETE row trigger and BEFORE TRUNCATE
+ * statement trigger.  Refuses everything, for the table owner too.
  */
 PG_FUNCTION_INFO_V1(nx_append_only);
 Datum
 nx_append_only(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	Trigger    *tg;
 	const char *table;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event))
 		elog(ERROR, "_append_only must be a BEFORE trigger");
-	tg = td->tg_trigger;
 	table = RelationGetRelationName(td->tg_relation);
-
-	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && tg->tgnargs > 0)
-	{
-		TupleDesc	desc = RelationGetDescr(td->tg_relation);
-		Bitmapset  *changed = nx_changed_columns(desc, td->tg_trigtuple, td->tg_newtuple);
-		int			first = SPI_fnumber(desc, tg->tgargs[0]);
-		bool		isnull;
-		bool		ok = first > 0;
-
-		if (ok)
-			(void) heap_getattr(td->tg_trigtuple, first, desc, &isnull);
-		ok = ok && isnull;
-		for (int i = -1; ok && (i = bms_next_member(changed, i)) >= 0;)
-		{
-			bool		allowed = false;
-
-			for (int a = 0; a < tg->tgnargs; a++)
-				if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), tg->tgargs[a]) == 0)
-					allowed = true;
-			ok = allowed;
-		}
-		if (ok)
-			return PointerGetDatum(td->tg_newtuple);
-	}
 	ereport(ERROR,
 			(errcode(ERRCODE_NX_FORBIDDEN),
 			 errmsg("%s is append-only", table),

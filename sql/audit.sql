@@ -49,43 +49,77 @@ SELECT test.try($$TRUNCATE nexplane.change_request_events$$) AS events_truncate;
 
 -- Sealing chains the events; verification recomputes the chain.
 SELECT nexplane._audit_verify_tenant(:'ledger') - 'tenant_id' - 'sealed_now' AS sealed_and_verified;
-SELECT count(*) FILTER (WHERE chain_seq IS NULL) AS unsealed FROM nexplane.audit_events
- WHERE tenant_id = :'ledger';
--- After sealing, a sealed row cannot be re-sealed either.
-SELECT test.try(format($$UPDATE nexplane.audit_events SET hash = NULL WHERE tenant_id = %L$$, :'ledger'))
-    AS reseal;
+SELECT count(*) FILTER (WHERE l.event_id IS NULL) AS unsealed, count(*) AS events
+  FROM nexplane.audit_events e
+  LEFT JOIN nexplane.audit_chain l ON l.tenant_id = e.tenant_id AND l.event_id = e.id
+ WHERE e.tenant_id = :'ledger';
+-- The links are append-only too, and an event is chained once.
+SELECT test.try($$UPDATE nexplane.audit_chain SET hash = NULL$$) AS chain_update;
+SELECT test.try($$DELETE FROM nexplane.audit_chain$$) AS chain_delete;
+SELECT test.try($$TRUNCATE nexplane.audit_chain$$) AS chain_truncate;
+SELECT left(test.try(format($$INSERT INTO nexplane.audit_chain SELECT tenant_id, 1000, event_id, prev_hash, hash
+                          FROM nexplane.audit_chain WHERE tenant_id = %L AND chain_seq = 1$$, :'ledger')), 5)
+    AS chained_twice;
+-- A second seal finds nothing new.
+SELECT nexplane._audit_seal_tenant(:'ledger') AS sealed_again;
+-- Once the transactions that were running at a seal have ended, the next
+-- seal moves the tenant's scan start past everything it chained.
+SELECT nexplane._audit_seal_tenant(:'ledger') AS nothing_new;
+SELECT h.scan_from > max(e.id) AS scan_moved_on
+  FROM nexplane.audit_chain_heads h, nexplane.audit_events e
+ WHERE h.tenant_id = :'ledger' AND e.tenant_id = :'ledger' GROUP BY h.scan_from;
 
--- Tampering, with the guard switched off as only a superuser can.
+-- Tampering, with the guards switched off as only a superuser can.
 ALTER TABLE nexplane.audit_events DISABLE TRIGGER append_only;
-CREATE TEMP TABLE kept AS SELECT * FROM nexplane.audit_events WHERE tenant_id = :'ledger';
+ALTER TABLE nexplane.audit_chain DISABLE TRIGGER append_only;
+CREATE TEMP TABLE kept AS
+SELECT l.chain_seq, e.* FROM nexplane.audit_events e
+  JOIN nexplane.audit_chain l ON l.tenant_id = e.tenant_id AND l.event_id = e.id
+ WHERE e.tenant_id = :'ledger';
+CREATE TEMP TABLE kept_links AS SELECT * FROM nexplane.audit_chain WHERE tenant_id = :'ledger';
 -- 1. an event altered
 UPDATE nexplane.audit_events SET action = 'users.nothing_to_see'
- WHERE tenant_id = :'ledger' AND chain_seq = 3;
+ WHERE id = (SELECT id FROM kept WHERE chain_seq = 3);
 SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS altered;
 UPDATE nexplane.audit_events e SET action = k.action FROM kept k WHERE e.id = k.id AND k.chain_seq = 3;
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
--- 2. two events reordered
-UPDATE nexplane.audit_events SET chain_seq = -chain_seq WHERE tenant_id = :'ledger' AND chain_seq IN (4, 5);
-UPDATE nexplane.audit_events SET chain_seq = CASE chain_seq WHEN -4 THEN 5 ELSE 4 END
- WHERE tenant_id = :'ledger' AND chain_seq IN (-4, -5);
+-- 2. two events reordered in the chain
+DELETE FROM nexplane.audit_chain WHERE tenant_id = :'ledger' AND chain_seq IN (4, 5);
+INSERT INTO nexplane.audit_chain
+SELECT tenant_id, 9 - chain_seq, event_id, prev_hash, hash FROM kept_links WHERE chain_seq IN (4, 5);
 SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS reordered;
-UPDATE nexplane.audit_events e SET chain_seq = -k.chain_seq FROM kept k
- WHERE e.id = k.id AND k.chain_seq IN (4, 5);
-UPDATE nexplane.audit_events SET chain_seq = -chain_seq WHERE tenant_id = :'ledger' AND chain_seq < 0;
+DELETE FROM nexplane.audit_chain WHERE tenant_id = :'ledger' AND chain_seq IN (4, 5);
+INSERT INTO nexplane.audit_chain SELECT * FROM kept_links WHERE chain_seq IN (4, 5);
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
--- 3. an event deleted from the middle
-DELETE FROM nexplane.audit_events WHERE tenant_id = :'ledger' AND chain_seq = 6;
+-- 3. an event deleted from the middle ...
+DELETE FROM nexplane.audit_events WHERE id = (SELECT id FROM kept WHERE chain_seq = 6);
 SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS deleted;
-INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE SELECT * FROM kept WHERE chain_seq = 6;
+--    ... and its link too
+DELETE FROM nexplane.audit_chain WHERE tenant_id = :'ledger' AND chain_seq = 6;
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS deleted_with_link;
+INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE
+SELECT tenant_id, id, occurred_at, actor_kind, actor_id, action, target_table, target_id,
+       before, after, request_id, trace_id FROM kept WHERE chain_seq = 6;
+INSERT INTO nexplane.audit_chain SELECT * FROM kept_links WHERE chain_seq = 6;
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
--- 4. the newest event deleted
-DELETE FROM nexplane.audit_events
- WHERE tenant_id = :'ledger' AND chain_seq = (SELECT max(chain_seq) FROM kept);
+-- 4. the newest event deleted, with its link
+DELETE FROM nexplane.audit_events WHERE id = (SELECT id FROM kept ORDER BY chain_seq DESC LIMIT 1);
+DELETE FROM nexplane.audit_chain
+ WHERE tenant_id = :'ledger' AND chain_seq = (SELECT max(chain_seq) FROM kept_links);
 SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' - 'chain_seq' AS tail_deleted;
 INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE
-SELECT * FROM kept WHERE chain_seq = (SELECT max(chain_seq) FROM kept);
+SELECT tenant_id, id, occurred_at, actor_kind, actor_id, action, target_table, target_id,
+       before, after, request_id, trace_id FROM kept ORDER BY chain_seq DESC LIMIT 1;
+INSERT INTO nexplane.audit_chain SELECT * FROM kept_links ORDER BY chain_seq DESC LIMIT 1;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
+-- 5. an event slipped in behind the sealer, with an id it has passed
+INSERT INTO nexplane.audit_events (tenant_id, id, actor_kind, action) OVERRIDING SYSTEM VALUE
+SELECT :'ledger', min(id) - 1, 'user', 'users.forged' FROM kept;
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS slipped_in;
+DELETE FROM nexplane.audit_events WHERE action = 'users.forged';
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 ALTER TABLE nexplane.audit_events ENABLE TRIGGER append_only;
+ALTER TABLE nexplane.audit_chain ENABLE TRIGGER append_only;
 
 -- audit_verify() and audit_query() for the tenant's admin.
 SET ROLE nexplane_api;
@@ -101,7 +135,8 @@ SELECT jsonb_array_length(nexplane.audit_query('{"limit": 2}')) AS page,
        (nexplane.audit_query('{"limit": 2}')->1->>'id')::bigint
        > (nexplane.audit_query(jsonb_build_object('limit', 1,
            'before_id', nexplane.audit_query('{"limit": 2}')->1->>'id'))->0->>'id')::bigint AS next_page_older;
-SELECT nexplane.audit_query('{"limit": 1}')->0 ?| ARRAY['hash', 'prev_hash'] AS hashes_exposed;
+SELECT nexplane.audit_query('{"limit": 1}')->0 ?| ARRAY['hash', 'prev_hash'] AS hashes_exposed,
+       nexplane.audit_query('{"limit": 1}')->0 ? 'chain_seq' AS shows_chain_seq;
 SELECT test.try($$SELECT nexplane.audit_query('{"limit": 1000}')$$);
 SELECT test.try($$SELECT nexplane.audit_query('{"from": "not a time"}')$$);
 SELECT test.try($$SELECT nexplane.audit_query('{"who": "me"}')$$);

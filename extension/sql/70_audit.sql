@@ -1,15 +1,15 @@
--- The audit trail.  Rows are appended by the audit trigger and by the
--- platform functions; chain_seq, prev_hash and hash form a per-tenant
--- SHA-256 chain filled in by the sealer.
+-- The audit trail.  audit_events is written by C code only (audit.c), one
+-- row per change, and never updated; audit_chain links the events of each
+-- tenant into a SHA-256 hash chain, filled in by the sealer
+-- (74_audit_trail.sql) after the events have committed.
 --
--- Written on every change, so kept cheap to insert: no foreign key to
--- tenants (its check would take a key-share lock on the tenant row for
--- every event, making one tenant's writers contend; tenants are never
--- deleted), the chain index holds only sealed rows, time is a BRIN, and
--- there are no CHECK constraints: a direct insert (see audit_trigger.c)
--- would re-parse them for every event, some 12% of a single-row write.
--- Only C code writes here, from fixed sets of values; the hash chain
--- covers what was written.
+-- audit_events is written on every change, so it is kept cheap to insert
+-- into: one btree (the primary key) and one BRIN, neither partial nor on an
+-- expression (audit.c inserts into them directly); no foreign key to tenants
+-- (its check would take a key-share lock on the tenant row for every
+-- event, making one tenant's writers contend; tenants are never deleted);
+-- no CHECK constraints.  Only C code writes here, from fixed sets of
+-- values, and the hash chain covers what was written.
 
 CREATE TABLE nexplane.audit_events (
     tenant_id    uuid NOT NULL,
@@ -25,29 +25,48 @@ CREATE TABLE nexplane.audit_events (
     after        jsonb,
     request_id   text,
     trace_id     text,
-    chain_seq    bigint,
-    prev_hash    bytea,
-    hash         bytea,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX audit_events_time_idx ON nexplane.audit_events USING brin (occurred_at);
-CREATE UNIQUE INDEX audit_events_chain_idx ON nexplane.audit_events (tenant_id, chain_seq)
-    WHERE chain_seq IS NOT NULL;
 ALTER TABLE nexplane.audit_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.audit_events
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
-CREATE INDEX audit_events_unsealed_idx ON nexplane.audit_events (tenant_id, id)
-    WHERE chain_seq IS NULL;
 
--- The sealed end of each tenant's chain, so removing the newest events is
--- noticed too.
+-- One link per sealed event: hash = sha256(prev_hash || the event's
+-- content and chain_seq).  An event is chained once.
+CREATE TABLE nexplane.audit_chain (
+    tenant_id  uuid NOT NULL,
+    chain_seq  bigint NOT NULL CHECK (chain_seq > 0),
+    event_id   bigint NOT NULL,
+    prev_hash  bytea NOT NULL CHECK (length(prev_hash) = 32),
+    hash       bytea NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (tenant_id, chain_seq),
+    UNIQUE (tenant_id, event_id)
+);
+ALTER TABLE nexplane.audit_chain ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.audit_chain FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.audit_chain
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+
+-- Per tenant: the sealed end of the chain, so removing the newest events
+-- is noticed too, and where the sealer resumes.  Every event of the tenant
+-- with an id below scan_from is chained.  pending_upto is the next
+-- scan_from in waiting: the last event id handed out, read just before
+-- pending_horizon, the next transaction id to be assigned, was read.
+-- audit.c gives a writer its transaction id before its event id, so once
+-- every transaction below the horizon has ended, every event up to
+-- pending_upto has committed or never will.
 CREATE TABLE nexplane.audit_chain_heads (
-    tenant_id  uuid PRIMARY KEY REFERENCES nexplane.tenants (id),
-    last_seq   bigint NOT NULL CHECK (last_seq >= 0),
-    last_hash  bytea NOT NULL CHECK (length(last_hash) = 32),
-    sealed_at  timestamptz NOT NULL DEFAULT now()
+    tenant_id        uuid PRIMARY KEY REFERENCES nexplane.tenants (id),
+    last_seq         bigint NOT NULL CHECK (last_seq >= 0),
+    last_hash        bytea NOT NULL CHECK (length(last_hash) = 32),
+    scan_from        bigint NOT NULL DEFAULT 0,
+    pending_upto     bigint,
+    pending_horizon  xid8,
+    sealed_at        timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE nexplane.audit_chain_heads ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.audit_chain_heads FORCE ROW LEVEL SECURITY;

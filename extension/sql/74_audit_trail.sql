@@ -6,15 +6,15 @@ CREATE FUNCTION nexplane._audit_trigger() RETURNS trigger
 CREATE FUNCTION nexplane._append_only() RETURNS trigger
     AS 'MODULE_PATHNAME', 'nx_append_only' LANGUAGE C;
 
--- Every tenant table is audited, except the append-only ones themselves.
+-- Every tenant table is audited, except the audit trail's own tables.
 DO $$
 DECLARE
     t regclass;
 BEGIN
     FOR t IN SELECT c.oid::regclass FROM pg_class c
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
-                AND c.relname NOT IN ('audit_events', 'change_request_events',
-                                      'audit_chain_heads')
+                AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
+                                      'change_request_events')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);
@@ -22,33 +22,44 @@ BEGIN
 END
 $$;
 
--- Append-only, for the owner too.  The sealer may fill the chain columns
--- of an audit event once; nothing else is ever updated.
+-- Append-only, for the owner too.
 CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON nexplane.audit_events
-    FOR EACH ROW EXECUTE FUNCTION nexplane._append_only('chain_seq', 'prev_hash', 'hash');
+    FOR EACH ROW EXECUTE FUNCTION nexplane._append_only();
 CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON nexplane.audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._append_only();
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON nexplane.audit_chain
+    FOR EACH ROW EXECUTE FUNCTION nexplane._append_only();
+CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON nexplane.audit_chain
     FOR EACH STATEMENT EXECUTE FUNCTION nexplane._append_only();
 CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON nexplane.change_request_events
     FOR EACH ROW EXECUTE FUNCTION nexplane._append_only();
 CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON nexplane.change_request_events
     FOR EACH STATEMENT EXECUTE FUNCTION nexplane._append_only();
 
--- What the chain hashes: every column but the chain's own, as canonical
--- jsonb text (time as epoch microseconds, independent of settings).
-CREATE FUNCTION nexplane._audit_content(e nexplane.audit_events) RETURNS bytea
+-- What a link hashes: every column of the event and the link's place in
+-- the chain, as canonical jsonb text (time as epoch microseconds,
+-- independent of settings).
+CREATE FUNCTION nexplane._audit_content(e nexplane.audit_events, chain_seq bigint) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT convert_to(jsonb_build_array(e.tenant_id, e.id, e.chain_seq,
+    SELECT convert_to(jsonb_build_array(e.tenant_id, e.id, chain_seq,
         (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.actor_kind, e.actor_id,
         e.action, e.target_table, e.target_id, e.before, e.after, e.request_id,
         e.trace_id)::text, 'UTF8')
 $$;
 
+-- The next transaction id to be assigned (for the sealer).
+CREATE FUNCTION nexplane._next_xid() RETURNS xid8
+    AS 'MODULE_PATHNAME', 'nx_next_xid' LANGUAGE C VOLATILE;
+
 CREATE FUNCTION nexplane._audit_genesis() RETURNS bytea
     LANGUAGE sql IMMUTABLE AS $$ SELECT decode(repeat('00', 32), 'hex') $$;
 
--- Seal one tenant's committed, unsealed events in id order: chain_seq,
--- prev_hash, hash.  One sealer per tenant at a time (advisory lock); the
--- writers are never blocked, they only ever insert.
+-- Chain one tenant's committed events that are not chained yet, in id
+-- order.  One sealer per tenant at a time (advisory lock); writers are
+-- never blocked, they only ever insert.  The events still to chain are
+-- found from the tenant's scan_from on, through the primary key, and
+-- scan_from moves up as described at audit_chain_heads: only under read
+-- committed, where each statement below takes a fresh snapshot.
 CREATE FUNCTION nexplane._audit_seal_tenant(tenant uuid, max_rows integer DEFAULT 10000)
     RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -56,29 +67,64 @@ DECLARE
     e nexplane.audit_events;
     seq bigint;
     prev bytea;
+    link_hash bytea;
+    scan_from bigint;
+    pending_upto bigint;
+    pending_horizon xid8;
+    pending_done boolean;
+    read_committed boolean := current_setting('transaction_isolation') = 'read committed';
+    last_id bigint;
     n integer := 0;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('nexplane.audit_seal:' || tenant, 0));
     SELECT * INTO head FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     seq := coalesce(head.last_seq, 0);
     prev := coalesce(head.last_hash, nexplane._audit_genesis());
+    scan_from := coalesce(head.scan_from, 0);
+    pending_upto := head.pending_upto;
+    pending_horizon := head.pending_horizon;
+    -- Has every transaction that could hold an id up to pending_upto ended?
+    -- (A snapshot's xmin is its oldest running transaction.)
+    pending_done := read_committed AND pending_upto IS NOT NULL
+        AND pg_snapshot_xmin(pg_current_snapshot()) >= pending_horizon;
     FOR e IN SELECT * FROM nexplane.audit_events x
-              WHERE x.tenant_id = tenant AND x.chain_seq IS NULL
+              WHERE x.tenant_id = tenant AND x.id >= scan_from
+                AND NOT EXISTS (SELECT 1 FROM nexplane.audit_chain c
+                                 WHERE c.tenant_id = tenant AND c.event_id = x.id)
               ORDER BY x.id LIMIT max_rows
     LOOP
         seq := seq + 1;
-        e.chain_seq := seq;
-        e.prev_hash := prev;
-        prev := sha256(prev || nexplane._audit_content(e));
-        UPDATE nexplane.audit_events x SET chain_seq = seq, prev_hash = e.prev_hash, hash = prev
-         WHERE x.tenant_id = tenant AND x.id = e.id;
+        link_hash := sha256(prev || nexplane._audit_content(e, seq));
+        INSERT INTO nexplane.audit_chain (tenant_id, chain_seq, event_id, prev_hash, hash)
+        VALUES (tenant, seq, e.id, prev, link_hash);
+        prev := link_hash;
+        last_id := e.id;
         n := n + 1;
     END LOOP;
-    IF n > 0 THEN
-        INSERT INTO nexplane.audit_chain_heads AS h (tenant_id, last_seq, last_hash)
-        VALUES (tenant, seq, prev)
+    IF pending_done THEN
+        -- Every event up to pending_upto is visible to the scan above, and
+        -- every visible one was chained (up to last_id, when max_rows cut
+        -- the scan short).
+        scan_from := greatest(scan_from, CASE WHEN n < max_rows THEN pending_upto
+                                              ELSE least(pending_upto, last_id) END + 1);
+        IF scan_from > pending_upto THEN
+            pending_upto := NULL;
+        END IF;
+    END IF;
+    IF read_committed AND pending_upto IS NULL THEN
+        SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+          INTO pending_upto FROM nexplane.audit_events_id_seq s;
+        pending_horizon := nexplane._next_xid();	-- read after that
+    END IF;
+    IF n > 0 OR head.tenant_id IS NULL OR scan_from <> head.scan_from
+       OR pending_upto IS DISTINCT FROM head.pending_upto THEN
+        INSERT INTO nexplane.audit_chain_heads AS h
+               (tenant_id, last_seq, last_hash, scan_from, pending_upto, pending_horizon)
+        VALUES (tenant, seq, prev, scan_from, pending_upto, pending_horizon)
         ON CONFLICT (tenant_id) DO UPDATE
-            SET last_seq = excluded.last_seq, last_hash = excluded.last_hash, sealed_at = now();
+            SET last_seq = excluded.last_seq, last_hash = excluded.last_hash,
+                scan_from = excluded.scan_from, pending_upto = excluded.pending_upto,
+                pending_horizon = excluded.pending_horizon, sealed_at = now();
     END IF;
     RETURN n;
 END
@@ -91,7 +137,8 @@ CREATE FUNCTION nexplane._audit_seal_all(max_rows integer DEFAULT 10000) RETURNS
       FROM nexplane.tenants t
 $$;
 
--- Recompute one tenant's chain; report the first broken link.
+-- Recompute one tenant's chain; report the first broken link, then a cut
+-- tail, then an event the chain skipped.
 CREATE FUNCTION nexplane._audit_verify_tenant(tenant uuid) RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -103,35 +150,49 @@ DECLARE
     last_hash bytea;
 BEGIN
     sealed := nexplane._audit_seal_tenant(tenant);
+    SELECT * INTO head FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     WITH c AS (
-        SELECT e.chain_seq, e.id, e.prev_hash, e.hash,
-               lag(e.hash) OVER w AS prev_row_hash, lag(e.chain_seq) OVER w AS prev_seq,
-               sha256(e.prev_hash || nexplane._audit_content(e)) AS recomputed
-          FROM nexplane.audit_events e
-         WHERE e.tenant_id = tenant AND e.chain_seq IS NOT NULL
-        WINDOW w AS (ORDER BY e.chain_seq)
+        SELECT l.chain_seq, l.event_id, l.prev_hash, l.hash, e.id IS NOT NULL AS present,
+               lag(l.hash) OVER w AS prev_link_hash, lag(l.chain_seq) OVER w AS prev_seq,
+               sha256(l.prev_hash || nexplane._audit_content(e, l.chain_seq)) AS recomputed
+          FROM nexplane.audit_chain l
+          LEFT JOIN nexplane.audit_events e ON e.tenant_id = l.tenant_id AND e.id = l.event_id
+         WHERE l.tenant_id = tenant
+        WINDOW w AS (ORDER BY l.chain_seq)
     ), problems AS (
-        SELECT chain_seq, id,
+        SELECT chain_seq, event_id,
                CASE WHEN chain_seq <> coalesce(prev_seq, 0) + 1
                         THEN 'events are missing before this one'
-                    WHEN prev_hash IS DISTINCT FROM coalesce(prev_row_hash, nexplane._audit_genesis())
+                    WHEN prev_hash IS DISTINCT FROM coalesce(prev_link_hash, nexplane._audit_genesis())
                         THEN 'this event does not follow the one before it'
+                    WHEN NOT present
+                        THEN 'this event is missing'
                     WHEN hash IS DISTINCT FROM recomputed
                         THEN 'this event was altered'
                END AS problem
           FROM c
     )
     SELECT (SELECT count(*) FROM c),
-           (SELECT jsonb_build_object('chain_seq', chain_seq, 'event_id', id, 'problem', problem)
+           (SELECT jsonb_build_object('chain_seq', chain_seq, 'event_id', event_id, 'problem', problem)
               FROM problems WHERE problem IS NOT NULL ORDER BY chain_seq LIMIT 1),
-           (SELECT max(chain_seq) FROM c),
-           (SELECT hash FROM c ORDER BY chain_seq DESC LIMIT 1)
+           (SELECT coalesce(max(chain_seq), 0) FROM c),
+           (SELECT coalesce((SELECT hash FROM c ORDER BY chain_seq DESC LIMIT 1),
+                            nexplane._audit_genesis()))
       INTO checked, broken, last_seq, last_hash;
-    SELECT * INTO head FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     IF broken IS NULL AND head.tenant_id IS NOT NULL
-       AND (last_seq IS DISTINCT FROM head.last_seq OR last_hash IS DISTINCT FROM head.last_hash) THEN
+       AND (last_seq <> head.last_seq OR last_hash <> head.last_hash) THEN
         broken := jsonb_build_object('chain_seq', head.last_seq, 'event_id', NULL,
                                      'problem', 'events are missing at the end of the chain');
+    END IF;
+    IF broken IS NULL THEN
+        SELECT jsonb_build_object('chain_seq', NULL, 'event_id', e.id,
+                                  'problem', 'this event was left out of the chain')
+          INTO broken
+          FROM nexplane.audit_events e
+         WHERE e.tenant_id = tenant AND e.id < coalesce(head.scan_from, 0)
+           AND NOT EXISTS (SELECT 1 FROM nexplane.audit_chain l
+                            WHERE l.tenant_id = tenant AND l.event_id = e.id)
+         ORDER BY e.id LIMIT 1;
     END IF;
     RETURN jsonb_build_object('ok', broken IS NULL, 'tenant_id', tenant, 'checked', checked,
                               'sealed_now', sealed, 'first_broken', broken);
@@ -176,8 +237,9 @@ BEGIN
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
-    SELECT coalesce(jsonb_agg(to_jsonb(e) - 'prev_hash' - 'hash'
-                              || jsonb_build_object('sealed', e.chain_seq IS NOT NULL)
+    SELECT coalesce(jsonb_agg(to_jsonb(e) || jsonb_build_object('chain_seq',
+                                  (SELECT l.chain_seq FROM nexplane.audit_chain l
+                                    WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id))
                               ORDER BY e.id DESC), '[]')
       INTO result
       FROM (SELECT * FROM nexplane.audit_events e
