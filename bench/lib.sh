@@ -6,6 +6,8 @@ BENCH_DIR=$(mktemp -d /tmp/nexplane-bench.XXXXXX)
 chmod 755 "$BENCH_DIR"
 trap 'nx_cluster_stop "$BENCH_DIR/pg"; rm -rf "$BENCH_DIR"' EXIT
 nx_cluster_init "$BENCH_DIR/pg" >/dev/null
+# A benchmark may set BENCH_CONF (postgresql.conf lines) before sourcing this.
+[ -z "${BENCH_CONF:-}" ] || printf '%s\n' "$BENCH_CONF" >>"$BENCH_DIR/pg/data/postgresql.conf"
 nx_cluster_trust_local "$BENCH_DIR/pg"
 nx_cluster_start "$BENCH_DIR/pg"
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 -d postgres "$@"; }
