@@ -29,7 +29,8 @@ OBJS = \
 	extension/risk.o \
 	extension/state_machine.o \
 	extension/change_requests.o \
-	extension/stream_events.o
+	extension/stream_events.o \
+	extension/session_revoke.o
 
 EXT_VERSION = 0.1
 # The install script is assembled from one file per concept, in order.

@@ -5,7 +5,8 @@
  *	  and platform actions that are not a plain row change (tenant
  *	  creation, acting as a tenant, key rotation).  The actor and the
  *	  request come from the tenant context; without one, the actor is the
- *	  PostgreSQL superuser who called, or the system.
+ *	  PostgreSQL superuser who called, or the system (a background worker,
+ *	  or a caller that is neither).
  *
  * An event is written on every change of every tenant table, so it goes
  * straight into the heap and the table's indexes, the way the catalogs
@@ -175,7 +176,7 @@ nx_audit_append(const NxAuditEvent *ev)
 			NX_SET(AC_TRACE_ID, CStringGetTextDatum(ctx->trace_id));
 	}
 	else
-		NX_SET(AC_ACTOR_KIND, CStringGetTextDatum(nx_caller_is_superuser() ?
+		NX_SET(AC_ACTOR_KIND, CStringGetTextDatum(nx_caller_is_superuser() && !IsBackgroundWorker ?
 												  "postgres" : "system"));
 	NX_SET(AC_ACTION, CStringGetTextDatum(ev->action));
 	if (ev->target_table)

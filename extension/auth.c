@@ -21,6 +21,7 @@
 #include "jwt.h"
 #include "login_throttle.h"
 #include "password.h"
+#include "session_revoke.h"
 #include "spi_util.h"
 
 #include "lib/stringinfo.h"
@@ -190,6 +191,8 @@ nx_login(PG_FUNCTION_ARGS)
 /*
  * refresh(refresh_token): trade a refresh token for a new pair.  The row is
  * locked, so two concurrent refreshes with one token cannot both succeed.
+ * A token presented again after its use was copied: it is refused like any
+ * bad token, and its session is ended (session_revoke.c).
  */
 PG_FUNCTION_INFO_V1(nx_refresh);
 Datum
@@ -209,7 +212,8 @@ nx_refresh(PG_FUNCTION_ARGS)
 						  "       r.used_at IS NULL AND r.expires_at > now()"
 						  "       AND s.revoked_at IS NULL AND s.expires_at > now()"
 						  "       AND u.status = 'active' AND t.status = 'active',"
-						  "       u.email, t.slug"
+						  "       u.email, t.slug,"
+						  "       r.used_at IS NOT NULL AND s.revoked_at IS NULL"
 						  "  FROM nexplane.refresh_tokens r"
 						  "  JOIN nexplane.sessions s"
 						  "    ON s.tenant_id = r.tenant_id AND s.id = r.session_id"
@@ -221,6 +225,16 @@ nx_refresh(PG_FUNCTION_ARGS)
 	}
 	explicit_bzero(token, strlen(token));
 
+	if (n == 1 && strcmp(nx_spi_get(0, 9), "t") == 0)
+	{
+		/* used before: it was copied, so the live session it belongs to ends */
+		pg_uuid_t	tenant_id;
+		pg_uuid_t	session_id;
+
+		nx_uuid_parse(nx_spi_get(0, 1), &tenant_id);
+		nx_uuid_parse(nx_spi_get(0, 3), &session_id);
+		nx_revoke_session_async(&tenant_id, &session_id);
+	}
 	if (n != 1 || strcmp(nx_spi_get(0, 6), "t") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_UNAUTHENTICATED),

@@ -72,7 +72,6 @@ SELECT r->>'access_token' AS tok2, r->>'refresh_token' AS rtok2
   FROM (SELECT nexplane.refresh(:'rtok') AS r) s
 \gset
 SELECT :'rtok2' <> :'rtok' AS rotated, :'tok2' <> :'tok' AS new_access;
-SELECT test.try(format('SELECT nexplane.refresh(%L)', :'rtok')) AS reused;
 SELECT test.try(format('SELECT nexplane.authenticate(%L)', :'tok2')) AS refreshed_token_works;
 SELECT test.try($$SELECT nexplane.refresh('nxr_not-a-real-token')$$);
 SELECT test.try($$SELECT nexplane.refresh(NULL)$$);
@@ -86,4 +85,39 @@ SELECT test.try(format('SELECT nexplane.authenticate(%L)', :'tok2')) AS revoked_
 SELECT test.try(format('SELECT nexplane.authenticate(%L)', :'tok')) AS same_session_access;
 SELECT test.try(format('SELECT nexplane.refresh(%L)', :'rtok2')) AS revoked_refresh;
 SELECT test.try($$SELECT nexplane.logout()$$) AS logout_without_login;
+-- A token of an ended session, presented again, is refused (no event: the
+-- session has ended already).
+SELECT test.try(format('SELECT nexplane.refresh(%L)', :'rtok')) AS reused_after_logout;
+
+-- A refresh token presented after its use was copied: it is refused like
+-- any bad token, and its whole session ends, the new tokens too.  The
+-- failing call rolls back, so a background worker ends the session.
+SELECT l->>'refresh_token' AS stolen, l->>'session_id' AS sid
+  FROM (SELECT nexplane.login('admin@globex.test', 'globex-admin-pass-1', NULL, false) AS l) s
+\gset
+SELECT r->>'access_token' AS tok3, r->>'refresh_token' AS rtok3
+  FROM (SELECT nexplane.refresh(:'stolen') AS r) s
+\gset
+SELECT test.try(format('SELECT nexplane.authenticate(%L)', :'tok3')) AS before_reuse;
+SELECT test.try(format('SELECT nexplane.refresh(%L)', :'stolen')) AS reused;
+RESET ROLE;
+SET test.sid = :'sid';
+DO $$
+BEGIN
+    FOR i IN 1..200 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM nexplane.sessions
+                           WHERE id = current_setting('test.sid')::uuid AND revoked_at IS NOT NULL);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+RESET test.sid;
+SELECT revoked_at IS NOT NULL AS session_ended FROM nexplane.sessions WHERE id = :'sid';
+SELECT count(*) FILTER (WHERE used_at IS NULL) AS live_refresh_tokens
+  FROM nexplane.refresh_tokens WHERE session_id = :'sid';
+SELECT action, actor_kind, target_id = :'sid' AS names_session, after
+  FROM nexplane.audit_events WHERE action = 'session.refresh_token_reused';
+SET ROLE nexplane_api;
+SELECT test.try(format('SELECT nexplane.authenticate(%L)', :'tok3')) AS access_after_reuse;
+SELECT test.try(format('SELECT nexplane.refresh(%L)', :'rtok3')) AS refresh_after_reuse;
 RESET ROLE;
