@@ -50,6 +50,10 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sockdir'
 shared_preload_libraries = 'pg_cron,nexplane'
 cron.database_name = '$cron_db'
+# pg_cron's jobs connect like any client; by default over TCP, where a
+# password is needed that it does not have.  The socket with peer
+# authentication lets them in as their owner.
+cron.host = '$sockdir'
 nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
 nexplane.master_key_file = 'nexplane_master.key'
 log_line_prefix = '%m [%p] %q%u@%d '
