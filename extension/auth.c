@@ -263,6 +263,24 @@ nx_refresh(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(nx_spi_return(result));
 }
 
+/*
+ * End a login session and its refresh tokens (logout, a reused refresh
+ * token).  Inside SPI; true when the session was still live.
+ */
+bool
+nx_session_end(const char *tenant_id, const char *session_id)
+{
+	const char *args[] = {tenant_id, session_id};
+
+	if (nx_spi("UPDATE nexplane.sessions SET revoked_at = now()"
+			   " WHERE tenant_id = $1::uuid AND id = $2::uuid AND revoked_at IS NULL",
+			   2, args) == 0)
+		return false;
+	nx_spi("UPDATE nexplane.refresh_tokens SET used_at = coalesce(used_at, now())"
+		   " WHERE tenant_id = $1::uuid AND session_id = $2::uuid", 2, args);
+	return true;
+}
+
 /* logout(): end the caller's login session and clear the context */
 PG_FUNCTION_INFO_V1(nx_logout);
 Datum
@@ -273,15 +291,8 @@ nx_logout(PG_FUNCTION_ARGS)
 
 	if (had_session)
 	{
-		const char *args[] = {nx_uuid_out(&ctx->session_id)};
-
 		SPI_connect();
-		nx_spi("UPDATE nexplane.sessions SET revoked_at = now()"
-			   " WHERE tenant_id = nexplane.current_tenant_id()"
-			   "   AND id = $1::uuid AND revoked_at IS NULL", 1, args);
-		nx_spi("UPDATE nexplane.refresh_tokens SET used_at = coalesce(used_at, now())"
-			   " WHERE tenant_id = nexplane.current_tenant_id()"
-			   "   AND session_id = $1::uuid", 1, args);
+		(void) nx_session_end(nx_uuid_out(&ctx->tenant_id), nx_uuid_out(&ctx->session_id));
 		SPI_finish();
 	}
 	nx_context_clear();

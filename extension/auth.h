@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * auth.h
- *	  Sessions and tokens shared by login, refresh and authenticate.
+ *	  Sessions and tokens shared by login, refresh, logout and authenticate.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,5 +12,6 @@
 
 extern Jsonb *nx_issue_tokens(const NxContext *ctx, const char *email,
 							  const char *slug);
+extern bool nx_session_end(const char *tenant_id, const char *session_id);
 
 #endif							/* NX_AUTH_H */

@@ -16,8 +16,8 @@
 #include "nexplane.h"
 
 #include "audit.h"
+#include "auth.h"
 #include "session_revoke.h"
-#include "spi_util.h"
 
 #include "access/xact.h"
 #include "executor/spi.h"
@@ -79,21 +79,14 @@ nx_session_revoke_main(Datum arg)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	tenant = nx_uuid_out(&args.tenant_id);
 	session = nx_uuid_out(&args.session_id);
+	/* a superuser connection: row security does not apply */
+	if (nx_session_end(tenant, session))
 	{
-		const char *sargs[] = {tenant, session};
-
-		if (nx_spi_system("UPDATE nexplane.sessions SET revoked_at = now()"
-						  " WHERE tenant_id = $1::uuid AND id = $2::uuid"
-						  "   AND revoked_at IS NULL", 2, sargs) > 0)
-		{
-			nx_spi_system("UPDATE nexplane.refresh_tokens SET used_at = coalesce(used_at, now())"
-						  " WHERE tenant_id = $1::uuid AND session_id = $2::uuid", 2, sargs);
-			nx_audit_event(tenant, "session.refresh_token_reused", "sessions", session,
-						   "{\"revoked\": true}");
-			ereport(LOG,
-					(errmsg("nexplane: ended session %s of tenant %s: a refresh token was used twice",
-							session, tenant)));
-		}
+		nx_audit_event(tenant, "session.refresh_token_reused", "sessions", session,
+					   "{\"revoked\": true}");
+		ereport(LOG,
+				(errmsg("nexplane: ended session %s of tenant %s: a refresh token was used twice",
+						session, tenant)));
 	}
 	SPI_finish();
 	PopActiveSnapshot();
