@@ -121,8 +121,14 @@ nx_audit_index(Relation rel, HeapTuple tup, const Datum *values, const bool *nul
 
 		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
 			ii->ii_ExclusionOps != NULL || !idx->rd_index->indimmediate)
-			elog(ERROR, "index \"%s\" of audit_events must be a plain one",
-				 RelationGetRelationName(idx));
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index \"%s\" of audit_events is not a plain index",
+							RelationGetRelationName(idx)),
+					 errdetail("Audit events are written straight into the table's indexes, "
+							   "which must be on plain columns, without a WHERE clause or "
+							   "deferred or exclusion constraints."),
+					 errhint("Drop the index.")));
 		if (ii->ii_ReadyForInserts)
 		{
 			for (int k = 0; k < ii->ii_NumIndexAttrs; k++)

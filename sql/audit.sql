@@ -124,6 +124,19 @@ SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 ALTER TABLE nexplane.audit_events ENABLE TRIGGER append_only;
 ALTER TABLE nexplane.audit_chain ENABLE TRIGGER append_only;
 
+-- audit_events keeps to plain indexes (events go straight into them): with
+-- another kind, audited writes stop with a clear error and write nothing.
+CREATE INDEX audit_events_partial ON nexplane.audit_events (action) WHERE actor_id IS NULL;
+SELECT test.try(format($$UPDATE nexplane.tenants SET name = 'Ledger Two' WHERE id = %L$$, :'ledger'))
+    AS with_partial_index;
+SELECT name FROM nexplane.tenants WHERE id = :'ledger';
+DROP INDEX nexplane.audit_events_partial;
+SELECT test.try(format($$UPDATE nexplane.tenants SET name = 'Ledger Two' WHERE id = %L$$, :'ledger'))
+    AS plain_indexes_again;
+SELECT before, after FROM nexplane.audit_events WHERE action = 'tenants.update' AND tenant_id = :'ledger';
+SELECT test.try(format($$UPDATE nexplane.tenants SET name = 'Ledger' WHERE id = %L$$, :'ledger'))
+    AS restored;
+
 -- audit_verify() and audit_query() for the tenant's admin.
 SET ROLE nexplane_api;
 BEGIN;
