@@ -265,19 +265,21 @@ nx_refresh(PG_FUNCTION_ARGS)
 
 /*
  * End a login session and its refresh tokens (logout, a reused refresh
- * token).  Inside SPI; true when the session was still live.
+ * token).  Inside SPI; true when the session was still live.  In system
+ * mode: the session lives in the user's home tenant, which is not the
+ * current one while a superadmin acts in another.
  */
 bool
 nx_session_end(const char *tenant_id, const char *session_id)
 {
 	const char *args[] = {tenant_id, session_id};
 
-	if (nx_spi("UPDATE nexplane.sessions SET revoked_at = now()"
-			   " WHERE tenant_id = $1::uuid AND id = $2::uuid AND revoked_at IS NULL",
-			   2, args) == 0)
+	if (nx_spi_system("UPDATE nexplane.sessions SET revoked_at = now()"
+					  " WHERE tenant_id = $1::uuid AND id = $2::uuid AND revoked_at IS NULL",
+					  2, args) == 0)
 		return false;
-	nx_spi("UPDATE nexplane.refresh_tokens SET used_at = coalesce(used_at, now())"
-		   " WHERE tenant_id = $1::uuid AND session_id = $2::uuid", 2, args);
+	nx_spi_system("UPDATE nexplane.refresh_tokens SET used_at = coalesce(used_at, now())"
+				  " WHERE tenant_id = $1::uuid AND session_id = $2::uuid", 2, args);
 	return true;
 }
 
@@ -292,7 +294,8 @@ nx_logout(PG_FUNCTION_ARGS)
 	if (had_session)
 	{
 		SPI_connect();
-		(void) nx_session_end(nx_uuid_out(&ctx->tenant_id), nx_uuid_out(&ctx->session_id));
+		(void) nx_session_end(nx_uuid_out(&ctx->home_tenant_id),
+							  nx_uuid_out(&ctx->session_id));
 		SPI_finish();
 	}
 	nx_context_clear();

@@ -79,7 +79,6 @@ nx_session_revoke_main(Datum arg)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	tenant = nx_uuid_out(&args.tenant_id);
 	session = nx_uuid_out(&args.session_id);
-	/* a superuser connection: row security does not apply */
 	if (nx_session_end(tenant, session))
 	{
 		nx_audit_event(tenant, "session.refresh_token_reused", "sessions", session,

@@ -80,6 +80,10 @@ SELECT jsonb_path_query(nexplane.user_list(), '$[*].email') AS initech_users;
 SELECT test.try($$SELECT nexplane.act_as_tenant('00000000-0000-0000-0000-000000000000')$$);
 SELECT nexplane.logout() IS NOT NULL AS out;
 RESET ROLE;
+-- ... and logging out there ends the session, which lives in the home tenant.
+SELECT s.revoked_at IS NOT NULL AS root_session_ended
+  FROM nexplane.sessions s JOIN nexplane.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+ WHERE u.email = 'root@acme.test';
 SELECT t.slug, a.action, a.actor_kind FROM nexplane.audit_events a
   JOIN nexplane.tenants t ON t.id = a.tenant_id
  WHERE a.action !~ '^[a-z_]+\.(insert|update|delete)$' ORDER BY a.id;
