@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/audit: single-row INSERT and UPDATE throughput (pgbench, prepared
-# statements, one client) on one table three ways, in one run on one cluster:
+# statements, one client unless CLIENTS says more) on one table three ways,
+# in one run on one cluster:
 #   plain      no audit
 #   c_audit    nexplane._audit_trigger(), writing nexplane.audit_events
 #   plpgsql    a straightforward PL/pgSQL trigger writing to_jsonb(OLD/NEW)
@@ -26,6 +27,12 @@
 #   then bound by the CPU that every process spends on a statement (client,
 #   backend, WAL writer), with no help from a second core and no cross-core
 #   wake-ups; a stricter measure, and steadier on a shared VM.
+# - CLIENTS=N runs N clients at once (one tenant): the writers then also
+#   contend for the pages every event goes to (the end of audit_events and
+#   of its primary key, the id sequence).
+# - pgbench's own output is quiet: its -d means debug, not database (the
+#   database is the last argument), and its debug lines slowed the client
+#   enough to hide part of the server's cost in earlier versions.
 BENCH_CONF="shared_buffers = 1GB
 max_wal_size = 16GB
 checkpoint_timeout = 1h
@@ -33,6 +40,7 @@ autovacuum = off"
 . "$(dirname "$0")/../lib.sh"
 SECONDS_EACH=${SECONDS_EACH:-3}
 ROUNDS=${ROUNDS:-8}
+CLIENTS=${CLIENTS:-1}
 
 sql -c "CREATE EXTENSION nexplane" >/dev/null
 tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
@@ -78,7 +86,7 @@ if [ -n "${ONE_CPU:-}" ]; then
   for p in $pm $(pgrep -P "$pm"); do taskset -p -c 0 "$p" >/dev/null; done
 fi
 tps() {	# tps SCRIPT SYNCHRONOUS_COMMIT
-  PGOPTIONS="-c synchronous_commit=$2" "${pin[@]}" pgbench -n -M prepared -c 1 -j 1 -T "$SECONDS_EACH" -d postgres -f "$BENCH_DIR/$1.sql" 2>/dev/null |
+  PGOPTIONS="-c synchronous_commit=$2" "${pin[@]}" pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_EACH" -f "$BENCH_DIR/$1.sql" postgres 2>/dev/null |
     sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
 }
 for round in $(seq 1 "$ROUNDS"); do
@@ -93,14 +101,14 @@ done
 
 # Per setting and op: the median throughput of each variant, and the median
 # (min-max) over rounds of each trigger's overhead, plain/variant - 1.
-awk -v rounds="$ROUNDS" -v secs="$SECONDS_EACH" -v cpus="${ONE_CPU:+, everything on one CPU}" '
+awk -v rounds="$ROUNDS" -v secs="$SECONDS_EACH" -v clients="$CLIENTS" -v cpus="${ONE_CPU:+, everything on one CPU}" '
   function median(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   { k = $1 " " $2; n[k, $3]++; v[k, $3, n[k, $3]] = $4 }
   END {
-    printf "\naudit benchmark: single-row statements per second, one client, median of %d rounds x %d s%s\n", rounds, secs, cpus
+    printf "\naudit benchmark: single-row statements per second, %s, median of %d rounds x %d s%s\n", (clients == 1 ? "one client" : clients " clients"), rounds, secs, cpus
     split("off on", syncs, " ")
     for (y = 1; y <= 2; y++) {
     sync = syncs[y]

@@ -19,12 +19,13 @@ quiet -c "CREATE EXTENSION nexplane" \
 secrets=(canary-create-1 canary-create-2 canary-rotate-3 canary-dup-4 canary-external-5 canary-big-6)
 run() { # a pgbench script of one session as nexplane_api, values bound ($n)
   printf '%s\n' "$@" >"$E2E_DIR/script.sql"
-  pgbench -n -t 1 -M extended -U nexplane_api -d postgres -f "$E2E_DIR/script.sql" \
+  pgbench -n -t 1 -M extended -U nexplane_api -f "$E2E_DIR/script.sql" \
     -D email=admin@leak.test -D pw=leak-admin-password \
     -D s1='{"password": "canary-create-1"}' -D s2='{"password": "canary-create-2"}' \
     -D s3='{"password": "canary-rotate-3"}' -D s4='{"password": "canary-dup-4"}' \
     -D s5='{"password": "canary-external-5"}' \
-    -D s6="{\"password\": \"canary-big-6\", \"pad\": \"$(head -c 17000 /dev/zero | tr '\0' x)\"}"
+    -D s6="{\"password\": \"canary-big-6\", \"pad\": \"$(head -c 17000 /dev/zero | tr '\0' x)\"}" \
+    postgres
 }
 login="SELECT nexplane.login(:email, :pw);"
 run "$login" \
