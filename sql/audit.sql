@@ -164,3 +164,73 @@ SELECT test.try($$SELECT nexplane.audit_query()$$) AS viewer_queries;
 SELECT test.try($$SELECT nexplane.audit_verify()$$) AS viewer_verifies;
 COMMIT;
 RESET ROLE;
+
+-- audit_query by time range.  The sealer notes where in id order the
+-- events it chains lie in time (audit_time_ranges); a query reads the
+-- spans whose times overlap, and every event the sealer has not passed
+-- yet, whatever its time.  Events with chosen times, written as the
+-- superuser the way audit.c writes them.
+SELECT (nexplane.tenant_create('clock', 'Clock', 'admin@clock.test', 'clock-admin-pass')
+        ->'tenant'->>'id') AS clock \gset
+SELECT l->>'access_token' AS clock_tok
+  FROM nexplane.login('admin@clock.test', 'clock-admin-pass', NULL, false) l \gset
+INSERT INTO nexplane.audit_events (tenant_id, occurred_at, actor_kind, action)
+SELECT :'clock', t, 'system', 'clock.tick'
+  FROM unnest('{2020-01-01 10:00+00, 2020-01-02 10:00+00, 2020-01-03 10:00+00}'::timestamptz[]) t;
+SELECT nexplane._audit_seal_tenant(:'clock') > 0 AS sealed;
+SELECT nexplane._audit_seal_tenant(:'clock') AS sealed_again;	-- moves the scan start
+SELECT h.scan_from > max(e.id) AS ticks_below_scan_start
+  FROM nexplane.audit_chain_heads h, nexplane.audit_events e
+ WHERE h.tenant_id = :'clock' AND e.tenant_id = :'clock' AND e.action = 'clock.tick' GROUP BY h.scan_from;
+SELECT events, first_at, last_at > '2020-01-03' AS up_to_now
+  FROM nexplane.audit_time_ranges WHERE tenant_id = :'clock';
+-- a late event with an old time, not chained yet
+INSERT INTO nexplane.audit_events (tenant_id, occurred_at, actor_kind, action)
+VALUES (:'clock', '2020-01-02 12:00+00', 'system', 'clock.tick');
+CREATE FUNCTION test.ticks(filter jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(string_agg(to_char((e->>'occurred_at')::timestamptz AT TIME ZONE 'UTC',
+                                       'MM-DD HH24:MI'), ', '), '-')
+      FROM jsonb_array_elements(nexplane.audit_query(filter || '{"action": "clock.tick"}')) e
+$$;
+GRANT EXECUTE ON FUNCTION test.ticks(jsonb) TO nexplane_api;
+SET ROLE nexplane_api;
+BEGIN;
+SELECT nexplane.authenticate(:'clock_tok')->>'role' AS role;
+SELECT test.ticks('{"from": "2020-01-02T00:00:00Z", "to": "2020-01-03T00:00:00Z"}') AS second_day,
+       test.ticks('{"to": "2020-01-02T10:00:00Z"}') AS before_second_day_10,
+       test.ticks('{"from": "2020-01-02T10:00:00Z"}') AS from_second_day_10,
+       test.ticks('{}') AS all_ticks,
+       test.ticks('{"from": "2021-01-01T00:00:00Z"}') AS none_later;
+SELECT test.ticks('{"from": "2020-01-01T00:00:00Z", "limit": 1}') AS page_1,
+       test.ticks(jsonb_build_object('from', '2020-01-01T00:00:00Z', 'limit', 2, 'before_id',
+           nexplane.audit_query('{"from": "2020-01-01T00:00:00Z", "action": "clock.tick", "limit": 1}')->0->>'id'))
+           AS pages_2_and_3,
+       test.ticks('{"before_id": 1}') AS before_the_first,
+       test.ticks('{"before_id": -9223372036854775808}') AS before_the_smallest;
+SELECT test.try($$SELECT count(*) FROM nexplane.audit_time_ranges$$) AS api_reads_ranges;
+COMMIT;
+RESET ROLE;
+-- once chained, the late event is found through its span
+SELECT nexplane._audit_seal_tenant(:'clock') AS sealed_late;
+SELECT nexplane._audit_seal_tenant(:'clock') AS again;
+SELECT count(*) AS ranges, sum(events) AS events, min(first_at) AS first_at
+  FROM nexplane.audit_time_ranges WHERE tenant_id = :'clock';
+-- spans that overlap (a run that chained a late event with a low id) are
+-- read as one: every event once, newest first
+INSERT INTO nexplane.audit_time_ranges (tenant_id, first_id, last_id, first_at, last_at, events)
+SELECT :'clock', min(id) + 1, max(id), '2020-01-01', '2020-01-04', 1
+  FROM nexplane.audit_events WHERE tenant_id = :'clock' AND action = 'clock.tick';
+SET ROLE nexplane_api;
+BEGIN;
+SELECT nexplane.authenticate(:'clock_tok')->>'role' AS role;
+SELECT test.ticks('{"from": "2020-01-02T00:00:00Z", "to": "2020-01-03T00:00:00Z"}') AS second_day,
+       test.ticks('{"from": "2020-01-01T00:00:00Z", "to": "2020-01-04T00:00:00Z"}') AS three_days,
+       test.ticks('{"from": "2020-01-01T00:00:00Z", "to": "2020-01-04T00:00:00Z", "limit": 2}') AS newest_two;
+COMMIT;
+RESET ROLE;
+-- a row takes runs until it holds 10,000 events, then a new row starts
+SELECT nexplane._audit_note_time_range(:'clock', 9000000000, 9000000009, '2030-01-01', '2030-01-02', 9900);
+SELECT nexplane._audit_note_time_range(:'clock', 9000000010, 9000000019, '2030-01-03', '2030-01-04', 200);
+SELECT first_id >= 9000000000 AS new_row, last_id, first_at::date >= '2030-01-01' AS starts_2030,
+       last_at::date, events > 9900 AS over_9900
+  FROM nexplane.audit_time_ranges WHERE tenant_id = :'clock' ORDER BY first_id;

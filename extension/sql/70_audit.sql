@@ -4,8 +4,9 @@
 -- (74_audit_trail.sql) after the events have committed.
 --
 -- audit_events is written on every change, so it is kept cheap to insert
--- into: one btree (the primary key) and one BRIN, neither partial nor on an
--- expression (audit.c inserts into them directly); no foreign key to tenants
+-- into: one index, the primary key, neither partial nor on an expression
+-- (audit.c inserts into it directly); no index on time (the sealer keeps
+-- audit_time_ranges instead, off the writers' path); no foreign key to tenants
 -- (its check would take a key-share lock on the tenant row for every
 -- event, making one tenant's writers contend; tenants are never deleted);
 -- no CHECK constraints.  Only C code writes here, from fixed sets of
@@ -27,7 +28,6 @@ CREATE TABLE nexplane.audit_events (
     trace_id     text,
     PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX audit_events_time_idx ON nexplane.audit_events USING brin (occurred_at);
 ALTER TABLE nexplane.audit_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.audit_events
@@ -71,5 +71,30 @@ CREATE TABLE nexplane.audit_chain_heads (
 ALTER TABLE nexplane.audit_chain_heads ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.audit_chain_heads FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.audit_chain_heads
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+
+-- Where in id order the events of a time range are, kept by the sealer so
+-- that writers pay nothing for a time index: one row per sealing run that
+-- chained events, covering their ids and times (small runs are merged into
+-- one row of up to 10,000 events, so a time range reads at most about
+-- that many events past each of its ends).  Every event below the tenant's
+-- scan_from is chained, so it lies in the id span of some row; audit_query() looks
+-- for a time range in the spans of the rows whose times overlap it, and
+-- among the events from scan_from on.  Derived data, not evidence: the
+-- events and the chain are what audit_verify() checks.
+CREATE TABLE nexplane.audit_time_ranges (
+    tenant_id  uuid NOT NULL,
+    first_id   bigint NOT NULL,
+    last_id    bigint NOT NULL CHECK (last_id >= first_id),
+    first_at   timestamptz NOT NULL,
+    last_at    timestamptz NOT NULL CHECK (last_at >= first_at),
+    events     integer NOT NULL CHECK (events > 0),
+    PRIMARY KEY (tenant_id, first_id)
+);
+CREATE INDEX audit_time_ranges_at_idx ON nexplane.audit_time_ranges (tenant_id, last_at);
+ALTER TABLE nexplane.audit_time_ranges ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.audit_time_ranges FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.audit_time_ranges
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());

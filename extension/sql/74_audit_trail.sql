@@ -14,7 +14,7 @@ BEGIN
     FOR t IN SELECT c.oid::regclass FROM pg_class c
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
                 AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
-                                      'change_request_events')
+                                      'audit_time_ranges', 'change_request_events')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);
@@ -74,6 +74,9 @@ DECLARE
     pending_done boolean;
     read_committed boolean := current_setting('transaction_isolation') = 'read committed';
     last_id bigint;
+    min_id bigint;
+    first_at timestamptz;
+    last_at timestamptz;
     n integer := 0;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('nexplane.audit_seal:' || tenant, 0));
@@ -99,8 +102,14 @@ BEGIN
         VALUES (tenant, seq, e.id, prev, link_hash);
         prev := link_hash;
         last_id := e.id;
+        min_id := coalesce(min_id, e.id);
+        first_at := least(first_at, e.occurred_at);
+        last_at := greatest(last_at, e.occurred_at);
         n := n + 1;
     END LOOP;
+    IF n > 0 THEN
+        PERFORM nexplane._audit_note_time_range(tenant, min_id, last_id, first_at, last_at, n);
+    END IF;
     IF pending_done THEN
         -- Every event up to pending_upto is visible to the scan above, and
         -- every visible one was chained (up to last_id, when max_rows cut
@@ -127,6 +136,30 @@ BEGIN
                 pending_horizon = excluded.pending_horizon, sealed_at = now();
     END IF;
     RETURN n;
+END
+$$;
+
+-- Record where in id order the events just chained are (audit_time_ranges):
+-- into the tenant's newest row while it stays under 10,000 events, else a
+-- new row.  A row's span only ever grows, so it keeps covering its events.
+CREATE FUNCTION nexplane._audit_note_time_range(tenant uuid, min_id bigint, max_id bigint,
+                                                min_at timestamptz, max_at timestamptz,
+                                                n integer)
+    RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r nexplane.audit_time_ranges;
+BEGIN
+    SELECT * INTO r FROM nexplane.audit_time_ranges t
+     WHERE t.tenant_id = tenant ORDER BY t.first_id DESC LIMIT 1;
+    IF r.tenant_id IS NOT NULL AND r.events + n <= 10000 AND min_id >= r.first_id THEN
+        UPDATE nexplane.audit_time_ranges t
+           SET last_id = greatest(t.last_id, max_id), first_at = least(t.first_at, min_at),
+               last_at = greatest(t.last_at, max_at), events = t.events + n
+         WHERE t.tenant_id = tenant AND t.first_id = r.first_id;
+    ELSE
+        INSERT INTO nexplane.audit_time_ranges (tenant_id, first_id, last_id, first_at, last_at, events)
+        VALUES (tenant, min_id, max_id, min_at, max_at, n);
+    END IF;
 END
 $$;
 
@@ -220,43 +253,86 @@ $$;
 -- actor_id, actor_kind, action (exact, or a prefix ending in '*'),
 -- target_table, target_id, request_id, trace_id, before_id (keyset cursor: the id of
 -- the last event of the previous page), limit (1 to 500, default 100).
+--
+-- Events are read backwards along the primary key, one id span after
+-- another from the newest: without a time range, one span of all ids; with
+-- one, the events from the tenant's scan_from on (the sealer may not have
+-- chained them yet, whatever their time) and the spans of the rows of
+-- audit_time_ranges whose times overlap the range, overlapping spans
+-- joined, so that each event is read once and in order.
 CREATE FUNCTION nexplane.audit_query(filter jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f jsonb := coalesce(filter, '{}');
+    tenant uuid;
     lim integer;
-    result jsonb;
+    t_from timestamptz;
+    t_to timestamptz;
+    below bigint;		-- ids up to this one (before_id - 1)
+    tail_from bigint;
+    span record;
+    page jsonb;
+    k integer;
+    result jsonb := '[]';
 BEGIN
     PERFORM nexplane._require_role('admin');
+    tenant := nexplane.current_tenant_id();
     lim := nexplane._filter_limit(f, ARRAY['from', 'to', 'actor_id', 'actor_kind', 'action',
                                            'target_table', 'target_id', 'request_id',
                                            'trace_id', 'before_id'], 100, 500);
     BEGIN
-        PERFORM (f->>'from')::timestamptz, (f->>'to')::timestamptz,
-                (f->>'actor_id')::uuid, (f->>'before_id')::bigint;
+        t_from := (f->>'from')::timestamptz;
+        t_to := (f->>'to')::timestamptz;
+        below := (f->>'before_id')::bigint;
+        PERFORM (f->>'actor_id')::uuid;
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
-    SELECT coalesce(jsonb_agg(to_jsonb(e) || jsonb_build_object('chain_seq',
-                                  (SELECT l.chain_seq FROM nexplane.audit_chain l
-                                    WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id))
-                              ORDER BY e.id DESC), '[]')
-      INTO result
-      FROM (SELECT * FROM nexplane.audit_events e
-             WHERE e.tenant_id = nexplane.current_tenant_id()
-               AND (f->>'from' IS NULL OR e.occurred_at >= (f->>'from')::timestamptz)
-               AND (f->>'to' IS NULL OR e.occurred_at < (f->>'to')::timestamptz)
-               AND (f->>'actor_id' IS NULL OR e.actor_id = (f->>'actor_id')::uuid)
-               AND (f->>'actor_kind' IS NULL OR e.actor_kind = f->>'actor_kind')
-               AND (f->>'action' IS NULL OR e.action = f->>'action'
-                    OR (right(f->>'action', 1) = '*'
-                        AND starts_with(e.action, rtrim(f->>'action', '*'))))
-               AND (f->>'target_table' IS NULL OR e.target_table = f->>'target_table')
-               AND (f->>'target_id' IS NULL OR e.target_id = f->>'target_id')
-               AND (f->>'request_id' IS NULL OR e.request_id = f->>'request_id')
-               AND (f->>'trace_id' IS NULL OR e.trace_id = f->>'trace_id')
-               AND (f->>'before_id' IS NULL OR e.id < (f->>'before_id')::bigint)
-             ORDER BY e.id DESC LIMIT lim) e;
+    -- (greatest() would take 1 over a null, and keeps before_id - 1 in range)
+    below := CASE WHEN below IS NULL THEN 9223372036854775807 ELSE greatest(below, 1) - 1 END;
+    SELECT coalesce(max(h.scan_from), 0) INTO tail_from
+      FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
+    FOR span IN
+        WITH s AS (
+            SELECT 0::bigint AS lo, below AS hi WHERE t_from IS NULL AND t_to IS NULL
+            UNION ALL
+            SELECT tail_from, below WHERE t_from IS NOT NULL OR t_to IS NOT NULL
+            UNION ALL
+            SELECT r.first_id, least(r.last_id, below) FROM nexplane.audit_time_ranges r
+             WHERE (t_from IS NOT NULL OR t_to IS NOT NULL)
+               AND r.tenant_id = tenant AND r.first_id <= below
+               AND (t_to IS NULL OR r.first_at < t_to)
+               AND (t_from IS NULL OR r.last_at >= t_from)),
+        starts AS (	-- a span that begins past every span before it starts an island
+            SELECT lo, hi, CASE WHEN lo <= max(hi) OVER (ORDER BY lo, hi ROWS BETWEEN
+                                 UNBOUNDED PRECEDING AND 1 PRECEDING) + 1 THEN 0 ELSE 1 END AS new
+              FROM s WHERE lo <= hi),
+        islands AS (SELECT lo, hi, sum(new) OVER (ORDER BY lo, hi) AS island FROM starts)
+        SELECT min(lo) AS lo, max(hi) AS hi FROM islands GROUP BY island ORDER BY 2 DESC
+    LOOP
+        SELECT coalesce(jsonb_agg(to_jsonb(e) || jsonb_build_object('chain_seq',
+                                      (SELECT l.chain_seq FROM nexplane.audit_chain l
+                                        WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id))
+                                  ORDER BY e.id DESC), '[]'), count(*)
+          INTO page, k
+          FROM (SELECT * FROM nexplane.audit_events e
+                 WHERE e.tenant_id = tenant AND e.id >= span.lo AND e.id <= span.hi
+                   AND (t_from IS NULL OR e.occurred_at >= t_from)
+                   AND (t_to IS NULL OR e.occurred_at < t_to)
+                   AND (f->>'actor_id' IS NULL OR e.actor_id = (f->>'actor_id')::uuid)
+                   AND (f->>'actor_kind' IS NULL OR e.actor_kind = f->>'actor_kind')
+                   AND (f->>'action' IS NULL OR e.action = f->>'action'
+                        OR (right(f->>'action', 1) = '*'
+                            AND starts_with(e.action, rtrim(f->>'action', '*'))))
+                   AND (f->>'target_table' IS NULL OR e.target_table = f->>'target_table')
+                   AND (f->>'target_id' IS NULL OR e.target_id = f->>'target_id')
+                   AND (f->>'request_id' IS NULL OR e.request_id = f->>'request_id')
+                   AND (f->>'trace_id' IS NULL OR e.trace_id = f->>'trace_id')
+                 ORDER BY e.id DESC LIMIT lim) e;
+        result := result || page;
+        lim := lim - k;
+        EXIT WHEN lim = 0;
+    END LOOP;
     RETURN result;
 END
 $$;
