@@ -78,10 +78,10 @@ CREATE POLICY tenant_isolation ON nexplane.audit_chain_heads
 -- that writers pay nothing for a time index: one row per sealing run that
 -- chained events, covering their ids and times (small runs are merged into
 -- one row of up to 10,000 events, so a time range reads at most about
--- that many events past each of its ends).  Every event below the tenant's
--- scan_from is chained, so it lies in the id span of some row; audit_query() looks
--- for a time range in the spans of the rows whose times overlap it, and
--- among the events from scan_from on.  Derived data, not evidence: the
+-- that many events past each of its ends).  Every event below the
+-- tenant's scan_from is chained, so it lies in the id span of some row;
+-- audit_query() looks for a time range in the spans of the rows whose
+-- times overlap it, and among the events from scan_from on.  Derived data, not evidence: the
 -- events and the chain are what audit_verify() checks.
 CREATE TABLE nexplane.audit_time_ranges (
     tenant_id  uuid NOT NULL,

@@ -268,6 +268,7 @@ DECLARE
     lim integer;
     t_from timestamptz;
     t_to timestamptz;
+    by_time boolean;
     below bigint;		-- ids up to this one (before_id - 1)
     tail_from bigint;
     span record;
@@ -288,19 +289,17 @@ BEGIN
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
+    by_time := t_from IS NOT NULL OR t_to IS NOT NULL;
     -- (greatest() would take 1 over a null, and keeps before_id - 1 in range)
     below := CASE WHEN below IS NULL THEN 9223372036854775807 ELSE greatest(below, 1) - 1 END;
     SELECT coalesce(max(h.scan_from), 0) INTO tail_from
       FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     FOR span IN
         WITH s AS (
-            SELECT 0::bigint AS lo, below AS hi WHERE t_from IS NULL AND t_to IS NULL
-            UNION ALL
-            SELECT tail_from, below WHERE t_from IS NOT NULL OR t_to IS NOT NULL
+            SELECT CASE WHEN by_time THEN tail_from ELSE 0 END AS lo, below AS hi
             UNION ALL
             SELECT r.first_id, least(r.last_id, below) FROM nexplane.audit_time_ranges r
-             WHERE (t_from IS NOT NULL OR t_to IS NOT NULL)
-               AND r.tenant_id = tenant AND r.first_id <= below
+             WHERE by_time AND r.tenant_id = tenant AND r.first_id <= below
                AND (t_to IS NULL OR r.first_at < t_to)
                AND (t_from IS NULL OR r.last_at >= t_from)),
         starts AS (	-- a span that begins past every span before it starts an island
