@@ -34,6 +34,7 @@
 #include "nodes/execnodes.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/xid8.h"
 
@@ -50,19 +51,62 @@ static const char *const audit_columns[AC_COUNT] = {
 };
 
 /*
- * audit_events as this backend last saw it: its oid, its id sequence and
- * where each column is.  Cleared by any relcache invalidation of the
- * table (ALTER, DROP EXTENSION), so it is looked up again.
+ * audit_events as this backend last saw it: its oid, its id sequence,
+ * where each column is, and its indexes (checked to be plain once, their
+ * IndexInfo built once, in audit_cxt).  Cleared by any relcache
+ * invalidation of the table (ALTER, DROP EXTENSION, CREATE or DROP INDEX),
+ * so it is learned again.
  */
 static Oid	audit_relid = InvalidOid;
 static Oid	audit_seqid = InvalidOid;
 static int	audit_attno[AC_COUNT];
+static List *audit_indexes = NIL;	/* of Oid */
+static List *audit_index_info = NIL;	/* of IndexInfo *, in the same order */
+static MemoryContext audit_cxt = NULL;
 
 static void
 nx_audit_forget(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == audit_relid)
 		audit_relid = InvalidOid;
+}
+
+/* Learn the indexes of audit_events, refusing any but plain ones. */
+static void
+nx_audit_learn_indexes(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (audit_cxt == NULL)
+		audit_cxt = AllocSetContextCreate(CacheMemoryContext, "nexplane audit_events",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(audit_cxt);
+	audit_indexes = NIL;
+	audit_index_info = NIL;
+	old = MemoryContextSwitchTo(audit_cxt);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			ii->ii_ExclusionOps != NULL || !idx->rd_index->indimmediate)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index \"%s\" of audit_events is not a plain index",
+							RelationGetRelationName(idx)),
+					 errdetail("Audit events are written straight into the table's indexes, "
+							   "which must be on plain columns, without a WHERE clause or "
+							   "deferred or exclusion constraints."),
+					 errhint("Drop the index.")));
+		audit_indexes = lappend_oid(audit_indexes, lfirst_oid(lc));
+		audit_index_info = lappend(audit_index_info, ii);
+		index_close(idx, NoLock);
+	}
+	MemoryContextSwitchTo(old);
+	list_free(indexes);
 }
 
 /* Open audit_events, learning its layout when the cache is empty. */
@@ -100,6 +144,7 @@ nx_audit_open(void)
 				elog(ERROR, "nexplane.audit_events has no column \"%s\"", audit_columns[c]);
 		}
 		audit_seqid = getIdentitySequence(relid, audit_attno[AC_ID] + 1, false);
+		nx_audit_learn_indexes(rel);
 		audit_relid = relid;
 	}
 	return rel;
@@ -109,40 +154,33 @@ nx_audit_open(void)
 static void
 nx_audit_index(Relation rel, HeapTuple tup, const Datum *values, const bool *nulls)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
+	ListCell   *lo,
+			   *li;
 
-	foreach(lc, indexes)
+	forboth(lo, audit_indexes, li, audit_index_info)
 	{
-		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *ii = BuildIndexInfo(idx);
+		Relation	idx = index_open(lfirst_oid(lo), RowExclusiveLock);
+		IndexInfo  *ii = lfirst(li);
 		Datum		ivalues[INDEX_MAX_KEYS];
 		bool		inulls[INDEX_MAX_KEYS];
 
-		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
-			ii->ii_ExclusionOps != NULL || !idx->rd_index->indimmediate)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("index \"%s\" of audit_events is not a plain index",
-							RelationGetRelationName(idx)),
-					 errdetail("Audit events are written straight into the table's indexes, "
-							   "which must be on plain columns, without a WHERE clause or "
-							   "deferred or exclusion constraints."),
-					 errhint("Drop the index.")));
-		if (ii->ii_ReadyForInserts)
+		/* (the index's own state, fresh after its lock: it may be mid-CREATE) */
+		if (idx->rd_index->indisready)
 		{
 			for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
 			{
 				ivalues[k] = values[ii->ii_IndexAttrNumbers[k] - 1];
 				inulls[k] = nulls[ii->ii_IndexAttrNumbers[k] - 1];
 			}
+			/* an access method's per-call cache lives in the caller's memory */
+			ii->ii_AmCache = NULL;
+			ii->ii_Context = CurrentMemoryContext;
 			index_insert(idx, ivalues, inulls, &tup->t_self, rel,
 						 ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 						 false, ii);
 		}
 		index_close(idx, NoLock);
 	}
-	list_free(indexes);
 }
 
 void

@@ -25,8 +25,11 @@
 #include "executor/spi.h"
 #include "nodes/bitmapset.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 
@@ -120,9 +123,17 @@ nx_push_datum(JsonbParseState **st, Form_pg_attribute att, Datum d, bool isnull)
 		case DATEOID:
 		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:
-			/* ISO 8601 whatever the session's DateStyle, as to_jsonb() writes it */
-			nx_push_string(st, JsonEncodeDateTime(NULL, d, att->atttypid, NULL));
-			return;
+			{
+				/*
+				 * ISO 8601 as to_jsonb() writes it, but in UTC whatever
+				 * the session's DateStyle and TimeZone: the payload is
+				 * evidence, and the same change reads the same.
+				 */
+				const int	utc = 0;
+
+				nx_push_string(st, JsonEncodeDateTime(NULL, d, att->atttypid, &utc));
+				return;
+			}
 		default:
 			getTypeOutputInfo(att->atttypid, &out, &varlena);
 			nx_push_string(st, OidOutputFunctionCall(out, d));
@@ -181,26 +192,119 @@ nx_changed_columns(TupleDesc td, HeapTuple oldt, HeapTuple newt)
 	return changed;
 }
 
+/*
+ * What the trigger needs to know of an audited table, learned once per
+ * backend from the relcache and forgotten on any invalidation of the
+ * table (ALTER, DROP, RENAME): where its tenant is, its primary key
+ * without tenant_id (the event's target id) with the key columns' output
+ * functions, and its action names.
+ */
+typedef struct NxAuditedTable
+{
+	Oid			relid;			/* hash key */
+	AttrNumber	tenant_att;
+	int			nkeys;
+	AttrNumber	key_att[INDEX_MAX_KEYS];
+	FmgrInfo	key_out[INDEX_MAX_KEYS];
+	char		action[3][NAMEDATALEN + sizeof(".insert")];
+} NxAuditedTable;
+
+enum
+{
+	OP_INSERT, OP_UPDATE, OP_DELETE
+};
+static const char *const op_names[] = {"insert", "update", "delete"};
+
+static HTAB *audited_tables = NULL;
+
+static void
+nx_audited_table_forget(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	NxAuditedTable *t;
+
+	if (OidIsValid(relid))
+	{
+		hash_search(audited_tables, &relid, HASH_REMOVE, NULL);
+		return;
+	}
+	hash_seq_init(&seq, audited_tables);
+	while ((t = hash_seq_search(&seq)) != NULL)
+		hash_search(audited_tables, &t->relid, HASH_REMOVE, NULL);
+}
+
+/*
+ * The table's entry, copied out: anything the trigger calls afterwards
+ * may process invalidations and remove the entry.
+ */
+static void
+nx_audited_table(Relation rel, NxAuditedTable *out)
+{
+	Oid			relid = RelationGetRelid(rel);
+	NxAuditedTable *t;
+	bool		found;
+
+	if (audited_tables == NULL)
+	{
+		HASHCTL		ctl = {.keysize = sizeof(Oid),.entrysize = sizeof(NxAuditedTable),
+		.hcxt = CacheMemoryContext};
+
+		audited_tables = hash_create("nexplane audited tables", 64, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(nx_audited_table_forget, (Datum) 0);
+	}
+	t = hash_search(audited_tables, &relid, HASH_FIND, NULL);
+	if (t == NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		const char *name = RelationGetRelationName(rel);
+		bool		is_tenants = strcmp(name, "tenants") == 0;
+		Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+		NxAuditedTable entry = {.relid = relid};
+		int			i = -1;
+
+		entry.tenant_att = SPI_fnumber(desc, is_tenants ? "id" : "tenant_id");
+		if (entry.tenant_att <= 0)
+			elog(ERROR, "audited table \"%s\" has no tenant_id", name);
+		while ((i = bms_next_member(pk, i)) >= 0)
+		{
+			AttrNumber	attno = i + FirstLowInvalidHeapAttributeNumber;
+			Oid			out;
+			bool		varlena;
+
+			if (attno == entry.tenant_att && !is_tenants)
+				continue;
+			getTypeOutputInfo(TupleDescAttr(desc, attno - 1)->atttypid, &out, &varlena);
+			entry.key_att[entry.nkeys] = attno;
+			fmgr_info_cxt(out, &entry.key_out[entry.nkeys], CacheMemoryContext);
+			entry.nkeys++;
+		}
+		for (int op = OP_INSERT; op <= OP_DELETE; op++)
+			snprintf(entry.action[op], sizeof(entry.action[op]), "%s.%s", name, op_names[op]);
+
+		/* the lookups above may have processed invalidations: enter it now */
+		t = hash_search(audited_tables, &relid, HASH_ENTER, &found);
+		*t = entry;
+	}
+	*out = *t;
+}
+
 /* The row's primary key without tenant_id, values joined by "/". */
 static char *
-nx_target_id(Relation rel, HeapTuple tup)
+nx_target_id(const NxAuditedTable *t, TupleDesc desc, HeapTuple tup)
 {
-	TupleDesc	td = RelationGetDescr(rel);
-	Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
 	StringInfoData buf;
-	int			i = -1;
 
 	initStringInfo(&buf);
-	while ((i = bms_next_member(pk, i)) >= 0)
+	for (int k = 0; k < t->nkeys; k++)
 	{
-		AttrNumber	attno = i + FirstLowInvalidHeapAttributeNumber;
-		char	   *v;
+		bool		isnull;
+		Datum		d = heap_getattr(tup, t->key_att[k], desc, &isnull);
 
-		if (strcmp(NameStr(TupleDescAttr(td, attno - 1)->attname), "tenant_id") == 0 &&
-			strcmp(RelationGetRelationName(rel), "tenants") != 0)
-			continue;
-		v = SPI_getvalue(tup, td, attno);
-		appendStringInfo(&buf, "%s%s", buf.len ? "/" : "", v ? v : "");
+		if (k > 0)
+			appendStringInfoChar(&buf, '/');
+		if (!isnull)
+			appendStringInfoString(&buf, OutputFunctionCall((FmgrInfo *) &t->key_out[k], d));
 	}
 	return buf.data;
 }
@@ -213,10 +317,12 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	desc;
 	HeapTuple	row;
-	const char *op;
+	int			op;
 	Jsonb	   *before = NULL;
 	Jsonb	   *after = NULL;
-	int			tenant_att;
+	NxAuditedTable table;
+	NxAuditEvent ev = {0};
+	bool		isnull;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -226,13 +332,13 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
-		op = "insert";
+		op = OP_INSERT;
 		row = td->tg_trigtuple;
 		after = nx_row_jsonb(desc, row, NULL);
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
-		op = "delete";
+		op = OP_DELETE;
 		row = td->tg_trigtuple;
 		before = nx_row_jsonb(desc, row, NULL);
 	}
@@ -242,29 +348,20 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 
 		if (changed == NULL)
 			return PointerGetDatum(NULL);	/* nothing changed, nothing to say */
-		op = "update";
+		op = OP_UPDATE;
 		row = td->tg_newtuple;
 		before = nx_row_jsonb(desc, td->tg_trigtuple, changed);
 		after = nx_row_jsonb(desc, row, changed);
 	}
 
-	tenant_att = SPI_fnumber(desc, strcmp(RelationGetRelationName(rel), "tenants") == 0 ?
-							 "id" : "tenant_id");
-	if (tenant_att <= 0)
-		elog(ERROR, "audited table \"%s\" has no tenant_id", RelationGetRelationName(rel));
-
-	{
-		NxAuditEvent ev = {0};
-		bool		isnull;
-
-		ev.tenant_id = heap_getattr(row, tenant_att, desc, &isnull);
-		ev.action = psprintf("%s.%s", RelationGetRelationName(rel), op);
-		ev.target_table = RelationGetRelationName(rel);
-		ev.target_id = nx_target_id(rel, row);
-		ev.before = before;
-		ev.after = after;
-		nx_audit_append(&ev);
-	}
+	nx_audited_table(rel, &table);
+	ev.tenant_id = heap_getattr(row, table.tenant_att, desc, &isnull);
+	ev.action = table.action[op];
+	ev.target_table = RelationGetRelationName(rel);
+	ev.target_id = nx_target_id(&table, desc, row);
+	ev.before = before;
+	ev.after = after;
+	nx_audit_append(&ev);
 	return PointerGetDatum(NULL);
 }
 
