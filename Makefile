@@ -30,7 +30,8 @@ OBJS = \
 	extension/state_machine.o \
 	extension/change_requests.o \
 	extension/stream_events.o \
-	extension/session_revoke.o
+	extension/session_revoke.o \
+	bgworkers/audit_space.o
 
 EXT_VERSION = 0.1
 # The install script is assembled from one file per concept, in order.
@@ -41,7 +42,7 @@ MODULEDIR = extension
 DATA_built = $(EXT_SQL)
 DATA = extension/nexplane.control
 
-PG_CPPFLAGS = -I$(srcdir)/extension -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworkers -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lssl -lcrypto -lcrypt
 

@@ -11,6 +11,7 @@
  */
 #include "nexplane.h"
 
+#include "audit_space.h"
 #include "context.h"
 #include "login_throttle.h"
 #include "password.h"
@@ -55,6 +56,7 @@ _PG_init(void)
 							60, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	nx_master_key_init();
+	nx_audit_space_register();
 	MarkGUCPrefixReserved("nexplane");
 
 	nx_context_init();

@@ -54,6 +54,7 @@ cron.database_name = '$cron_db'
 # password is needed that it does not have.  The socket with peer
 # authentication lets them in as their owner.
 cron.host = '$sockdir'
+nexplane.database = '$cron_db'
 nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
 nexplane.master_key_file = 'nexplane_master.key'
 log_line_prefix = '%m [%p] %q%u@%d '

@@ -28,6 +28,9 @@ CREATE TABLE nexplane.audit_events (
     trace_id     text,
     PRIMARY KEY (tenant_id, id)
 );
+-- The audit space worker (bgworkers/audit_space.c) keeps empty pages at the
+-- end for writers to fill; VACUUM is not to cut them off again.
+ALTER TABLE nexplane.audit_events SET (vacuum_truncate = false);
 ALTER TABLE nexplane.audit_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.audit_events
