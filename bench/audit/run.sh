@@ -4,6 +4,8 @@
 # CLIENTS says more):
 #   plain      no audit
 #   c_audit    nexplane._audit_trigger(), writing nexplane.audit_events
+#              (with the audit space worker keeping empty pages ready at its
+#              end, as in every cluster that preloads nexplane)
 #   plpgsql    a straightforward PL/pgSQL trigger writing to_jsonb(OLD/NEW)
 #              into a copy of audit_events (same columns and indexes)
 # Target: the C trigger costs at most 15% over the plain table.
@@ -13,7 +15,9 @@
 #   the three back to back; statements per second.
 # - mixed runs: the three variants' statements drawn at random in the same
 #   connection for 3 x SECONDS_EACH seconds; each variant's mean latency,
-#   from pgbench's per-transaction log.  The variants then share every
+#   from pgbench's per-transaction log (with one client, a statement's
+#   throughput is the reciprocal of its latency, so the ratio is the same
+#   quantity as the separate runs').  The variants then share every
 #   moment of the run, so the VM's drift, which separate runs only halve,
 #   cancels out; the spread over rounds is a third of the separate runs'.
 #   (Background work of the cluster, such as the WAL writer's, is shared
