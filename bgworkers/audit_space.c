@@ -10,7 +10,7 @@
  * finds the last page full extends the relation: a relation extension
  * lock, a file size lookup and an 8 kB write of zeroes, all on the
  * audited statement's path.  Profiled on the development VM, whose system
- * calls are slow, extending took about a sixth of the trigger's cost.
+ * calls are slow, that was 13% of the trigger's cost.
  * This worker does it instead, ahead of time, the way
  * RelationAddExtraBlocks() in hio.c does for contended extensions: it adds
  * new, uninitialised pages and records them in the free space map, where

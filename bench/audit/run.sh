@@ -20,9 +20,11 @@
 #   quantity as the separate runs').  The variants then share every
 #   moment of the run, so the VM's drift, which separate runs only halve,
 #   cancels out; the spread over rounds is a third of the separate runs'.
-#   (Background work of the cluster, such as the WAL writer's, is shared
-#   out over all three variants instead of landing on the one that caused
-#   it; with one client and no checkpoint that is little.)
+#   But it may flatter the triggers: the plain statements share the CPU's
+#   caches with the audited ones, and work left to other processes (the
+#   WAL writer, the audit space worker) is shared out over all three
+#   variants.  For updates it has come out 3-4 points below the separate
+#   runs; those remain the judged figure.
 #
 # Measuring a 15% difference on a small shared VM, whose speed drifts by
 # more than that over seconds:
