@@ -19,9 +19,10 @@
  * It wakes every AUDIT_SPACE_NAP_MS, counts the new pages still at the end
  * of the table, and tops them up to four naps' worth of what writers used
  * in the last one, between AUDIT_SPACE_MIN_PAGES and AUDIT_SPACE_MAX_PAGES
- * (a round costs a buffer lookup per waiting page).  Nothing depends on it: without it, or when writers outrun it, they
- * extend the table as PostgreSQL always does.  A crash leaves at most
- * AUDIT_SPACE_MAX_PAGES empty pages, which every reader skips.
+ * (a round costs a buffer lookup per waiting page).  Nothing depends on
+ * it: without it, or when writers outrun it, they extend the table as
+ * PostgreSQL always does.  A crash leaves at most AUDIT_SPACE_MAX_PAGES
+ * empty pages, which every reader skips.
  *
  * It runs in the database named by nexplane.database, once recovery has
  * finished (on a primary, or a standby once promoted), and takes its lock
@@ -124,11 +125,11 @@ nx_add_pages(Relation rel, int n)
 }
 
 /*
- * One round: returns the pages writers used since the last round (the
- * table's used pages are its size less its new pages at the end), so the
- * next round can size the reserve.
+ * One round.  *used_before is the table's used pages (its size less its
+ * new pages at the end) as the last round left them; what writers took
+ * since then sizes the reserve.
  */
-static BlockNumber
+static void
 nx_audit_space_round(BlockNumber *used_before)
 {
 	Oid			nsp,
@@ -143,7 +144,7 @@ nx_audit_space_round(BlockNumber *used_before)
 	nsp = get_namespace_oid("nexplane", true);
 	relid = OidIsValid(nsp) ? get_relname_relid("audit_events", nsp) : InvalidOid;
 	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, RowExclusiveLock))
-		return 0;
+		return;
 	/* (dropped between the lookup and the lock: nothing to do) */
 	rel = try_relation_open(relid, NoLock);
 	if (rel == NULL || rel->rd_rel->relkind != RELKIND_RELATION)
@@ -151,7 +152,7 @@ nx_audit_space_round(BlockNumber *used_before)
 		if (rel)
 			relation_close(rel, NoLock);
 		UnlockRelationOid(relid, RowExclusiveLock);
-		return 0;
+		return;
 	}
 	nblocks = RelationGetNumberOfBlocks(rel);
 	have = nx_new_pages_at_end(rel, nblocks, AUDIT_SPACE_MAX_PAGES);
@@ -162,7 +163,6 @@ nx_audit_space_round(BlockNumber *used_before)
 	if (have < want)
 		nx_add_pages(rel, want - have);
 	relation_close(rel, RowExclusiveLock);
-	return consumed;
 }
 
 PGDLLEXPORT void nx_audit_space_main(Datum arg);
@@ -190,7 +190,7 @@ nx_audit_space_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		StartTransactionCommand();
-		(void) nx_audit_space_round(&used_before);
+		nx_audit_space_round(&used_before);
 		CommitTransactionCommand();
 	}
 }
