@@ -56,7 +56,7 @@
 #define AUDIT_SPACE_MIN_PAGES	8
 #define AUDIT_SPACE_MAX_PAGES	1024	/* 8 MB */
 
-char	   *nx_database = NULL;
+static char *nx_database = NULL;	/* nexplane.database */
 
 void
 nx_audit_space_register(void)

@@ -9,8 +9,6 @@
 #ifndef AUDIT_SPACE_H
 #define AUDIT_SPACE_H
 
-extern char *nx_database;
-
 /* Define nexplane.database; register the worker when preloaded. */
 extern void nx_audit_space_register(void);
 

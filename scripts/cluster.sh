@@ -5,7 +5,8 @@
 #
 #   nx_cluster_init DIR [PORT] [SOCKDIR] [DB]
 #                                initdb into DIR/data, write config and keys;
-#                                sockets in SOCKDIR (default DIR), pg_cron in DB
+#                                sockets in SOCKDIR (default DIR); pg_cron and
+#                                nexplane's worker in DB (default postgres)
 #   nx_cluster_start DIR         start it and wait until it answers
 #   nx_cluster_stop DIR          stop it fast; harmless if not running
 # After init, PGHOST, PGPORT and PGUSER are exported for psql.
@@ -27,7 +28,7 @@ nx_free_port() {
 }
 
 nx_cluster_init() {
-  local dir=$1 port=${2:-$(nx_free_port)} sockdir=${3:-$1} cron_db=${4:-postgres}
+  local dir=$1 port=${2:-$(nx_free_port)} sockdir=${3:-$1} db=${4:-postgres}
   mkdir -p "$dir"
   chown postgres: "$dir"
   chmod 700 "$dir"
@@ -49,12 +50,12 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sockdir'
 shared_preload_libraries = 'pg_cron,nexplane'
-cron.database_name = '$cron_db'
+cron.database_name = '$db'
 # pg_cron's jobs connect like any client; by default over TCP, where a
 # password is needed that it does not have.  The socket with peer
 # authentication lets them in as their owner.
 cron.host = '$sockdir'
-nexplane.database = '$cron_db'
+nexplane.database = '$db'
 nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
 nexplane.master_key_file = 'nexplane_master.key'
 log_line_prefix = '%m [%p] %q%u@%d '
