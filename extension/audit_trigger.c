@@ -48,157 +48,20 @@ nx_is_redacted(const char *column)
 	return false;
 }
 
-static void
-nx_push_string(JsonbParseState **st, const char *s)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = strlen(s);
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-/* One column value as JSON: jsonb embedded, numbers and booleans typed. */
-static void
-nx_push_datum(JsonbParseState **st, Form_pg_attribute att, Datum d, bool isnull)
-{
-	JsonbValue	v;
-	Oid			out;
-	bool		varlena;
-
-	if (isnull)
-	{
-		v.type = jbvNull;
-		pushJsonbValue(st, WJB_VALUE, &v);
-		return;
-	}
-	if (nx_is_redacted(NameStr(att->attname)))
-	{
-		nx_push_string(st, "[redacted]");
-		return;
-	}
-	switch (att->atttypid)
-	{
-		case JSONBOID:
-			{
-				Jsonb	   *jb = DatumGetJsonbP(d);
-
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				pushJsonbValue(st, WJB_VALUE, &v);
-				return;
-			}
-		case BOOLOID:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(d);
-			pushJsonbValue(st, WJB_VALUE, &v);
-			return;
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case NUMERICOID:
-			/* straight to numeric, without a round trip through text */
-			v.type = jbvNumeric;
-			v.val.numeric = att->atttypid == NUMERICOID ? DatumGetNumeric(d) :
-				att->atttypid == INT8OID ? int64_to_numeric(DatumGetInt64(d)) :
-				int64_to_numeric(att->atttypid == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
-			pushJsonbValue(st, WJB_VALUE, &v);
-			return;
-		case TEXTOID:
-		case VARCHAROID:
-			{
-				text	   *t = DatumGetTextPP(d);
-
-				v.type = jbvString;
-				v.val.string.val = VARDATA_ANY(t);
-				v.val.string.len = VARSIZE_ANY_EXHDR(t);
-				pushJsonbValue(st, WJB_VALUE, &v);
-				return;
-			}
-		case UUIDOID:
-			nx_push_string(st, DatumGetCString(DirectFunctionCall1(uuid_out, d)));
-			return;
-		case DATEOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			{
-				/*
-				 * ISO 8601 as to_jsonb() writes it, but in UTC whatever
-				 * the session's DateStyle and TimeZone: the payload is
-				 * evidence, and the same change reads the same.
-				 */
-				const int	utc = 0;
-
-				nx_push_string(st, JsonEncodeDateTime(NULL, d, att->atttypid, &utc));
-				return;
-			}
-		default:
-			getTypeOutputInfo(att->atttypid, &out, &varlena);
-			nx_push_string(st, OidOutputFunctionCall(out, d));
-	}
-}
-
-/* The row (or only the columns in cols, when given) as a jsonb object. */
-static Jsonb *
-nx_row_jsonb(TupleDesc td, HeapTuple tup, Bitmapset *cols)
-{
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < td->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(td, i);
-		JsonbValue	k;
-		bool		isnull;
-		Datum		d;
-
-		if (att->attisdropped || (cols && !bms_is_member(i, cols)))
-			continue;
-		k.type = jbvString;
-		k.val.string.val = NameStr(att->attname);
-		k.val.string.len = strlen(NameStr(att->attname));
-		pushJsonbValue(&st, WJB_KEY, &k);
-		d = heap_getattr(tup, i + 1, td, &isnull);
-		nx_push_datum(&st, att, d, isnull);
-	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
-}
-
-/* Columns whose values differ between the old and new row. */
-static Bitmapset *
-nx_changed_columns(TupleDesc td, HeapTuple oldt, HeapTuple newt)
-{
-	Bitmapset  *changed = NULL;
-
-	for (int i = 0; i < td->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(td, i);
-		bool		n1,
-					n2;
-		Datum		d1,
-					d2;
-
-		if (att->attisdropped)
-			continue;
-		d1 = heap_getattr(oldt, i + 1, td, &n1);
-		d2 = heap_getattr(newt, i + 1, td, &n2);
-		if (n1 != n2 || (!n1 && !datumIsEqual(d1, d2, att->attbyval, att->attlen)))
-			changed = bms_add_member(changed, i);
-	}
-	return changed;
-}
-
 /*
  * What the trigger needs to know of an audited table, learned once per
  * backend from the relcache and forgotten on any invalidation of the
  * table (ALTER, DROP, RENAME): where its tenant is, its primary key
  * without tenant_id (the event's target id) with the key columns' output
- * functions, and its action names.
+ * functions, its action names, and its columns in the order of a jsonb
+ * object's keys with its secret columns, so that a payload is built
+ * already sorted, straight into one JsonbValue.  That takes a table of at
+ * most NX_SORTED_COLUMNS columns, none of them jsonb (a jsonb value is
+ * unpacked only by pushJsonbValue()); other tables' payloads are built by
+ * pushJsonbValue(), which sorts.  Fixed-size, so that a copy holds all.
  */
+#define NX_SORTED_COLUMNS 64
+
 typedef struct NxAuditedTable
 {
 	Oid			relid;			/* hash key */
@@ -207,6 +70,9 @@ typedef struct NxAuditedTable
 	AttrNumber	key_att[INDEX_MAX_KEYS];
 	FmgrInfo	key_out[INDEX_MAX_KEYS];
 	char		action[3][NAMEDATALEN + sizeof(".insert")];
+	int			ncolumns;		/* -1: built by pushJsonbValue() */
+	int16		column[NX_SORTED_COLUMNS];	/* 0-based attribute numbers */
+	uint64		redacted;		/* bit i set: attribute i is a secret */
 } NxAuditedTable;
 
 enum
@@ -231,6 +97,46 @@ nx_audited_table_forget(Datum arg, Oid relid)
 	hash_seq_init(&seq, audited_tables);
 	while ((t = hash_seq_search(&seq)) != NULL)
 		hash_search(audited_tables, &t->relid, HASH_REMOVE, NULL);
+}
+
+/* jsonb's order of object keys: shorter first, then bytewise */
+static TupleDesc sort_desc;		/* for nx_column_cmp() */
+
+static int
+nx_column_cmp(const void *a, const void *b)
+{
+	const char *na = NameStr(TupleDescAttr(sort_desc, *(const int16 *) a)->attname);
+	const char *nb = NameStr(TupleDescAttr(sort_desc, *(const int16 *) b)->attname);
+	size_t		la = strlen(na),
+				lb = strlen(nb);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return memcmp(na, nb, la);
+}
+
+/* Fill in the entry's columns, or ncolumns = -1 if they do not fit. */
+static void
+nx_audited_columns(TupleDesc desc, NxAuditedTable *entry)
+{
+	entry->ncolumns = 0;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (i >= NX_SORTED_COLUMNS || att->atttypid == JSONBOID)
+		{
+			entry->ncolumns = -1;
+			return;
+		}
+		entry->column[entry->ncolumns++] = i;
+		if (nx_is_redacted(NameStr(att->attname)))
+			entry->redacted |= UINT64CONST(1) << i;
+	}
+	sort_desc = desc;
+	qsort(entry->column, entry->ncolumns, sizeof(int16), nx_column_cmp);
 }
 
 /*
@@ -281,6 +187,7 @@ nx_audited_table(Relation rel, NxAuditedTable *out)
 		}
 		for (int op = OP_INSERT; op <= OP_DELETE; op++)
 			snprintf(entry.action[op], sizeof(entry.action[op]), "%s.%s", name, op_names[op]);
+		nx_audited_columns(desc, &entry);
 
 		/* the lookups above may have processed invalidations: enter it now */
 		t = hash_search(audited_tables, &relid, HASH_ENTER, &found);
@@ -289,22 +196,177 @@ nx_audited_table(Relation rel, NxAuditedTable *out)
 	*out = *t;
 }
 
+/*
+ * One column value as JSON: numbers and booleans typed, jsonb embedded
+ * (as jbvBinary, which only pushJsonbValue() takes), a secret column
+ * "[redacted]", anything else as its text.
+ */
+static void
+nx_datum_value(JsonbValue *v, Form_pg_attribute att, Datum d, bool isnull, bool redacted)
+{
+	const char *s;
+
+	if (isnull)
+	{
+		v->type = jbvNull;
+		return;
+	}
+	if (redacted)
+		s = "[redacted]";
+	else
+		switch (att->atttypid)
+		{
+			case JSONBOID:
+				{
+					Jsonb	   *jb = DatumGetJsonbP(d);
+
+					v->type = jbvBinary;
+					v->val.binary.data = &jb->root;
+					v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+					return;
+				}
+			case BOOLOID:
+				v->type = jbvBool;
+				v->val.boolean = DatumGetBool(d);
+				return;
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+			case NUMERICOID:
+				/* straight to numeric, without a round trip through text */
+				v->type = jbvNumeric;
+				v->val.numeric = att->atttypid == NUMERICOID ? DatumGetNumeric(d) :
+					att->atttypid == INT8OID ? int64_to_numeric(DatumGetInt64(d)) :
+					int64_to_numeric(att->atttypid == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
+				return;
+			case TEXTOID:
+			case VARCHAROID:
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					v->type = jbvString;
+					v->val.string.val = VARDATA_ANY(t);
+					v->val.string.len = VARSIZE_ANY_EXHDR(t);
+					return;
+				}
+			case UUIDOID:
+				s = nx_uuid_out(DatumGetUUIDP(d));
+				break;
+			case DATEOID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				{
+					/*
+					 * ISO 8601 as to_jsonb() writes it, but in UTC whatever
+					 * the session's DateStyle and TimeZone: the payload is
+					 * evidence, and the same change reads the same.
+					 */
+					const int	utc = 0;
+
+					s = JsonEncodeDateTime(NULL, d, att->atttypid, &utc);
+					break;
+				}
+			default:
+				{
+					Oid			out;
+					bool		varlena;
+
+					getTypeOutputInfo(att->atttypid, &out, &varlena);
+					s = OidOutputFunctionCall(out, d);
+				}
+		}
+	v->type = jbvString;
+	v->val.string.val = (char *) s;
+	v->val.string.len = strlen(s);
+}
+
+/* The row (or only the columns in cols, when given) as a jsonb object. */
+static Jsonb *
+nx_row_jsonb(const NxAuditedTable *t, TupleDesc td, const Datum *values,
+			 const bool *nulls, const Bitmapset *cols)
+{
+	JsonbParseState *st = NULL;
+
+	if (t->ncolumns >= 0)
+	{
+		JsonbPair	pairs[NX_SORTED_COLUMNS];
+		JsonbValue	obj = {.type = jbvObject};
+		int			n = 0;
+
+		for (int c = 0; c < t->ncolumns; c++)
+		{
+			int			i = t->column[c];
+			Form_pg_attribute att = TupleDescAttr(td, i);
+
+			if (cols && !bms_is_member(i, cols))
+				continue;
+			pairs[n].key.type = jbvString;
+			pairs[n].key.val.string.val = NameStr(att->attname);
+			pairs[n].key.val.string.len = strlen(NameStr(att->attname));
+			nx_datum_value(&pairs[n].value, att, values[i], nulls[i],
+						   (t->redacted & (UINT64CONST(1) << i)) != 0);
+			pairs[n].order = n;
+			n++;
+		}
+		obj.val.object.nPairs = n;
+		obj.val.object.pairs = pairs;
+		return JsonbValueToJsonb(&obj);
+	}
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+		JsonbValue	k,
+					v;
+
+		if (att->attisdropped || (cols && !bms_is_member(i, cols)))
+			continue;
+		k.type = jbvString;
+		k.val.string.val = NameStr(att->attname);
+		k.val.string.len = strlen(NameStr(att->attname));
+		pushJsonbValue(&st, WJB_KEY, &k);
+		nx_datum_value(&v, att, values[i], nulls[i], nx_is_redacted(NameStr(att->attname)));
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/* Columns whose values differ between the old and new row. */
+static Bitmapset *
+nx_changed_columns(TupleDesc td, const Datum *v1, const bool *n1,
+				   const Datum *v2, const bool *n2)
+{
+	Bitmapset  *changed = NULL;
+
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		if (att->attisdropped)
+			continue;
+		if (n1[i] != n2[i] ||
+			(!n1[i] && !datumIsEqual(v1[i], v2[i], att->attbyval, att->attlen)))
+			changed = bms_add_member(changed, i);
+	}
+	return changed;
+}
+
 /* The row's primary key without tenant_id, values joined by "/". */
 static char *
-nx_target_id(const NxAuditedTable *t, TupleDesc desc, HeapTuple tup)
+nx_target_id(const NxAuditedTable *t, const Datum *values, const bool *nulls)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int k = 0; k < t->nkeys; k++)
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, t->key_att[k], desc, &isnull);
+		int			i = t->key_att[k] - 1;
 
 		if (k > 0)
 			appendStringInfoChar(&buf, '/');
-		if (!isnull)
-			appendStringInfoString(&buf, OutputFunctionCall((FmgrInfo *) &t->key_out[k], d));
+		if (!nulls[i])
+			appendStringInfoString(&buf, OutputFunctionCall((FmgrInfo *) &t->key_out[k], values[i]));
 	}
 	return buf.data;
 }
@@ -316,51 +378,55 @@ nx_audit_trigger(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	Relation	rel;
 	TupleDesc	desc;
-	HeapTuple	row;
-	int			op;
-	Jsonb	   *before = NULL;
-	Jsonb	   *after = NULL;
 	NxAuditedTable table;
 	NxAuditEvent ev = {0};
-	bool		isnull;
+	int			op;
+	Datum	   *values,
+			   *old_values;
+	bool	   *nulls,
+			   *old_nulls;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		elog(ERROR, "_audit_trigger must be an AFTER ... FOR EACH ROW trigger");
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
+	nx_audited_table(rel, &table);
 
+	/* the row (the new one of an update), taken apart once */
+	values = palloc(desc->natts * sizeof(Datum));
+	nulls = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple,
+					  desc, values, nulls);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		op = OP_INSERT;
-		row = td->tg_trigtuple;
-		after = nx_row_jsonb(desc, row, NULL);
+		ev.after = nx_row_jsonb(&table, desc, values, nulls, NULL);
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
 		op = OP_DELETE;
-		row = td->tg_trigtuple;
-		before = nx_row_jsonb(desc, row, NULL);
+		ev.before = nx_row_jsonb(&table, desc, values, nulls, NULL);
 	}
 	else
 	{
-		Bitmapset  *changed = nx_changed_columns(desc, td->tg_trigtuple, td->tg_newtuple);
+		Bitmapset  *changed;
 
+		old_values = palloc(desc->natts * sizeof(Datum));
+		old_nulls = palloc(desc->natts * sizeof(bool));
+		heap_deform_tuple(td->tg_trigtuple, desc, old_values, old_nulls);
+		changed = nx_changed_columns(desc, old_values, old_nulls, values, nulls);
 		if (changed == NULL)
 			return PointerGetDatum(NULL);	/* nothing changed, nothing to say */
 		op = OP_UPDATE;
-		row = td->tg_newtuple;
-		before = nx_row_jsonb(desc, td->tg_trigtuple, changed);
-		after = nx_row_jsonb(desc, row, changed);
+		ev.before = nx_row_jsonb(&table, desc, old_values, old_nulls, changed);
+		ev.after = nx_row_jsonb(&table, desc, values, nulls, changed);
 	}
 
-	nx_audited_table(rel, &table);
-	ev.tenant_id = heap_getattr(row, table.tenant_att, desc, &isnull);
+	ev.tenant_id = values[table.tenant_att - 1];
 	ev.action = table.action[op];
 	ev.target_table = RelationGetRelationName(rel);
-	ev.target_id = nx_target_id(&table, desc, row);
-	ev.before = before;
-	ev.after = after;
+	ev.target_id = nx_target_id(&table, values, nulls);
 	nx_audit_append(&ev);
 	return PointerGetDatum(NULL);
 }

@@ -211,8 +211,21 @@ nx_uuid_parse(const char *s, pg_uuid_t *out)
 char *
 nx_uuid_out(const pg_uuid_t *u)
 {
-	return DatumGetCString(DirectFunctionCall1(uuid_out,
-											   UUIDPGetDatum((pg_uuid_t *) u)));
+	/* uuid_out()'s text, without its StringInfo: the audit trigger calls
+	 * this for every uuid column of every audited row */
+	static const char hex[] = "0123456789abcdef";
+	char	   *s = palloc(UUID_LEN * 2 + 5);
+	char	   *p = s;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u->data[i] >> 4];
+		*p++ = hex[u->data[i] & 0x0F];
+	}
+	*p = '\0';
+	return s;
 }
 
 /* _raise(code, message, detail, hint): an NX error for PL/pgSQL callers */
