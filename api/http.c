@@ -594,6 +594,12 @@ nx_http_start(Server *srv)
 	evhttp_set_bevcb(srv->http, tls_bufferevent, srv);
 	evhttp_set_gencb(srv->http, on_request, srv);
 	evhttp_set_max_body_size(srv->http, cfg->max_body);
+	/*
+	 * Read an oversized body to its end (discarding it, within the
+	 * timeout) before answering 413: closing while the client still sends
+	 * resets the connection, and the client may never see the answer.
+	 */
+	evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(srv->http, cfg->max_headers);
 	evhttp_set_timeout(srv->http, cfg->timeout_s);
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
