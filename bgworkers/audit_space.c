@@ -2,8 +2,9 @@
  *
  * audit_space.c
  *	  The "nexplane audit space" background worker: keeps a few empty pages
- *	  ready at the end of nexplane.audit_events, so that the statements
- *	  whose changes are audited do not extend the table themselves.
+ *	  ready at the end of nexplane.audit_events and of its btree indexes, so
+ *	  that the statements whose changes are audited do not extend them
+ *	  themselves.
  *
  * Every change of a tenant table appends a ~270-byte event, so a writer
  * fills a page of audit_events every 30 events or so, and the one who
@@ -15,6 +16,11 @@
  * RelationAddExtraBlocks() in hio.c does for contended extensions: it adds
  * new, uninitialised pages and records them in the free space map, where
  * heap_insert() finds them (and initialises them) when its page is full.
+ * The primary key's btree splits a page every ~200 events and extends the
+ * index for the new one in the same way; a btree takes an all-zero page
+ * recorded in its free space map before it extends (_bt_getbuf(), the way
+ * it recovers the page of a crashed extension), so its reserve is kept the
+ * same way, its pages recorded as free index pages.
  *
  * It wakes every AUDIT_SPACE_NAP_MS, counts the new pages still at the end
  * of the table, and tops them up to four naps' worth of what writers used
@@ -36,6 +42,7 @@
 #include "audit_space.h"
 
 #include "access/relation.h"
+#include "catalog/pg_am.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -44,6 +51,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
+#include "storage/indexfsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
@@ -104,6 +112,7 @@ nx_new_pages_at_end(Relation rel, BlockNumber nblocks, int max)
 static void
 nx_add_pages(Relation rel, int n)
 {
+	bool		is_index = rel->rd_rel->relkind == RELKIND_INDEX;
 	BlockNumber first = InvalidBlockNumber,
 				last = InvalidBlockNumber;
 
@@ -119,50 +128,138 @@ nx_add_pages(Relation rel, int n)
 	}
 	UnlockRelationForExtension(rel, ExclusiveLock);
 	for (BlockNumber b = first; b <= last; b++)
-		RecordPageWithFreeSpace(rel, b, BLCKSZ - SizeOfPageHeaderData);
+	{
+		if (is_index)
+			RecordFreeIndexPage(rel, b);
+		else
+			RecordPageWithFreeSpace(rel, b, BLCKSZ - SizeOfPageHeaderData);
+	}
 	/* make the new entries visible to searches from the map's root */
 	FreeSpaceMapVacuumRange(rel, first, last + 1);
 }
 
 /*
- * One round.  *used_before is the table's used pages (its size less its
- * new pages at the end) as the last round left them; what writers took
- * since then sizes the reserve.
+ * What writers took of each relation's reserve since the last round: its
+ * used pages (its size less its new pages at the end) as that round left
+ * them.  A slot for the table and each of its indexes (it has one), freed
+ * when a round no longer sees its relation (dropped, reindexed).
+ */
+#define AUDIT_SPACE_RELS 4
+static struct
+{
+	Oid			relid;
+	BlockNumber used;
+	bool		seen;			/* in this round */
+}			used_before[AUDIT_SPACE_RELS];
+
+static BlockNumber *
+nx_used_before(Oid relid)
+{
+	int			slot = -1;
+
+	for (int i = 0; i < AUDIT_SPACE_RELS && slot < 0; i++)
+		if (used_before[i].relid == relid)
+			slot = i;
+	for (int i = 0; i < AUDIT_SPACE_RELS && slot < 0; i++)
+		if (!OidIsValid(used_before[i].relid))
+		{
+			slot = i;
+			used_before[i].relid = relid;
+			used_before[i].used = InvalidBlockNumber;
+		}
+	if (slot < 0)
+		return NULL;
+	used_before[slot].seen = true;
+	return &used_before[slot].used;
+}
+
+/*
+ * Top rel's reserve up to four naps' worth of what writers took since the
+ * last round, within AUDIT_SPACE_MIN_PAGES..AUDIT_SPACE_MAX_PAGES.
  */
 static void
-nx_audit_space_round(BlockNumber *used_before)
+nx_keep_reserve(Relation rel)
 {
-	Oid			nsp,
-				relid;
-	Relation	rel;
+	BlockNumber *before = nx_used_before(RelationGetRelid(rel));
 	BlockNumber nblocks,
 				used,
 				consumed;
 	int			want,
 				have;
 
-	nsp = get_namespace_oid("nexplane", true);
-	relid = OidIsValid(nsp) ? get_relname_relid("audit_events", nsp) : InvalidOid;
-	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, RowExclusiveLock))
+	if (before == NULL)
 		return;
-	/* (dropped between the lookup and the lock: nothing to do) */
-	rel = try_relation_open(relid, NoLock);
-	if (rel == NULL || rel->rd_rel->relkind != RELKIND_RELATION)
-	{
-		if (rel)
-			relation_close(rel, NoLock);
-		UnlockRelationOid(relid, RowExclusiveLock);
-		return;
-	}
 	nblocks = RelationGetNumberOfBlocks(rel);
 	have = nx_new_pages_at_end(rel, nblocks, AUDIT_SPACE_MAX_PAGES);
 	used = nblocks - have;
-	consumed = (*used_before != InvalidBlockNumber && used > *used_before) ? used - *used_before : 0;
-	*used_before = used;
+	consumed = (*before != InvalidBlockNumber && used > *before) ? used - *before : 0;
+	*before = used;
 	want = Max(AUDIT_SPACE_MIN_PAGES, Min(AUDIT_SPACE_MAX_PAGES, 4 * (int) Min(consumed, AUDIT_SPACE_MAX_PAGES)));
 	if (have < want)
 		nx_add_pages(rel, want - have);
+}
+
+/*
+ * Open relid with lockmode if it is there and nobody holds a conflicting
+ * lock (a DROP, an ALTER), of the kind given; NULL otherwise.
+ */
+static Relation
+nx_try_open(Oid relid, LOCKMODE lockmode, char relkind)
+{
+	Relation	rel;
+
+	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, lockmode))
+		return NULL;
+	/* (dropped between the lookup and the lock: nothing to do) */
+	rel = try_relation_open(relid, NoLock);
+	if (rel == NULL || rel->rd_rel->relkind != relkind)
+	{
+		if (rel)
+			relation_close(rel, NoLock);
+		UnlockRelationOid(relid, lockmode);
+		return NULL;
+	}
+	return rel;
+}
+
+/* One round: audit_events and its btree indexes. */
+static void
+nx_audit_space_round(void)
+{
+	Oid			nsp = get_namespace_oid("nexplane", true);
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+
+	for (int i = 0; i < AUDIT_SPACE_RELS; i++)
+		used_before[i].seen = false;
+	rel = nx_try_open(OidIsValid(nsp) ? get_relname_relid("audit_events", nsp) : InvalidOid,
+					  RowExclusiveLock, RELKIND_RELATION);
+	if (rel == NULL)
+		return;					/* (a busy round forgets nothing) */
+	nx_keep_reserve(rel);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = nx_try_open(lfirst_oid(lc), RowExclusiveLock, RELKIND_INDEX);
+
+		if (idx == NULL)
+			continue;
+		/*
+		 * Only a built index: CREATE INDEX CONCURRENTLY and REINDEX
+		 * CONCURRENTLY build theirs (not yet valid) by writing its file
+		 * directly, from block 0, under no lock that keeps this worker out.
+		 */
+		if (idx->rd_rel->relam == BTREE_AM_OID && idx->rd_index->indisvalid &&
+			idx->rd_index->indisready && idx->rd_index->indislive)
+			nx_keep_reserve(idx);
+		relation_close(idx, RowExclusiveLock);
+	}
+	list_free(indexes);
 	relation_close(rel, RowExclusiveLock);
+	for (int i = 0; i < AUDIT_SPACE_RELS; i++)
+		if (!used_before[i].seen)
+			used_before[i].relid = InvalidOid;
 }
 
 PGDLLEXPORT void nx_audit_space_main(Datum arg);
@@ -170,8 +267,6 @@ PGDLLEXPORT void nx_audit_space_main(Datum arg);
 void
 nx_audit_space_main(Datum arg)
 {
-	BlockNumber used_before = InvalidBlockNumber;
-
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -190,7 +285,7 @@ nx_audit_space_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		StartTransactionCommand();
-		nx_audit_space_round(&used_before);
+		nx_audit_space_round();
 		CommitTransactionCommand();
 	}
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The audit space worker (bgworkers/audit_space.c): it runs in the database
-# nexplane.database names, keeps empty pages at the end of audit_events in
-# the free space map, and writers fill those pages instead of extending the
-# table.  Nothing is lost across a crash, VACUUM leaves the pages, and the
+# nexplane.database names, keeps empty pages at the end of audit_events and
+# of its primary key in their free space maps, and writers fill those pages
+# instead of extending the table and the index.  Nothing is lost across a crash, VACUUM leaves the pages, and the
 # worker never holds up DROP EXTENSION.
 . "$(dirname "$0")/lib.sh"
 if ! e2e_cluster </dev/null; then
@@ -27,6 +27,15 @@ new_pages_free() { # every page past the last used one is empty in the free spac
   sql -c "SELECT count(*) FILTER (WHERE avail < 8000) = 0 AND count(*) >= 8
             FROM pg_freespace('nexplane.audit_events') WHERE blkno > $(used)"
 }
+pk=nexplane.audit_events_pkey
+free_index_pages() { # the primary key's pages that are free in its map, all of them new
+  sql -c "SELECT string_agg(blkno::text, ',' ORDER BY blkno) FROM pg_freespace('$pk')
+           WHERE avail > 8000 AND (page_header(get_raw_page('$pk', blkno::int))).lower = 0"
+}
+index_reserve() {
+  sql -c "SELECT count(*) >= 8 FROM pg_freespace('$pk') WHERE avail > 8000
+                 AND (page_header(get_raw_page('$pk', blkno::int))).lower = 0"
+}
 
 check "the worker runs in nexplane.database (postgres), without the extension there" \
   until_t worker_in postgres
@@ -34,10 +43,13 @@ sleep 0.5
 check "without the extension it waits quietly (no error in the log)" \
   bash -c "! grep -E 'ERROR|FATAL' '$log'"
 
-sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION pg_freespacemap" >/dev/null
+sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION pg_freespacemap" \
+    -c "CREATE EXTENSION pageinspect" -c "CREATE EXTENSION amcheck" >/dev/null
 tenant=$(sql -c "SELECT nexplane.tenant_create('space', 'Space', 'admin@space.test', 'space-admin-password')->'tenant'->>'id'")
 check "once the extension is there, at least 8 empty pages wait past the last used one, free in the map" \
   until_t new_pages_free
+check "and at least 8 new pages of the primary key wait in its map" until_t index_reserve
+index_reserve_before=$(free_index_pages)
 
 before_pages=$(pages)
 before_used=$(used)
@@ -52,6 +64,12 @@ check "writers fill the waiting pages (their events go on from the last used pag
 # a burst: one statement per event, several pages' worth
 for i in $(seq 101 1600); do echo "INSERT INTO public.items VALUES ('$tenant', $i, 'item');"; done | sql >/dev/null
 check "after a burst the reserve is topped up again" until_t new_pages_free
+check "the primary key's page splits took waiting pages (it split $(sql -c "SELECT count(*) - 2 FROM generate_series(1, pg_relation_size('$pk') / 8192 - 1) b WHERE (page_header(get_raw_page('$pk', b::int))).lower > 0") times)" \
+  test "$(sql -c "SELECT count(*) > 0 FROM unnest('{$index_reserve_before}'::int[]) b
+                   WHERE (page_header(get_raw_page('$pk', b))).lower > 0")" = t
+check "and its reserve is topped up again" until_t index_reserve
+check "amcheck finds the primary key sound, every event in it" \
+  sql -c "SELECT bt_index_parent_check('$pk', true)"
 check "every event is there, by the table and by its index" \
   test "$(sql -c "SET enable_indexscan = off" -c "SET enable_bitmapscan = off" -c "SET enable_indexonlyscan = off" \
                -c "SELECT count(*) FROM nexplane.audit_events WHERE target_table = 'items'")/$(sql -c "SET enable_seqscan = off" \
