@@ -23,12 +23,13 @@
  * same way, its pages recorded as free index pages.
  *
  * It wakes every AUDIT_SPACE_NAP_MS, counts the new pages still at the end
- * of the table, and tops them up to four naps' worth of what writers used
+ * of each, and tops them up to four naps' worth of what writers used
  * in the last one, between AUDIT_SPACE_MIN_PAGES and AUDIT_SPACE_MAX_PAGES
  * (a round costs a buffer lookup per waiting page).  Nothing depends on
- * it: without it, or when writers outrun it, they extend the table as
- * PostgreSQL always does.  A crash leaves at most AUDIT_SPACE_MAX_PAGES
- * empty pages, which every reader skips.
+ * it: without it, or when writers outrun it, they extend the table and
+ * the index as PostgreSQL always does.  A crash leaves at most
+ * AUDIT_SPACE_MAX_PAGES empty pages in each, which a heap scan skips and
+ * no btree search reaches (nothing links to them).
  *
  * It runs in the database named by nexplane.database, once recovery has
  * finished (on a primary, or a standby once promoted), and takes its lock
@@ -42,9 +43,9 @@
 #include "audit_space.h"
 
 #include "access/relation.h"
-#include "catalog/pg_am.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
