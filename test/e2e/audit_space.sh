@@ -32,10 +32,7 @@ free_index_pages() { # the primary key's pages that are free in its map, all of 
   sql -c "SELECT string_agg(blkno::text, ',' ORDER BY blkno) FROM pg_freespace('$pk')
            WHERE avail > 8000 AND (page_header(get_raw_page('$pk', blkno::int))).lower = 0"
 }
-index_reserve() {
-  sql -c "SELECT count(*) >= 8 FROM pg_freespace('$pk') WHERE avail > 8000
-                 AND (page_header(get_raw_page('$pk', blkno::int))).lower = 0"
-}
+index_reserve() { sql -c "SELECT array_length('{$(free_index_pages)}'::int[], 1) >= 8"; }
 
 check "the worker runs in nexplane.database (postgres), without the extension there" \
   until_t worker_in postgres
