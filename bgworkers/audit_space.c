@@ -201,15 +201,15 @@ nx_keep_reserve(Relation rel)
 }
 
 /*
- * Open relid with lockmode if it is there and nobody holds a conflicting
- * lock (a DROP, an ALTER), of the kind given; NULL otherwise.
+ * Open relid with RowExclusiveLock if it is there, of the kind given, and
+ * nobody holds a conflicting lock (a DROP, an ALTER); NULL otherwise.
  */
 static Relation
-nx_try_open(Oid relid, LOCKMODE lockmode, char relkind)
+nx_try_open(Oid relid, char relkind)
 {
 	Relation	rel;
 
-	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, lockmode))
+	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, RowExclusiveLock))
 		return NULL;
 	/* (dropped between the lookup and the lock: nothing to do) */
 	rel = try_relation_open(relid, NoLock);
@@ -217,7 +217,7 @@ nx_try_open(Oid relid, LOCKMODE lockmode, char relkind)
 	{
 		if (rel)
 			relation_close(rel, NoLock);
-		UnlockRelationOid(relid, lockmode);
+		UnlockRelationOid(relid, RowExclusiveLock);
 		return NULL;
 	}
 	return rel;
@@ -235,14 +235,14 @@ nx_audit_space_round(void)
 	for (int i = 0; i < AUDIT_SPACE_RELS; i++)
 		used_before[i].seen = false;
 	rel = nx_try_open(OidIsValid(nsp) ? get_relname_relid("audit_events", nsp) : InvalidOid,
-					  RowExclusiveLock, RELKIND_RELATION);
+					  RELKIND_RELATION);
 	if (rel == NULL)
 		return;					/* (a busy round forgets nothing) */
 	nx_keep_reserve(rel);
 	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
 	{
-		Relation	idx = nx_try_open(lfirst_oid(lc), RowExclusiveLock, RELKIND_INDEX);
+		Relation	idx = nx_try_open(lfirst_oid(lc), RELKIND_INDEX);
 
 		if (idx == NULL)
 			continue;

@@ -100,13 +100,11 @@ nx_audited_table_forget(Datum arg, Oid relid)
 }
 
 /* jsonb's order of object keys: shorter first, then bytewise */
-static TupleDesc sort_desc;		/* for nx_column_cmp() */
-
 static int
-nx_column_cmp(const void *a, const void *b)
+nx_column_cmp(const void *a, const void *b, void *desc)
 {
-	const char *na = NameStr(TupleDescAttr(sort_desc, *(const int16 *) a)->attname);
-	const char *nb = NameStr(TupleDescAttr(sort_desc, *(const int16 *) b)->attname);
+	const char *na = NameStr(TupleDescAttr((TupleDesc) desc, *(const int16 *) a)->attname);
+	const char *nb = NameStr(TupleDescAttr((TupleDesc) desc, *(const int16 *) b)->attname);
 	size_t		la = strlen(na),
 				lb = strlen(nb);
 
@@ -135,8 +133,7 @@ nx_audited_columns(TupleDesc desc, NxAuditedTable *entry)
 		if (nx_is_redacted(NameStr(att->attname)))
 			entry->redacted |= UINT64CONST(1) << i;
 	}
-	sort_desc = desc;
-	qsort(entry->column, entry->ncolumns, sizeof(int16), nx_column_cmp);
+	qsort_arg(entry->column, entry->ncolumns, sizeof(int16), nx_column_cmp, desc);
 }
 
 /*
