@@ -77,25 +77,25 @@ check_string_value(const RouteArg *a, const char *v, BindError *err)
 {
 	switch (a->type)
 	{
-		case T_UUID:
+		case NX_TYPE_UUID:
 			if (!nx_is_uuid(v))
 				return fail(err, "%s must be a UUID", a->name);
 			break;
-		case T_INT:
+		case NX_TYPE_INT:
 			if (!is_integer(v, INT_MIN, INT_MAX))
 				return fail(err, "%s must be an integer", a->name);
 			break;
-		case T_BIGINT:
+		case NX_TYPE_BIGINT:
 			if (!is_integer(v, LLONG_MIN, LLONG_MAX))
 				return fail(err, "%s must be an integer", a->name);
 			break;
-		case T_BOOL:
+		case NX_TYPE_BOOL:
 			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
 				return fail(err, "%s must be true or false", a->name);
 			break;
-		case T_JSON:
-		case T_TEXT_ARRAY:
-		case T_UUID_ARRAY:
+		case NX_TYPE_JSON:
+		case NX_TYPE_TEXT_ARRAY:
+		case NX_TYPE_UUID_ARRAY:
 			return fail(err, "%s cannot be given here", a->name);
 		default:
 			break;
@@ -111,25 +111,25 @@ json_value_text(const RouteArg *a, json_t *v, BindError *err)
 
 	switch (a->type)
 	{
-		case T_TEXT:
-		case T_TIMESTAMP:
-		case T_INTERVAL:
-		case T_UUID:
+		case NX_TYPE_TEXT:
+		case NX_TYPE_TIMESTAMP:
+		case NX_TYPE_INTERVAL:
+		case NX_TYPE_UUID:
 			if (!json_is_string(v))
 			{
 				fail(err, "field \"%s\" must be a string", a->name);
 				return NULL;
 			}
-			if (a->type == T_UUID && !nx_is_uuid(json_string_value(v)))
+			if (a->type == NX_TYPE_UUID && !nx_is_uuid(json_string_value(v)))
 			{
 				fail(err, "field \"%s\" must be a UUID", a->name);
 				return NULL;
 			}
 			return strdup(json_string_value(v));
-		case T_INT:
-		case T_BIGINT:
+		case NX_TYPE_INT:
+		case NX_TYPE_BIGINT:
 			if (!json_is_integer(v) ||
-				(a->type == T_INT && (json_integer_value(v) < INT_MIN ||
+				(a->type == NX_TYPE_INT && (json_integer_value(v) < INT_MIN ||
 									  json_integer_value(v) > INT_MAX)))
 			{
 				fail(err, "field \"%s\" must be an integer", a->name);
@@ -137,15 +137,15 @@ json_value_text(const RouteArg *a, json_t *v, BindError *err)
 			}
 			snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 			return strdup(buf);
-		case T_BOOL:
+		case NX_TYPE_BOOL:
 			if (!json_is_boolean(v))
 			{
 				fail(err, "field \"%s\" must be true or false", a->name);
 				return NULL;
 			}
 			return strdup(json_is_true(v) ? "true" : "false");
-		case T_TEXT_ARRAY:
-		case T_UUID_ARRAY:
+		case NX_TYPE_TEXT_ARRAY:
+		case NX_TYPE_UUID_ARRAY:
 			{
 				size_t		i;
 				json_t	   *item;
@@ -159,16 +159,16 @@ json_value_text(const RouteArg *a, json_t *v, BindError *err)
 				json_array_foreach(v, i, item)
 				{
 					if (!json_is_string(item) ||
-						(a->type == T_UUID_ARRAY && !nx_is_uuid(json_string_value(item))))
+						(a->type == NX_TYPE_UUID_ARRAY && !nx_is_uuid(json_string_value(item))))
 					{
 						fail(err, "field \"%s\" must be an array of %s", a->name,
-							 a->type == T_UUID_ARRAY ? "UUIDs" : "strings");
+							 a->type == NX_TYPE_UUID_ARRAY ? "UUIDs" : "strings");
 						return NULL;
 					}
 				}
 			}
 			/* FALLTHROUGH */
-		case T_JSON:
+		case NX_TYPE_JSON:
 			return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	}
 	return NULL;
@@ -176,14 +176,14 @@ json_value_text(const RouteArg *a, json_t *v, BindError *err)
 
 /* The SQL expression for parameter $n of type t. */
 static void
-append_param(char *sql, size_t size, const char *name, int n, ArgType t)
+append_param(char *sql, size_t size, const char *name, int n, NxArgType t)
 {
 	size_t		len = strlen(sql);
 
-	if (t == T_TEXT_ARRAY || t == T_UUID_ARRAY)
+	if (t == NX_TYPE_TEXT_ARRAY || t == NX_TYPE_UUID_ARRAY)
 		snprintf(sql + len, size - len,
 				 "%s%s => ARRAY(SELECT pg_catalog.jsonb_array_elements_text($%d::jsonb)::%s)",
-				 n > 1 ? ", " : "", name, n, t == T_UUID_ARRAY ? "uuid" : "text");
+				 n > 1 ? ", " : "", name, n, t == NX_TYPE_UUID_ARRAY ? "uuid" : "text");
 	else
 		snprintf(sql + len, size - len, "%s%s => $%d::%s",
 				 n > 1 ? ", " : "", name, n, nx_arg_type_sql(t));
@@ -191,7 +191,7 @@ append_param(char *sql, size_t size, const char *name, int n, ArgType t)
 
 /* The route's argument from src named name (any name when NULL), or NULL. */
 static const RouteArg *
-route_arg(const Route *r, ArgSource src, const char *name)
+route_arg(const Route *r, NxArgSource src, const char *name)
 {
 	for (int i = 0; i < NX_ROUTE_MAX_ARGS && r->args[i].name; i++)
 		if (r->args[i].source == src && (name == NULL || strcmp(r->args[i].name, name) == 0))
@@ -217,11 +217,11 @@ parse_body(const BindInput *in, json_t **body, BindError *err)
 					jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(*body))
 		return fail(err, "the body must be a JSON object");
-	if (!route_arg(r, ARG_BODY, NULL) && json_object_size(*body) > 0)
+	if (!route_arg(r, NX_SOURCE_BODY, NULL) && json_object_size(*body) > 0)
 		return fail(err, "%s %s takes no body fields", r->method, r->pattern);
 	json_object_foreach(*body, key, value)
 	{
-		if (!route_arg(r, ARG_BODY, key))
+		if (!route_arg(r, NX_SOURCE_BODY, key))
 			return fail(err, "unknown field \"%.64s\"", key);
 	}
 	return true;
@@ -242,7 +242,7 @@ parse_query(const BindInput *in, struct evkeyvalq *q, json_t **object, BindError
 		return fail(err, "the query string must not contain NUL bytes");
 	if (evhttp_parse_query_str(in->query, q) != 0)
 		return fail(err, "malformed query string");
-	if (route_arg(r, ARG_QUERY_OBJECT, NULL))
+	if (route_arg(r, NX_SOURCE_QUERY_OBJECT, NULL))
 		*object = json_object();
 	TAILQ_FOREACH(kv, q, next)
 	{
@@ -251,7 +251,7 @@ parse_query(const BindInput *in, struct evkeyvalq *q, json_t **object, BindError
 		for (other = TAILQ_NEXT(kv, next); other; other = TAILQ_NEXT(other, next))
 			if (strcmp(other->key, kv->key) == 0)
 				return fail(err, "query parameter \"%.64s\" is given twice", kv->key);
-		if (route_arg(r, ARG_QUERY, kv->key))
+		if (route_arg(r, NX_SOURCE_QUERY, kv->key))
 			continue;
 		if (*object == NULL)
 			return fail(err, "unknown query parameter \"%.64s\"", kv->key);
@@ -298,19 +298,19 @@ nx_bind(const BindInput *in, BoundCall *out, BindError *err)
 
 		switch (a->source)
 		{
-			case ARG_PATH:
+			case NX_SOURCE_PATH:
 				s = nx_route_capture(in->match, a->name);
 				break;
-			case ARG_QUERY:
+			case NX_SOURCE_QUERY:
 				s = evhttp_find_header(&query, a->name);
 				break;
-			case ARG_HEADER:
+			case NX_SOURCE_HEADER:
 				s = in->header ? in->header(in->header_ctx, a->from) : NULL;
 				break;
-			case ARG_FIXED:
+			case NX_SOURCE_FIXED:
 				s = a->from;
 				break;
-			case ARG_BODY:
+			case NX_SOURCE_BODY:
 				{
 					json_t	   *v = body ? json_object_get(body, a->name) : NULL;
 
@@ -326,7 +326,7 @@ nx_bind(const BindInput *in, BoundCall *out, BindError *err)
 					}
 				}
 				break;
-			case ARG_QUERY_OBJECT:
+			case NX_SOURCE_QUERY_OBJECT:
 				if (qobject != NULL && json_object_size(qobject) > 0)
 					text = json_dumps(qobject, JSON_COMPACT);
 				break;
@@ -341,7 +341,7 @@ nx_bind(const BindInput *in, BoundCall *out, BindError *err)
 		{
 			if (a->required)
 			{
-				if (a->source == ARG_BODY)
+				if (a->source == NX_SOURCE_BODY)
 					fail(err, "field \"%s\" is required", a->name);
 				else
 					fail(err, "%s is required", a->from ? a->from : a->name);

@@ -11,45 +11,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_LISTEN } OptKind;
+typedef enum NxOptKind {
+	NX_OPT_STR,
+	NX_OPT_INT,
+	NX_OPT_SIZE,				/* a byte count */
+	NX_OPT_LISTEN,				/* HOST:PORT */
+} NxOptKind;
 
 typedef struct Option {
 	const char *flag;
 	const char *env;
-	OptKind		kind;
+	NxOptKind	kind;
 	const char *def;
 	long		min, max;
 	const char *help;
 } Option;
 
 static const Option options[] = {
-	{"listen", "NEXPLANE_API_LISTEN", OPT_LISTEN, "127.0.0.1:8443", 0, 0,
+	{"listen", "NEXPLANE_API_LISTEN", NX_OPT_LISTEN, "127.0.0.1:8443", 0, 0,
 	 "address and port to serve HTTPS on"},
-	{"tls-cert", "NEXPLANE_API_TLS_CERT", OPT_STR, NULL, 0, 0,
+	{"tls-cert", "NEXPLANE_API_TLS_CERT", NX_OPT_STR, NULL, 0, 0,
 	 "server certificate chain, PEM (required)"},
-	{"tls-key", "NEXPLANE_API_TLS_KEY", OPT_STR, NULL, 0, 0,
+	{"tls-key", "NEXPLANE_API_TLS_KEY", NX_OPT_STR, NULL, 0, 0,
 	 "server private key, PEM (required)"},
-	{"db", "NEXPLANE_API_DB", OPT_STR, "dbname=nexplane user=nexplane_api", 0, 0,
+	{"db", "NEXPLANE_API_DB", NX_OPT_STR, "dbname=nexplane user=nexplane_api", 0, 0,
 	 "libpq connection string; connect as nexplane_api"},
-	{"pool-size", "NEXPLANE_API_POOL_SIZE", OPT_INT, "8", 1, 256,
+	{"pool-size", "NEXPLANE_API_POOL_SIZE", NX_OPT_INT, "8", 1, 256,
 	 "database connections"},
-	{"queue-max", "NEXPLANE_API_QUEUE_MAX", OPT_INT, "1024", 1, 1000000,
+	{"queue-max", "NEXPLANE_API_QUEUE_MAX", NX_OPT_INT, "1024", 1, 1000000,
 	 "requests waiting for a connection before answering 503"},
-	{"max-body", "NEXPLANE_API_MAX_BODY", OPT_SIZE, "1048576", 1024, 64 << 20,
+	{"max-body", "NEXPLANE_API_MAX_BODY", NX_OPT_SIZE, "1048576", 1024, 64 << 20,
 	 "largest request body in bytes (413 above)"},
-	{"max-headers", "NEXPLANE_API_MAX_HEADERS", OPT_SIZE, "16384", 1024, 1 << 20,
+	{"max-headers", "NEXPLANE_API_MAX_HEADERS", NX_OPT_SIZE, "16384", 1024, 1 << 20,
 	 "largest request line and headers in bytes"},
-	{"timeout", "NEXPLANE_API_TIMEOUT", OPT_INT, "15", 1, 3600,
+	{"timeout", "NEXPLANE_API_TIMEOUT", NX_OPT_INT, "15", 1, 3600,
 	 "seconds to wait for headers, body, or the next keep-alive request"},
-	{"statement-timeout", "NEXPLANE_API_STATEMENT_TIMEOUT", OPT_INT, "30000", 100, 3600000,
+	{"statement-timeout", "NEXPLANE_API_STATEMENT_TIMEOUT", NX_OPT_INT, "30000", 100, 3600000,
 	 "milliseconds a request's SQL may run"},
-	{"login-rate", "NEXPLANE_API_LOGIN_RATE", OPT_INT, "10", 1, 100000,
+	{"login-rate", "NEXPLANE_API_LOGIN_RATE", NX_OPT_INT, "10", 1, 100000,
 	 "login and refresh attempts per minute per client address (429 above)"},
-	{"login-burst", "NEXPLANE_API_LOGIN_BURST", OPT_INT, "5", 1, 100000,
+	{"login-burst", "NEXPLANE_API_LOGIN_BURST", NX_OPT_INT, "5", 1, 100000,
 	 "attempts a client address may make at once before the rate applies"},
-	{"drain-timeout", "NEXPLANE_API_DRAIN_TIMEOUT", OPT_INT, "30", 1, 3600,
+	{"drain-timeout", "NEXPLANE_API_DRAIN_TIMEOUT", NX_OPT_INT, "30", 1, 3600,
 	 "seconds SIGTERM waits for in-flight requests before exiting"},
-	{"sse-heartbeat", "NEXPLANE_API_SSE_HEARTBEAT", OPT_INT, "15", 1, 3600,
+	{"sse-heartbeat", "NEXPLANE_API_SSE_HEARTBEAT", NX_OPT_INT, "15", 1, 3600,
 	 "seconds between keep-alive comments on event streams"},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -84,7 +89,7 @@ set(Config *c, const Option *o, const char *v)
 
 	switch (o->kind)
 	{
-		case OPT_STR:
+		case NX_OPT_STR:
 			{
 				char	  **field = strcmp(o->flag, "tls-cert") == 0 ? &c->tls_cert :
 					strcmp(o->flag, "tls-key") == 0 ? &c->tls_key : &c->db;
@@ -93,7 +98,7 @@ set(Config *c, const Option *o, const char *v)
 				*field = strdup(v);
 				return;
 			}
-		case OPT_LISTEN:
+		case NX_OPT_LISTEN:
 			{
 				const char *colon = strrchr(v, ':');
 
@@ -107,8 +112,8 @@ set(Config *c, const Option *o, const char *v)
 				c->listen_port = (int) n;
 				return;
 			}
-		case OPT_INT:
-		case OPT_SIZE:
+		case NX_OPT_INT:
+		case NX_OPT_SIZE:
 			n = strtol(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || n < o->min || n > o->max)
 			{

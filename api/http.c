@@ -347,12 +347,12 @@ submit_or_fail(Request *r, const PoolStmt *stmts, int n, PoolCallback cb)
 {
 	switch (nx_pool_submit(r->srv->pool, stmts, n, cb, r))
 	{
-		case POOL_QUEUED:
+		case NX_SUBMIT_QUEUED:
 			return;				/* r may already be answered and gone */
-		case POOL_FULL:
+		case NX_SUBMIT_FULL:
 			nx_reply_unavailable(r, "too many requests are waiting for the database");
 			return;
-		case POOL_DOWN:
+		case NX_SUBMIT_DOWN:
 			nx_reply_unavailable(r, "the database is unavailable; retry shortly");
 			return;
 	}
@@ -370,7 +370,7 @@ static void
 sql_done(PoolReply *reply, void *arg)
 {
 	Request    *r = arg;
-	bool		authed = !(r->match.route->flags & ROUTE_PUBLIC);
+	bool		authed = !(r->match.route->flags & NX_ROUTE_PUBLIC);
 
 	nx_reply_db(r, reply, r->match.route->status, authed ? 1 : 0);
 }
@@ -399,7 +399,7 @@ serve_sql(Request *r, const char *query)
 	PoolStmt	stmts[2];
 	int			n = 0;
 
-	if (route->flags & ROUTE_LOGIN)
+	if (route->flags & NX_ROUTE_LOGIN)
 	{
 		int			retry = 1;
 		char		secs[16];
@@ -412,7 +412,7 @@ serve_sql(Request *r, const char *query)
 			return;
 		}
 	}
-	if (!(route->flags & ROUTE_PUBLIC) && (token = nx_request_token(r)) == NULL)
+	if (!(route->flags & NX_ROUTE_PUBLIC) && (token = nx_request_token(r)) == NULL)
 	{
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
 						  "Bearer");
@@ -527,39 +527,39 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	switch (nx_route_match(r->method, evhttp_uri_get_path(parsed), &r->match))
 	{
-		case MATCH_OK:
+		case NX_MATCH_OK:
 			break;
-		case MATCH_NOT_FOUND:
+		case NX_MATCH_NOT_FOUND:
 			nx_reply_error(r, 404, "no such route");
 			return;
-		case MATCH_BAD_METHOD:
+		case NX_MATCH_BAD_METHOD:
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->match.allow);
 			nx_reply_error(r, 405, "this route does not take that method");
 			return;
-		case MATCH_BAD_PATH:
+		case NX_MATCH_BAD_PATH:
 			nx_reply_error(r, 400, "the path is malformed or too long");
 			return;
 	}
 
 	switch (r->match.route->kind)
 	{
-		case RK_HEALTH:
+		case NX_KIND_HEALTH:
 			nx_reply_json(r, 200, "{\"status\":\"ok\"}");
 			return;
-		case RK_OPENAPI:
+		case NX_KIND_OPENAPI:
 			nx_reply_json(r, 200, srv->openapi);
 			return;
-		case RK_READY:
+		case NX_KIND_READY:
 			{
 				PoolStmt	s = {READY_SQL, 0, {NULL}};
 
 				submit_or_fail(r, &s, 1, ready_done);
 				return;
 			}
-		case RK_EVENTS:
+		case NX_KIND_EVENTS:
 			nx_sse_open(srv->sse, r);
 			return;
-		case RK_SQL:
+		case NX_KIND_SQL:
 			serve_sql(r, evhttp_uri_get_query(parsed));
 			return;
 	}

@@ -10,31 +10,31 @@
 #include <string.h>
 
 static json_t *
-schema_for(ArgType t)
+schema_for(NxArgType t)
 {
 	switch (t)
 	{
-		case T_UUID:
+		case NX_TYPE_UUID:
 			return json_pack("{s:s, s:s}", "type", "string", "format", "uuid");
-		case T_INT:
+		case NX_TYPE_INT:
 			return json_pack("{s:s, s:s}", "type", "integer", "format", "int32");
-		case T_BIGINT:
+		case NX_TYPE_BIGINT:
 			return json_pack("{s:s, s:s}", "type", "integer", "format", "int64");
-		case T_BOOL:
+		case NX_TYPE_BOOL:
 			return json_pack("{s:s}", "type", "boolean");
-		case T_TIMESTAMP:
+		case NX_TYPE_TIMESTAMP:
 			return json_pack("{s:s, s:s}", "type", "string", "format", "date-time");
-		case T_INTERVAL:
+		case NX_TYPE_INTERVAL:
 			return json_pack("{s:s, s:s}", "type", "string", "description",
 							 "a PostgreSQL interval, e.g. \"24 hours\"");
-		case T_JSON:
+		case NX_TYPE_JSON:
 			return json_object();
-		case T_TEXT_ARRAY:
+		case NX_TYPE_TEXT_ARRAY:
 			return json_pack("{s:s, s:{s:s}}", "type", "array", "items", "type", "string");
-		case T_UUID_ARRAY:
+		case NX_TYPE_UUID_ARRAY:
 			return json_pack("{s:s, s:{s:s, s:s}}", "type", "array", "items", "type", "string",
 							 "format", "uuid");
-		case T_TEXT:
+		case NX_TYPE_TEXT:
 			break;
 	}
 	return json_pack("{s:s}", "type", "string");
@@ -75,28 +75,28 @@ operation(const Route *r)
 
 		switch (a->source)
 		{
-			case ARG_PATH:
-			case ARG_QUERY:
-			case ARG_HEADER:
+			case NX_SOURCE_PATH:
+			case NX_SOURCE_QUERY:
+			case NX_SOURCE_HEADER:
 				json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:o}",
-					"name", a->source == ARG_HEADER ? a->from : a->name,
-					"in", a->source == ARG_PATH ? "path" :
-						  a->source == ARG_QUERY ? "query" : "header",
-					"required", a->required || a->source == ARG_PATH,
+					"name", a->source == NX_SOURCE_HEADER ? a->from : a->name,
+					"in", a->source == NX_SOURCE_PATH ? "path" :
+						  a->source == NX_SOURCE_QUERY ? "query" : "header",
+					"required", a->required || a->source == NX_SOURCE_PATH,
 					"schema", schema_for(a->type)));
 				break;
-			case ARG_QUERY_OBJECT:
+			case NX_SOURCE_QUERY_OBJECT:
 				json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:{s:s}}, s:s}",
 					"name", a->name, "in", "query", "style", "form", "explode", 1,
 					"schema", "type", "object", "additionalProperties", "type", "string",
 					"description", "filter keys as query parameters, and limit"));
 				break;
-			case ARG_BODY:
+			case NX_SOURCE_BODY:
 				json_object_set_new(props, a->name, schema_for(a->type));
 				if (a->required)
 					json_array_append_new(required, json_string(a->name));
 				break;
-			case ARG_FIXED:
+			case NX_SOURCE_FIXED:
 				break;
 		}
 	}
@@ -111,9 +111,9 @@ operation(const Route *r)
 	snprintf(status, sizeof(status), "%d", r->status);
 	json_object_set_new(responses, status, json_pack("{s:s, s:{s:{s:{}}}}",
 		"description", "success", "content",
-		r->kind == RK_EVENTS ? "text/event-stream" : "application/json", "schema"));
+		r->kind == NX_KIND_EVENTS ? "text/event-stream" : "application/json", "schema"));
 	json_object_set_new(responses, "400", error_response("invalid input"));
-	if (!(r->flags & ROUTE_PUBLIC))
+	if (!(r->flags & NX_ROUTE_PUBLIC))
 	{
 		json_object_set_new(responses, "401", error_response("not authenticated"));
 		json_object_set_new(responses, "403", error_response("forbidden for this role"));
@@ -121,9 +121,9 @@ operation(const Route *r)
 	}
 	else
 		json_object_set_new(op, "security", json_array());
-	if (r->flags & ROUTE_LOGIN)
+	if (r->flags & NX_ROUTE_LOGIN)
 		json_object_set_new(responses, "429", error_response("rate limited"));
-	if (r->kind == RK_SQL)
+	if (r->kind == NX_KIND_SQL)
 	{
 		json_object_set_new(responses, "404", error_response("not found"));
 		json_object_set_new(responses, "409", error_response("conflict or invalid transition"));

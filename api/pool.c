@@ -21,21 +21,21 @@
 typedef struct PoolJob {
 	struct PoolJob *next;
 	int			nstmts;
-	char	   *sql[POOL_MAX_STMTS];
-	int			nparams[POOL_MAX_STMTS];
-	char	   *values[POOL_MAX_STMTS][POOL_MAX_PARAMS];
+	char	   *sql[NX_POOL_MAX_STMTS];
+	int			nparams[NX_POOL_MAX_STMTS];
+	char	   *values[NX_POOL_MAX_STMTS][NX_POOL_MAX_PARAMS];
 	PoolCallback cb;
 	void	   *arg;
 	PoolReply	reply;
 	struct timespec sent;
 } PoolJob;
 
-typedef enum { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY } ConnState;
+typedef enum NxConnState { NX_CONN_DOWN, NX_CONN_CONNECTING, NX_CONN_IDLE, NX_CONN_BUSY } NxConnState;
 
 typedef struct PoolConn {
 	Pool	   *pool;
 	PGconn	   *pg;
-	ConnState	state;
+	NxConnState	state;
 	struct event *ev;			/* socket readiness */
 	struct event *retry;		/* reconnect timer */
 	int			backoff_ms;
@@ -117,7 +117,7 @@ pool_fail_queue_if_down(Pool *pool)
 	PoolJob    *job;
 
 	for (int i = 0; i < pool->size; i++)
-		if (pool->conns[i].state != C_DOWN)
+		if (pool->conns[i].state != NX_CONN_DOWN)
 			return;
 	while ((job = pool->head) != NULL)
 	{
@@ -137,14 +137,14 @@ conn_broken(PoolConn *c, const char *why)
 	struct timeval tv;
 	PoolJob    *job = c->job;
 
-	if (c->state != C_CONNECTING || c->backoff_ms == 0)
+	if (c->state != NX_CONN_CONNECTING || c->backoff_ms == 0)
 		nx_log("warning", "database connection lost: %s", why);
 	if (c->ev)
 		event_free(c->ev);
 	c->ev = NULL;
 	PQfinish(c->pg);
 	c->pg = NULL;
-	c->state = C_DOWN;
+	c->state = NX_CONN_DOWN;
 	c->job = NULL;
 	c->backoff_ms = c->backoff_ms ? (c->backoff_ms * 2 > 5000 ? 5000 : c->backoff_ms * 2) : 100;
 	tv.tv_sec = c->backoff_ms / 1000;
@@ -172,7 +172,7 @@ conn_start(PoolConn *c)
 		conn_broken(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		return;
 	}
-	c->state = C_CONNECTING;
+	c->state = NX_CONN_CONNECTING;
 	c->poll = PGRES_POLLING_WRITING;
 	conn_watch(c, EV_WRITE);
 }
@@ -198,7 +198,7 @@ conn_connect_step(PoolConn *c)
 			if (c->backoff_ms)
 				nx_log("info", "database connection re-established");
 			c->backoff_ms = 0;
-			c->state = C_IDLE;
+			c->state = NX_CONN_IDLE;
 			conn_watch(c, EV_READ | EV_PERSIST);
 			if (c->pool->listen_sql)
 				conn_send(c, listen_job(c->pool));
@@ -242,7 +242,7 @@ conn_read_results(PoolConn *c)
 		{
 			PQclear(res);
 			c->job = NULL;
-			c->state = C_IDLE;
+			c->state = NX_CONN_IDLE;
 			c->cursor = 0;
 			job_finish(job);
 			conn_dispatch(c->pool);
@@ -287,7 +287,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	PoolConn   *c = arg;
 
-	if (c->state == C_CONNECTING)
+	if (c->state == NX_CONN_CONNECTING)
 	{
 		conn_connect_step(c);
 		return;
@@ -319,7 +319,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 				c->pool->notify(n->extra, c->pool->notify_arg);
 			PQfreemem(n);
 		}
-		if (c->state == C_BUSY)
+		if (c->state == NX_CONN_BUSY)
 			conn_read_results(c);
 		else if (PQstatus(c->pg) != CONNECTION_OK)
 			conn_broken(c, PQerrorMessage(c->pg));
@@ -331,7 +331,7 @@ static void
 conn_send(PoolConn *c, PoolJob *job)
 {
 	c->job = job;
-	c->state = C_BUSY;
+	c->state = NX_CONN_BUSY;
 	c->cursor = 0;
 	clock_gettime(CLOCK_MONOTONIC, &job->sent);
 	for (int i = 0; i < job->nstmts; i++)
@@ -368,7 +368,7 @@ conn_dispatch(Pool *pool)
 		PoolConn   *c = &pool->conns[i];
 		PoolJob    *job;
 
-		if (c->state != C_IDLE)
+		if (c->state != NX_CONN_IDLE)
 			continue;
 		job = pool->head;
 		pool->head = job->next;
@@ -435,18 +435,18 @@ nx_pool_free(Pool *pool)
 	free(pool);
 }
 
-PoolSubmit
+NxPoolSubmit
 nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts, PoolCallback cb, void *arg)
 {
 	PoolJob    *job;
 	bool		any = false;
 
 	for (int i = 0; i < pool->size; i++)
-		any |= pool->conns[i].state != C_DOWN;
+		any |= pool->conns[i].state != NX_CONN_DOWN;
 	if (!any)
-		return POOL_DOWN;
-	if (pool->queued >= pool->queue_max || nstmts < 1 || nstmts > POOL_MAX_STMTS)
-		return POOL_FULL;
+		return NX_SUBMIT_DOWN;
+	if (pool->queued >= pool->queue_max || nstmts < 1 || nstmts > NX_POOL_MAX_STMTS)
+		return NX_SUBMIT_FULL;
 	job = calloc(1, sizeof(PoolJob));
 	job->nstmts = nstmts;
 	job->reply.nstmts = nstmts;
@@ -466,7 +466,7 @@ nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts, PoolCallback cb, v
 	pool->tail = job;
 	pool->queued++;
 	conn_dispatch(pool);
-	return POOL_QUEUED;
+	return NX_SUBMIT_QUEUED;
 }
 
 static void
@@ -511,7 +511,7 @@ nx_pool_connected(const Pool *pool)
 	int			n = 0;
 
 	for (int i = 0; i < pool->size; i++)
-		if (pool->conns[i].state == C_IDLE || pool->conns[i].state == C_BUSY)
+		if (pool->conns[i].state == NX_CONN_IDLE || pool->conns[i].state == NX_CONN_BUSY)
 			n++;
 	return n;
 }

@@ -1,7 +1,7 @@
 /*
  * pool.h -- a fixed pool of libpq connections driven by the event loop.
  *
- * A job is up to POOL_MAX_STMTS statements sent in pipeline mode and
+ * A job is up to NX_POOL_MAX_STMTS statements sent in pipeline mode and
  * closed by one Sync: one round trip, one implicit transaction.  If one
  * statement fails the rest are skipped and the transaction rolls back.
  */
@@ -13,13 +13,13 @@
 
 #include "errors.h"
 
-#define POOL_MAX_STMTS 3
-#define POOL_MAX_PARAMS 8
+#define NX_POOL_MAX_STMTS 3
+#define NX_POOL_MAX_PARAMS 8
 
 typedef struct PoolStmt {
 	const char *sql;
 	int			nparams;
-	const char *values[POOL_MAX_PARAMS];	/* copied by pool_submit */
+	const char *values[NX_POOL_MAX_PARAMS];	/* copied by pool_submit */
 } PoolStmt;
 
 typedef struct PoolStmtResult {
@@ -32,7 +32,7 @@ typedef struct PoolStmtResult {
 typedef struct PoolReply {
 	bool		failed;		/* no answer: the connection broke or none is up */
 	int			nstmts;
-	PoolStmtResult r[POOL_MAX_STMTS];
+	PoolStmtResult r[NX_POOL_MAX_STMTS];
 	double		db_ms;		/* from send to the Sync's answer */
 } PoolReply;
 
@@ -45,14 +45,14 @@ Pool	   *nx_pool_new(struct event_base *base, const char *conninfo, int size,
 						int queue_max, int statement_timeout_ms);
 void		nx_pool_free(Pool *pool);
 
-typedef enum {
-	POOL_QUEUED,	/* cb will be called, possibly before nx_pool_submit returns */
-	POOL_FULL,		/* the wait queue is full; no callback */
-	POOL_DOWN,		/* no connection is up; no callback */
-} PoolSubmit;
+typedef enum NxPoolSubmit {
+	NX_SUBMIT_QUEUED,	/* cb will be called, possibly before nx_pool_submit returns */
+	NX_SUBMIT_FULL,		/* the wait queue is full; no callback */
+	NX_SUBMIT_DOWN,		/* no connection is up; no callback */
+} NxPoolSubmit;
 
-PoolSubmit	nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts,
-						   PoolCallback cb, void *arg);
+NxPoolSubmit nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts,
+							PoolCallback cb, void *arg);
 
 int			nx_pool_connected(const Pool *pool);
 

@@ -107,14 +107,14 @@ decode_captures(RouteMatch *m)
 	return true;
 }
 
-MatchResult
+NxMatchResult
 nx_route_match(const char *method, const char *path, RouteMatch *m)
 {
 	bool		path_known = false;
 
 	memset(m, 0, sizeof(*m));
 	if (path == NULL || path[0] != '/' || strlen(path) > NX_MAX_PATH)
-		return MATCH_BAD_PATH;
+		return NX_MATCH_BAD_PATH;
 	for (size_t i = 0; i < nx_route_count; i++)
 	{
 		const Route *r = &nx_routes[i];
@@ -142,11 +142,11 @@ nx_route_match(const char *method, const char *path, RouteMatch *m)
 		if (!decode_captures(m))
 		{
 			nx_route_match_free(m);
-			return MATCH_BAD_PATH;
+			return NX_MATCH_BAD_PATH;
 		}
-		return MATCH_OK;
+		return NX_MATCH_OK;
 	}
-	return path_known ? MATCH_BAD_METHOD : MATCH_NOT_FOUND;
+	return path_known ? NX_MATCH_BAD_METHOD : NX_MATCH_NOT_FOUND;
 }
 
 void

@@ -9,12 +9,12 @@
 #define NX_MAX_PATH 2048
 #define NX_MAX_CAPTURES 4
 
-typedef enum {
-	MATCH_OK,
-	MATCH_NOT_FOUND,
-	MATCH_BAD_METHOD, /* the path exists with other methods: 405 */
-	MATCH_BAD_PATH,	  /* too long, or an undecodable segment: 400 */
-} MatchResult;
+typedef enum NxMatchResult {
+	NX_MATCH_OK,
+	NX_MATCH_NOT_FOUND,
+	NX_MATCH_BAD_METHOD,		/* the path exists with other methods: 405 */
+	NX_MATCH_BAD_PATH,			/* too long, or an undecodable segment: 400 */
+} NxMatchResult;
 
 typedef struct RouteMatch {
 	const Route *route;
@@ -27,7 +27,7 @@ typedef struct RouteMatch {
 } RouteMatch;
 
 /* path is the raw (percent-encoded) path, without the query. */
-MatchResult nx_route_match(const char *method, const char *path, RouteMatch *m);
+NxMatchResult nx_route_match(const char *method, const char *path, RouteMatch *m);
 void nx_route_match_free(RouteMatch *m);
 const char *nx_route_capture(const RouteMatch *m, const char *name);
 

@@ -10,168 +10,211 @@
  */
 #include "routes.h"
 
-#define ID			{"id", ARG_PATH, T_UUID, true, NULL}
-#define B(n, t)		{n, ARG_BODY, t, true, NULL}
-#define BO(n, t)	{n, ARG_BODY, t, false, NULL}
-#define FILTER		{"filter", ARG_QUERY_OBJECT, T_JSON, false, NULL}
-#define ENDARGS		{NULL, 0, 0, false, NULL}
+/* The parts of an argument; a route lists at most NX_ROUTE_MAX_ARGS. */
+#define NX_ID \
+	{.name = "id", .source = NX_SOURCE_PATH, .type = NX_TYPE_UUID, .required = true}
+#define NX_BODY(n, t) \
+	{.name = (n), .source = NX_SOURCE_BODY, .type = NX_TYPE_##t, .required = true}
+#define NX_BODY_OPT(n, t) \
+	{.name = (n), .source = NX_SOURCE_BODY, .type = NX_TYPE_##t}
+#define NX_HEADER_OPT(n, t, header) \
+	{.name = (n), .source = NX_SOURCE_HEADER, .type = NX_TYPE_##t, .from = (header)}
+#define NX_FIXED(n, t, value) \
+	{.name = (n), .source = NX_SOURCE_FIXED, .type = NX_TYPE_##t, .required = true, \
+	 .from = (value)}
+#define NX_FILTER \
+	{.name = "filter", .source = NX_SOURCE_QUERY_OBJECT, .type = NX_TYPE_JSON}
+#define NX_NO_ARGS {.name = NULL}
 
-#define GET(p, fn, tag, sum, ...)  {"GET", p, RK_SQL, fn, 0, 200, tag, sum, {__VA_ARGS__}}
-#define POST(p, fn, tag, sum, ...) {"POST", p, RK_SQL, fn, 0, 200, tag, sum, {__VA_ARGS__}}
-#define MAKE(p, fn, tag, sum, ...) {"POST", p, RK_SQL, fn, 0, 201, tag, sum, {__VA_ARGS__}}
-#define PUT(p, fn, tag, sum, ...)  {"PUT", p, RK_SQL, fn, 0, 200, tag, sum, {__VA_ARGS__}}
-#define PATCH(p, fn, tag, sum, ...) {"PATCH", p, RK_SQL, fn, 0, 200, tag, sum, {__VA_ARGS__}}
-#define DEL(p, fn, tag, sum, ...)  {"DELETE", p, RK_SQL, fn, 0, 200, tag, sum, {__VA_ARGS__}}
+/* A route for a bearer token's holder that calls one SQL function. */
+#define NX_SQL(m, st, path, fn, group, sum, ...) \
+	{.method = (m), .pattern = (path), .kind = NX_KIND_SQL, .function = (fn), \
+	 .status = (st), .tag = (group), .summary = (sum), .args = {__VA_ARGS__}}
+#define NX_GET(...)		NX_SQL("GET", 200, __VA_ARGS__)
+#define NX_POST(...)	NX_SQL("POST", 200, __VA_ARGS__)
+#define NX_CREATE(...)	NX_SQL("POST", 201, __VA_ARGS__)
+#define NX_PUT(...)		NX_SQL("PUT", 200, __VA_ARGS__)
+#define NX_PATCH(...)	NX_SQL("PATCH", 200, __VA_ARGS__)
+#define NX_DELETE(...)	NX_SQL("DELETE", 200, __VA_ARGS__)
+
+/* A route anyone may call (no token), answering 200. */
+#define NX_PUBLIC(m, path, k, fn, fl, group, sum, ...) \
+	{.method = (m), .pattern = (path), .kind = (k), .function = (fn), \
+	 .flags = NX_ROUTE_PUBLIC | (fl), .status = 200, .tag = (group), .summary = (sum), \
+	 .args = {__VA_ARGS__}}
 
 const Route nx_routes[] = {
 	/* operations */
-	{"GET", "/health", RK_HEALTH, NULL, ROUTE_PUBLIC, 200, "operations",
-	 "Liveness: the process answers (no database)", {ENDARGS}},
-	{"GET", "/ready", RK_READY, NULL, ROUTE_PUBLIC, 200, "operations",
-	 "Readiness: the database answers and the extension version matches", {ENDARGS}},
-	{"GET", "/.well-known/jwks.json", RK_SQL, "jwks", ROUTE_PUBLIC, 200, "auth",
-	 "The public keys that verify access tokens", {ENDARGS}},
-	{"GET", "/v1/openapi.json", RK_OPENAPI, NULL, ROUTE_PUBLIC, 200, "operations",
-	 "This document", {ENDARGS}},
+	NX_PUBLIC("GET", "/health", NX_KIND_HEALTH, NULL, 0, "operations",
+			  "Liveness: the process answers (no database)", NX_NO_ARGS),
+	NX_PUBLIC("GET", "/ready", NX_KIND_READY, NULL, 0, "operations",
+			  "Readiness: the database answers and the extension version matches", NX_NO_ARGS),
+	NX_PUBLIC("GET", "/.well-known/jwks.json", NX_KIND_SQL, "jwks", 0, "auth",
+			  "The public keys that verify access tokens", NX_NO_ARGS),
+	NX_PUBLIC("GET", "/v1/openapi.json", NX_KIND_OPENAPI, NULL, 0, "operations",
+			  "This document", NX_NO_ARGS),
 
 	/* auth */
-	{"POST", "/v1/auth/login", RK_SQL, "login", ROUTE_PUBLIC | ROUTE_LOGIN, 200, "auth",
-	 "Log in with email and password", {
-		 B("email", T_TEXT), B("password", T_TEXT), BO("tenant", T_TEXT),
-		 /* a pooled connection must never keep a session context */
-		 {"session_scope", ARG_FIXED, T_BOOL, true, "false"}}},
-	{"POST", "/v1/auth/refresh", RK_SQL, "refresh", ROUTE_PUBLIC | ROUTE_LOGIN, 200, "auth",
-	 "Trade a refresh token for new tokens", {B("refresh_token", T_TEXT)}},
-	POST("/v1/auth/logout", "logout", "auth", "End the session of this token", ENDARGS),
-	GET("/v1/auth/me", "me", "auth", "Who the token belongs to", ENDARGS),
-	GET("/v1/tenant", "tenant_get", "auth", "The caller's tenant", ENDARGS),
+	NX_PUBLIC("POST", "/v1/auth/login", NX_KIND_SQL, "login", NX_ROUTE_LOGIN, "auth",
+			  "Log in with email and password",
+			  NX_BODY("email", TEXT), NX_BODY("password", TEXT), NX_BODY_OPT("tenant", TEXT),
+			  /* a pooled connection must never keep a session context */
+			  NX_FIXED("session_scope", BOOL, "false")),
+	NX_PUBLIC("POST", "/v1/auth/refresh", NX_KIND_SQL, "refresh", NX_ROUTE_LOGIN, "auth",
+			  "Trade a refresh token for new tokens", NX_BODY("refresh_token", TEXT)),
+	NX_POST("/v1/auth/logout", "logout", "auth", "End the session of this token", NX_NO_ARGS),
+	NX_GET("/v1/auth/me", "me", "auth", "Who the token belongs to", NX_NO_ARGS),
+	NX_GET("/v1/tenant", "tenant_get", "auth", "The caller's tenant", NX_NO_ARGS),
 
 	/* users and API keys */
-	GET("/v1/users", "user_list", "users", "List users", ENDARGS),
-	MAKE("/v1/users", "user_create", "users", "Create a user",
-		 B("email", T_TEXT), B("password", T_TEXT), B("role", T_TEXT),
-		 BO("display_name", T_TEXT)),
-	GET("/v1/users/{id}", "user_get", "users", "Get a user", ID),
-	PUT("/v1/users/{id}/role", "user_set_role", "users", "Change a user's role",
-		ID, B("role", T_TEXT)),
-	POST("/v1/users/{id}/disable", "user_disable", "users", "Disable a user", ID),
-	GET("/v1/api-keys", "api_key_list", "api-keys", "List API keys", ENDARGS),
-	MAKE("/v1/api-keys", "api_key_create", "api-keys", "Create an API key (shown once)",
-		 B("name", T_TEXT), BO("scopes", T_TEXT_ARRAY), BO("expires_at", T_TIMESTAMP)),
-	DEL("/v1/api-keys/{id}", "api_key_revoke", "api-keys", "Revoke an API key", ID),
+	NX_GET("/v1/users", "user_list", "users", "List users", NX_NO_ARGS),
+	NX_CREATE("/v1/users", "user_create", "users", "Create a user",
+			  NX_BODY("email", TEXT), NX_BODY("password", TEXT), NX_BODY("role", TEXT),
+			  NX_BODY_OPT("display_name", TEXT)),
+	NX_GET("/v1/users/{id}", "user_get", "users", "Get a user", NX_ID),
+	NX_PUT("/v1/users/{id}/role", "user_set_role", "users", "Change a user's role",
+		   NX_ID, NX_BODY("role", TEXT)),
+	NX_POST("/v1/users/{id}/disable", "user_disable", "users", "Disable a user", NX_ID),
+	NX_GET("/v1/api-keys", "api_key_list", "api-keys", "List API keys", NX_NO_ARGS),
+	NX_CREATE("/v1/api-keys", "api_key_create", "api-keys", "Create an API key (shown once)",
+			  NX_BODY("name", TEXT), NX_BODY_OPT("scopes", TEXT_ARRAY),
+			  NX_BODY_OPT("expires_at", TIMESTAMP)),
+	NX_DELETE("/v1/api-keys/{id}", "api_key_revoke", "api-keys", "Revoke an API key", NX_ID),
 
 	/* credentials: metadata out, secrets only in */
-	GET("/v1/credentials", "credential_list", "credentials", "List credentials", ENDARGS),
-	MAKE("/v1/credentials", "credential_create", "credentials", "Store a credential",
-		 B("name", T_TEXT), B("provider", T_TEXT), BO("secret", T_JSON),
-		 BO("external_ref", T_TEXT)),
-	GET("/v1/credentials/{id}", "credential_get", "credentials", "Get a credential's metadata", ID),
-	POST("/v1/credentials/{id}/rotate", "credential_rotate", "credentials",
-		 "Replace a credential's secret", ID, B("secret", T_JSON)),
-	DEL("/v1/credentials/{id}", "credential_delete", "credentials", "Delete a credential", ID),
+	NX_GET("/v1/credentials", "credential_list", "credentials", "List credentials", NX_NO_ARGS),
+	NX_CREATE("/v1/credentials", "credential_create", "credentials", "Store a credential",
+			  NX_BODY("name", TEXT), NX_BODY("provider", TEXT), NX_BODY_OPT("secret", JSON),
+			  NX_BODY_OPT("external_ref", TEXT)),
+	NX_GET("/v1/credentials/{id}", "credential_get", "credentials",
+		      "Get a credential's metadata", NX_ID),
+	NX_POST("/v1/credentials/{id}/rotate", "credential_rotate", "credentials",
+			"Replace a credential's secret", NX_ID, NX_BODY("secret", JSON)),
+	NX_DELETE("/v1/credentials/{id}", "credential_delete", "credentials",
+			  "Delete a credential", NX_ID),
 
 	/* connectors and assets */
-	GET("/v1/connectors/types", "connector_types", "connectors", "Connector types", ENDARGS),
-	GET("/v1/connectors", "connector_list", "connectors", "List connectors", ENDARGS),
-	MAKE("/v1/connectors", "connector_create", "connectors", "Create a connector",
-		 B("type", T_TEXT), B("name", T_TEXT), BO("config", T_JSON),
-		 BO("credential_id", T_UUID)),
-	GET("/v1/connectors/{id}", "connector_get", "connectors", "Get a connector", ID),
-	PATCH("/v1/connectors/{id}", "connector_update", "connectors", "Update a connector",
-		  ID, BO("name", T_TEXT), BO("config", T_JSON), BO("credential_id", T_UUID)),
-	DEL("/v1/connectors/{id}", "connector_delete", "connectors", "Delete a connector", ID),
-	{"POST", "/v1/connectors/{id}/test", RK_SQL, "connector_test", 0, 202, "connectors",
-	 "Test a connector's connection (a job)", {ID}},
-	{"POST", "/v1/connectors/{id}/discover", RK_SQL, "connector_discover", 0, 202, "connectors",
-	 "Discover a connector's assets (a job)", {ID}},
-	GET("/v1/assets", "asset_list", "assets", "List assets", FILTER),
-	GET("/v1/assets/{id}", "asset_get", "assets", "Get an asset", ID),
+	NX_GET("/v1/connectors/types", "connector_types", "connectors", "Connector types", NX_NO_ARGS),
+	NX_GET("/v1/connectors", "connector_list", "connectors", "List connectors", NX_NO_ARGS),
+	NX_CREATE("/v1/connectors", "connector_create", "connectors", "Create a connector",
+			  NX_BODY("type", TEXT), NX_BODY("name", TEXT), NX_BODY_OPT("config", JSON),
+			  NX_BODY_OPT("credential_id", UUID)),
+	NX_GET("/v1/connectors/{id}", "connector_get", "connectors", "Get a connector", NX_ID),
+	NX_PATCH("/v1/connectors/{id}", "connector_update", "connectors", "Update a connector",
+			 NX_ID, NX_BODY_OPT("name", TEXT), NX_BODY_OPT("config", JSON),
+			 NX_BODY_OPT("credential_id", UUID)),
+	NX_DELETE("/v1/connectors/{id}", "connector_delete", "connectors", "Delete a connector", NX_ID),
+	NX_SQL("POST", 202, "/v1/connectors/{id}/test", "connector_test", "connectors",
+		      "Test a connector's connection (a job)", NX_ID),
+	NX_SQL("POST", 202, "/v1/connectors/{id}/discover", "connector_discover", "connectors",
+		      "Discover a connector's assets (a job)", NX_ID),
+	NX_GET("/v1/assets", "asset_list", "assets", "List assets", NX_FILTER),
+	NX_GET("/v1/assets/{id}", "asset_get", "assets", "Get an asset", NX_ID),
 
 	/* change requests */
-	GET("/v1/change-requests", "cr_list", "change-requests",
-		"List change requests (keyset pages: pass the last item's cursor as after)", FILTER),
-	MAKE("/v1/change-requests", "cr_create", "change-requests", "Create a change request",
-		 B("connector_id", T_UUID), B("change_type", T_TEXT), B("params", T_JSON),
-		 B("title", T_TEXT), BO("description", T_TEXT), BO("asset_ids", T_UUID_ARRAY),
-		 BO("scheduled_for", T_TIMESTAMP),
-		 {"idempotency_key", ARG_HEADER, T_TEXT, false, "Idempotency-Key"}),
-	GET("/v1/change-requests/{id}", "cr_get", "change-requests", "Get a change request", ID),
-	POST("/v1/change-requests/{id}/submit", "cr_submit", "change-requests",
-		 "Submit for approval", ID),
-	POST("/v1/change-requests/{id}/approve", "cr_approve", "change-requests",
-		 "Approve (never your own)", ID, BO("comment", T_TEXT)),
-	POST("/v1/change-requests/{id}/reject", "cr_reject", "change-requests",
-		 "Reject (ends the request)", ID, B("reason", T_TEXT)),
-	POST("/v1/change-requests/{id}/cancel", "cr_cancel", "change-requests", "Cancel",
-		 ID, BO("reason", T_TEXT)),
-	POST("/v1/change-requests/{id}/execute", "cr_execute", "change-requests",
-		 "Execute now, or at scheduled_for", ID),
-	POST("/v1/change-requests/{id}/rollback", "cr_rollback", "change-requests",
-		 "Roll back a completed or failed change", ID, BO("reason", T_TEXT)),
-	GET("/v1/change-requests/{id}/events", "cr_events", "change-requests",
-		"A change request's transitions", ID),
-	POST("/v1/risk-score", "risk_score", "change-requests", "Score a change without creating it",
-		 B("connector_id", T_UUID), B("change_type", T_TEXT), BO("asset_ids", T_UUID_ARRAY),
-		 BO("scheduled_for", T_TIMESTAMP)),
+	NX_GET("/v1/change-requests", "cr_list", "change-requests",
+		   "List change requests (keyset pages: pass the last item's cursor as after)", NX_FILTER),
+	NX_CREATE("/v1/change-requests", "cr_create", "change-requests", "Create a change request",
+			  NX_BODY("connector_id", UUID), NX_BODY("change_type", TEXT), NX_BODY("params", JSON),
+			  NX_BODY("title", TEXT), NX_BODY_OPT("description", TEXT),
+			  NX_BODY_OPT("asset_ids", UUID_ARRAY), NX_BODY_OPT("scheduled_for", TIMESTAMP),
+			  NX_HEADER_OPT("idempotency_key", TEXT, "Idempotency-Key")),
+	NX_GET("/v1/change-requests/{id}", "cr_get", "change-requests", "Get a change request", NX_ID),
+	NX_POST("/v1/change-requests/{id}/submit", "cr_submit", "change-requests",
+			"Submit for approval", NX_ID),
+	NX_POST("/v1/change-requests/{id}/approve", "cr_approve", "change-requests",
+			"Approve (never your own)", NX_ID, NX_BODY_OPT("comment", TEXT)),
+	NX_POST("/v1/change-requests/{id}/reject", "cr_reject", "change-requests",
+			"Reject (ends the request)", NX_ID, NX_BODY("reason", TEXT)),
+	NX_POST("/v1/change-requests/{id}/cancel", "cr_cancel", "change-requests", "Cancel",
+			NX_ID, NX_BODY_OPT("reason", TEXT)),
+	NX_POST("/v1/change-requests/{id}/execute", "cr_execute", "change-requests",
+			"Execute now, or at scheduled_for", NX_ID),
+	NX_POST("/v1/change-requests/{id}/rollback", "cr_rollback", "change-requests",
+			"Roll back a completed or failed change", NX_ID, NX_BODY_OPT("reason", TEXT)),
+	NX_GET("/v1/change-requests/{id}/events", "cr_events", "change-requests",
+		   "A change request's transitions", NX_ID),
+	NX_POST("/v1/risk-score", "risk_score", "change-requests", "Score a change without creating it",
+			NX_BODY("connector_id", UUID), NX_BODY("change_type", TEXT),
+			NX_BODY_OPT("asset_ids", UUID_ARRAY), NX_BODY_OPT("scheduled_for", TIMESTAMP)),
 
 	/* policies */
-	GET("/v1/policies", "policy_list", "policies", "List policies", ENDARGS),
-	MAKE("/v1/policies", "policy_create", "policies", "Create a policy",
-		 B("kind", T_TEXT), B("target_type", T_TEXT), BO("target_id", T_UUID),
-		 B("mode", T_TEXT), B("spec", T_JSON)),
-	DEL("/v1/policies/{id}", "policy_delete", "policies", "Delete a policy", ID),
+	NX_GET("/v1/policies", "policy_list", "policies", "List policies", NX_NO_ARGS),
+	NX_CREATE("/v1/policies", "policy_create", "policies", "Create a policy",
+			  NX_BODY("kind", TEXT), NX_BODY("target_type", TEXT), NX_BODY_OPT("target_id", UUID),
+			  NX_BODY("mode", TEXT), NX_BODY("spec", JSON)),
+	NX_DELETE("/v1/policies/{id}", "policy_delete", "policies", "Delete a policy", NX_ID),
 
 	/* jobs (also as /v1/tasks), schedules, evidence */
-	GET("/v1/jobs", "job_list", "jobs", "List jobs", FILTER),
-	GET("/v1/jobs/{id}", "job_get", "jobs", "Get a job", ID),
-	POST("/v1/jobs/{id}/cancel", "job_cancel", "jobs", "Cancel a queued job", ID),
-	GET("/v1/tasks/{id}", "job_get", "jobs", "Get a job (alias of /v1/jobs/{id})", ID),
-	GET("/v1/schedules", "schedule_list", "schedules", "List schedules", ENDARGS),
-	MAKE("/v1/schedules", "schedule_create", "schedules", "Create a schedule",
-		 B("connector_id", T_UUID), B("job_kind", T_TEXT), B("cron", T_TEXT),
-		 BO("timezone", T_TEXT)),
-	GET("/v1/schedules/{id}", "schedule_get", "schedules", "Get a schedule", ID),
-	PATCH("/v1/schedules/{id}", "schedule_update", "schedules", "Change a schedule",
-		  ID, BO("cron", T_TEXT), BO("timezone", T_TEXT)),
-	POST("/v1/schedules/{id}/toggle", "schedule_toggle", "schedules",
-		 "Enable or disable a schedule", ID, B("enabled", T_BOOL)),
-	DEL("/v1/schedules/{id}", "schedule_delete", "schedules", "Delete a schedule", ID),
-	GET("/v1/evidence", "evidence_list", "evidence", "List evidence", FILTER),
-	GET("/v1/evidence/{id}", "evidence_get", "evidence", "Get evidence", ID),
+	NX_GET("/v1/jobs", "job_list", "jobs", "List jobs", NX_FILTER),
+	NX_GET("/v1/jobs/{id}", "job_get", "jobs", "Get a job", NX_ID),
+	NX_POST("/v1/jobs/{id}/cancel", "job_cancel", "jobs", "Cancel a queued job", NX_ID),
+	NX_GET("/v1/tasks/{id}", "job_get", "jobs", "Get a job (alias of /v1/jobs/{id})", NX_ID),
+	NX_GET("/v1/schedules", "schedule_list", "schedules", "List schedules", NX_NO_ARGS),
+	NX_CREATE("/v1/schedules", "schedule_create", "schedules", "Create a schedule",
+			  NX_BODY("connector_id", UUID), NX_BODY("job_kind", TEXT), NX_BODY("cron", TEXT),
+			  NX_BODY_OPT("timezone", TEXT)),
+	NX_GET("/v1/schedules/{id}", "schedule_get", "schedules", "Get a schedule", NX_ID),
+	NX_PATCH("/v1/schedules/{id}", "schedule_update", "schedules", "Change a schedule",
+			 NX_ID, NX_BODY_OPT("cron", TEXT), NX_BODY_OPT("timezone", TEXT)),
+	NX_POST("/v1/schedules/{id}/toggle", "schedule_toggle", "schedules",
+			"Enable or disable a schedule", NX_ID, NX_BODY("enabled", BOOL)),
+	NX_DELETE("/v1/schedules/{id}", "schedule_delete", "schedules", "Delete a schedule", NX_ID),
+	NX_GET("/v1/evidence", "evidence_list", "evidence", "List evidence", NX_FILTER),
+	NX_GET("/v1/evidence/{id}", "evidence_get", "evidence", "Get evidence", NX_ID),
 
 	/* agents */
-	GET("/v1/agents", "agent_list", "agents", "List agents", ENDARGS),
-	GET("/v1/agents/{id}", "agent_get", "agents", "Get an agent", ID),
-	POST("/v1/agents/{id}/revoke", "agent_revoke", "agents", "Revoke an agent", ID),
-	MAKE("/v1/enrollment-tokens", "enrollment_token_create", "agents",
-		 "Create a one-time agent enrollment token", BO("ttl", T_INTERVAL)),
+	NX_GET("/v1/agents", "agent_list", "agents", "List agents", NX_NO_ARGS),
+	NX_GET("/v1/agents/{id}", "agent_get", "agents", "Get an agent", NX_ID),
+	NX_POST("/v1/agents/{id}/revoke", "agent_revoke", "agents", "Revoke an agent", NX_ID),
+	NX_CREATE("/v1/enrollment-tokens", "enrollment_token_create", "agents",
+			  "Create a one-time agent enrollment token", NX_BODY_OPT("ttl", INTERVAL)),
 
 	/* audit and live events */
-	GET("/v1/audit", "audit_query", "audit", "Query the audit trail", FILTER),
-	GET("/v1/audit/verify", "audit_verify", "audit", "Verify the audit hash chain", ENDARGS),
-	{"GET", "/v1/events", RK_EVENTS, NULL, 0, 200, "events",
-	 "Server-Sent Events: change-request and job state changes (resume with Last-Event-ID)",
-	 {ENDARGS}},
+	NX_GET("/v1/audit", "audit_query", "audit", "Query the audit trail", NX_FILTER),
+	NX_GET("/v1/audit/verify", "audit_verify", "audit", "Verify the audit hash chain", NX_NO_ARGS),
+	{.method = "GET", .pattern = "/v1/events", .kind = NX_KIND_EVENTS, .status = 200,
+	 .tag = "events",
+	 .summary = "Server-Sent Events: change-request and job state changes "
+	 "(resume with Last-Event-ID)",
+	 .args = {NX_NO_ARGS}},
 };
+
+
+#undef NX_ID
+#undef NX_BODY
+#undef NX_BODY_OPT
+#undef NX_HEADER_OPT
+#undef NX_FIXED
+#undef NX_FILTER
+#undef NX_NO_ARGS
+#undef NX_SQL
+#undef NX_GET
+#undef NX_POST
+#undef NX_CREATE
+#undef NX_PUT
+#undef NX_PATCH
+#undef NX_DELETE
+#undef NX_PUBLIC
 
 const size_t nx_route_count = sizeof(nx_routes) / sizeof(nx_routes[0]);
 
 /* The cast each type is bound with. */
 const char *
-nx_arg_type_sql(ArgType t)
+nx_arg_type_sql(NxArgType t)
 {
 	switch (t)
 	{
-		case T_TEXT: return "text";
-		case T_UUID: return "uuid";
-		case T_JSON: return "jsonb";
-		case T_INT: return "integer";
-		case T_BIGINT: return "bigint";
-		case T_BOOL: return "boolean";
-		case T_TIMESTAMP: return "timestamptz";
-		case T_INTERVAL: return "interval";
-		case T_TEXT_ARRAY: return "text[]";
-		case T_UUID_ARRAY: return "uuid[]";
+		case NX_TYPE_TEXT: return "text";
+		case NX_TYPE_UUID: return "uuid";
+		case NX_TYPE_JSON: return "jsonb";
+		case NX_TYPE_INT: return "integer";
+		case NX_TYPE_BIGINT: return "bigint";
+		case NX_TYPE_BOOL: return "boolean";
+		case NX_TYPE_TIMESTAMP: return "timestamptz";
+		case NX_TYPE_INTERVAL: return "interval";
+		case NX_TYPE_TEXT_ARRAY: return "text[]";
+		case NX_TYPE_UUID_ARRAY: return "uuid[]";
 	}
 	return "text";
 }

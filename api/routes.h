@@ -15,54 +15,54 @@
 #define NX_ROUTE_MAX_ARGS 8
 
 /* Where an argument's value comes from. */
-typedef enum {
-	ARG_PATH,		  /* a {name} segment of the path */
-	ARG_QUERY,		  /* ?name=value */
-	ARG_QUERY_OBJECT, /* every query parameter, as a JSON object of strings */
-	ARG_BODY,		  /* a field of the JSON body object */
-	ARG_HEADER,		  /* a request header (e.g. Idempotency-Key) */
-	ARG_FIXED,		  /* a constant of the route */
-} ArgSource;
+typedef enum NxArgSource {
+	NX_SOURCE_PATH,			/* a {name} segment of the path */
+	NX_SOURCE_QUERY,		/* ?name=value */
+	NX_SOURCE_QUERY_OBJECT,	/* every query parameter, as a JSON object of strings */
+	NX_SOURCE_BODY,			/* a field of the JSON body object */
+	NX_SOURCE_HEADER,		/* a request header (e.g. Idempotency-Key) */
+	NX_SOURCE_FIXED,		/* a constant of the route */
+} NxArgSource;
 
 /* The SQL type the value is bound as (and documented as). */
-typedef enum {
-	T_TEXT,
-	T_UUID,
-	T_JSON,		  /* any JSON value, bound as jsonb */
-	T_INT,		  /* integer */
-	T_BIGINT,
-	T_BOOL,
-	T_TIMESTAMP,  /* timestamptz, ISO 8601 */
-	T_INTERVAL,	  /* e.g. "24 hours" */
-	T_TEXT_ARRAY, /* a JSON array of strings, bound as text[] */
-	T_UUID_ARRAY, /* a JSON array of uuids, bound as uuid[] */
-} ArgType;
+typedef enum NxArgType {
+	NX_TYPE_TEXT,
+	NX_TYPE_UUID,
+	NX_TYPE_JSON,			/* any JSON value, bound as jsonb */
+	NX_TYPE_INT,			/* integer */
+	NX_TYPE_BIGINT,
+	NX_TYPE_BOOL,
+	NX_TYPE_TIMESTAMP,		/* timestamptz, ISO 8601 */
+	NX_TYPE_INTERVAL,		/* e.g. "24 hours" */
+	NX_TYPE_TEXT_ARRAY,		/* a JSON array of strings, bound as text[] */
+	NX_TYPE_UUID_ARRAY,		/* a JSON array of uuids, bound as uuid[] */
+} NxArgType;
 
 typedef struct RouteArg {
 	const char *name;	/* the SQL argument name (named notation) */
-	ArgSource	source;
-	ArgType		type;
+	NxArgSource source;
+	NxArgType	type;
 	bool		required;
 	const char *from;	/* header name or fixed value; NULL otherwise */
 } RouteArg;
 
 /* What serves the route: most routes are one SQL function. */
-typedef enum {
-	RK_SQL,
-	RK_HEALTH,	/* liveness: no database */
-	RK_READY,	/* database reachable and the extension version matches */
-	RK_OPENAPI, /* the document generated from this table */
-	RK_EVENTS,	/* the Server-Sent Events stream */
-} RouteKind;
+typedef enum NxRouteKind {
+	NX_KIND_SQL,
+	NX_KIND_HEALTH,			/* liveness: no database */
+	NX_KIND_READY,			/* database reachable and the extension version matches */
+	NX_KIND_OPENAPI,		/* the document generated from this table */
+	NX_KIND_EVENTS,			/* the Server-Sent Events stream */
+} NxRouteKind;
 
-#define ROUTE_PUBLIC 0x01	/* no bearer token */
-#define ROUTE_LOGIN	 0x02	/* counted by the login rate limiter */
+#define NX_ROUTE_PUBLIC 0x01	/* no bearer token */
+#define NX_ROUTE_LOGIN	0x02	/* counted by the login rate limiter */
 
 typedef struct Route {
 	const char *method;
 	const char *pattern;	/* "/v1/change-requests/{id}/approve" */
-	RouteKind	kind;
-	const char *function;	/* in schema nexplane; NULL unless RK_SQL */
+	NxRouteKind	kind;
+	const char *function;	/* in schema nexplane; NULL unless NX_KIND_SQL */
 	int			flags;
 	int			status;		/* on success */
 	const char *tag;		/* OpenAPI grouping */
@@ -73,6 +73,6 @@ typedef struct Route {
 extern const Route nx_routes[];
 extern const size_t nx_route_count;
 
-const char *nx_arg_type_sql(ArgType t);
+const char *nx_arg_type_sql(NxArgType t);
 
 #endif

@@ -254,7 +254,7 @@ fetch(SseClient *c)
 	c->again = false;
 	switch (nx_pool_submit(c->hub->srv->pool, stmts, 2, fetch_done, c))
 	{
-		case POOL_QUEUED:
+		case NX_SUBMIT_QUEUED:
 			return;
 		default:
 			c->fetching = false;

@@ -54,9 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q = strchr(sp + 1, '?');
 	if (q)
 		*q++ = '\0';
-	if (nx_route_match(line1, sp + 1, &m) != MATCH_OK)
+	if (nx_route_match(line1, sp + 1, &m) != NX_MATCH_OK)
 		goto out;
-	if (m.route->kind == RK_SQL)
+	if (m.route->kind == NX_KIND_SQL)
 	{
 		in.match = &m;
 		in.query = q;

@@ -15,14 +15,6 @@ CREATE FUNCTION nexplane.rotate_master_key(batch_size integer DEFAULT 500) RETUR
     AS 'MODULE_PATHNAME', 'nx_rotate_master_key' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Superuser-only instruments (they check for a superuser themselves).
-CREATE FUNCTION nexplane._vault_verify(credential_id uuid, expected jsonb) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'nx_vault_verify' LANGUAGE C VOLATILE
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-CREATE FUNCTION nexplane._vault_bench(tenant_id uuid, n integer) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'nx_vault_bench' LANGUAGE C VOLATILE
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-
 CREATE FUNCTION nexplane._credential_json(c nexplane.credentials) RETURNS jsonb
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object('id', c.id, 'name', c.name, 'provider', c.provider,
