@@ -3,7 +3,7 @@
  * loop, and on SIGTERM or SIGINT drain and free everything in one place.
  */
 #include "config.h"
-#include "http.h"
+#include "server.h"
 #include "log.h"
 #include "openapi.h"
 #include "pool.h"
@@ -18,7 +18,7 @@
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	nx_http_drain(arg);
+	nx_server_drain(arg);
 }
 
 int
@@ -45,7 +45,7 @@ main(int argc, char **argv)
 	srv.pool = nx_pool_new(srv.base, cfg.db, cfg.pool_size, cfg.queue_max,
 						   cfg.statement_timeout_ms);
 	srv.sse = nx_sse_new(&srv);
-	if (nx_http_start(&srv) != 0)
+	if (nx_server_start(&srv) != 0)
 		goto done;
 	term = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
 	intr = evsignal_new(srv.base, SIGINT, on_signal, &srv);
@@ -62,7 +62,7 @@ done:
 	/* the pool first: its last callbacks may still end streams */
 	nx_pool_free(srv.pool);
 	nx_sse_free(srv.sse);
-	nx_http_free(&srv);
+	nx_server_free(&srv);
 	nx_ratelimit_free(srv.login_limit);
 	free(srv.openapi);
 	SSL_CTX_free(srv.tls);

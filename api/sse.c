@@ -240,8 +240,8 @@ fetch(SseClient *c)
 	char		after[24];
 	char		max[8];
 	PoolStmt	stmts[2] = {
-		{nx_auth_sql, 3, {c->token, c->r->request_id, c->r->trace_id[0] ? c->r->trace_id : NULL}},
-		{FETCH_SQL, 2, {NULL, max}},
+		nx_request_auth_stmt(c->r, c->token),
+		{.sql = FETCH_SQL, .nparams = 2, .values = {NULL, max}},
 	};
 
 	snprintf(max, sizeof(max), "%d", EVENTS_PER_FETCH);
@@ -324,7 +324,7 @@ nx_sse_open(SseHub *hub, Request *r)
 
 	if (token == NULL)
 	{
-		nx_reply_error(r, 401, "an Authorization: Bearer token is required");
+		nx_reply_unauthenticated(r);
 		return;
 	}
 	c = calloc(1, sizeof(SseClient));
@@ -369,7 +369,7 @@ SseHub *
 nx_sse_new(Server *srv)
 {
 	SseHub	   *hub = calloc(1, sizeof(SseHub));
-	struct timeval tv = {srv->cfg->sse_heartbeat_s, 0};
+	struct timeval tv = {.tv_sec = srv->cfg->sse_heartbeat_s};
 
 	hub->srv = srv;
 	hub->listen = nx_pool_new(srv->base, srv->cfg->db, 1, 1, 0);

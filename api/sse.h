@@ -5,7 +5,7 @@
 #ifndef NX_SSE_H
 #define NX_SSE_H
 
-#include "http.h"
+#include "request.h"
 
 SseHub	   *nx_sse_new(Server *srv);
 void		nx_sse_free(SseHub *hub);

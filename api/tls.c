@@ -1,5 +1,8 @@
 /*
- * tls.c -- TLS 1.2 minimum; for 1.2 only forward-secret AEAD suites; no
+ * tls.c -- the server's TLS: the context every connection is made from,
+ * and the OpenSSL bufferevent libevent's HTTP server reads through.
+ *
+ * TLS 1.2 minimum; for 1.2 only forward-secret AEAD suites; no
  * compression, no renegotiation, no session tickets (nothing to rotate).
  * TLS 1.3 suites are OpenSSL's defaults, all of which are modern.
  */
@@ -7,6 +10,7 @@
 
 #include "log.h"
 
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
 static const char *tls12_ciphers =
@@ -59,4 +63,19 @@ nx_tls_server_ctx(const char *cert_file, const char *key_file)
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+struct bufferevent *
+nx_tls_bufferevent(struct event_base *base, void *ctx)
+{
+	SSL		   *ssl = SSL_new(ctx);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+										 BEV_OPT_CLOSE_ON_FREE);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
