@@ -30,7 +30,42 @@ typedef struct PoolJob {
 	struct timespec sent;
 } PoolJob;
 
-typedef enum NxConnState { NX_CONN_DOWN, NX_CONN_CONNECTING, NX_CONN_IDLE, NX_CONN_BUSY } NxConnState;
+/*
+ * A pooled connection's states.  Only conn_start, conn_connect_step,
+ * conn_send, conn_read_results and conn_broken change them.
+ *
+ *            conn_start              PQconnectPoll OK
+ *   +------+ ---------> +------------+ -------------> +------+
+ *   | DOWN |            | CONNECTING |                | IDLE | <------+
+ *   +------+ <--------- +------------+                +------+        |
+ *    ^   ^     fails                             conn_send |          | the Sync's
+ *    |   |                                                 v          | result
+ *    |   |                                            +------+        |
+ *    |   +--- send, flush or read fails, or results - | BUSY | -------+
+ *    |        out of step with the job                +------+
+ *    +---------- the server closed an idle connection
+ *
+ * (conn_start goes straight back to DOWN when libpq cannot even begin.)
+ * Entering DOWN (conn_broken) fails the connection's job, if any, and
+ * arms the retry timer: 100 ms, doubling to 5 s while reconnects fail, back
+ * to 0 once one succeeds.  A job waits in the queue while a connection is
+ * CONNECTING; when every connection is DOWN the queue is failed and
+ * nx_pool_submit refuses (NX_SUBMIT_DOWN), so no request waits for nothing.
+ * A pool that LISTENs sends its LISTEN as the first job of every connect,
+ * so it goes from CONNECTING through BUSY to IDLE before any other job.
+ */
+typedef enum NxConnState {
+	NX_CONN_DOWN,				/* no PGconn (pg is NULL): not yet opened or
+								 * broken; the retry timer reopens it.  The
+								 * zero value, where a new PoolConn starts */
+	NX_CONN_CONNECTING,			/* PQconnectStartParams returned; each socket
+								 * event runs one PQconnectPoll step */
+	NX_CONN_IDLE,				/* connected, non-blocking, in pipeline mode,
+								 * no job; watched for notifications and EOF */
+	NX_CONN_BUSY,				/* one job's statements and Sync sent (maybe
+								 * still flushing); results are read until the
+								 * Sync's */
+} NxConnState;
 
 typedef struct PoolConn {
 	Pool	   *pool;
