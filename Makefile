@@ -1,64 +1,80 @@
-# Nexplane: PGXS build of nexplane.so, plus the api/ and agent/ binaries.
-#   make          build (extension and api/)   make install   install the extension
-#   make run      local cluster  make stop      stop it
-#   make test     every suite    make deps      apt-get what is missing
+# Nexplane: PGXS build of nexplane.so, plus the api/ binary.
+#   make             build the extension and the shim
+#   make install     install the extension
+#   make run         a local cluster with everything started   make stop
+#   make test        install what is missing, build, run every suite
+#   make installcheck  the SQL suites against a running server (PGHOST, PGPORT)
+#   make deps        apt-get what is missing          make bench  benchmarks
 
 # Debian's PostgreSQL 15; another pg_config may be named on the command line.
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 
 MODULE_big = nexplane
-OBJS = \
-	extension/nexplane.o \
-	extension/context.o \
-	extension/util.o \
-	extension/spi_util.o \
-	extension/password.o \
-	extension/login_throttle.o \
-	extension/jwt.o \
-	extension/auth.o \
-	extension/authenticate.o \
-	extension/tenants.o \
-	extension/audit.o \
-	extension/master_key.o \
-	extension/vault.o \
-	extension/vault_rotation.o \
-	extension/vault_check.o \
-	extension/credentials.o \
-	extension/audit_trigger.o \
-	extension/change_types.o \
-	extension/risk.o \
-	extension/state_machine.o \
-	extension/change_requests.o \
-	extension/stream_events.o \
-	extension/session_revoke.o \
-	bgworkers/audit_space.o
+# One concept per file: every C file of these directories is part of it.
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c connectors/*.c bgworkers/*.c)))
 
 EXT_VERSION = 0.1
-# The install script is assembled from one file per concept, in order.
-EXT_SQL_PARTS = $(sort $(wildcard extension/sql/*.sql))
+# The install script is assembled in a fixed order of kinds: roles, the
+# context functions the policies call, tables with their policies
+# (schema/), functions and the triggers that call them (api/), then
+# ownership and grants.  Within a kind, files go in name order.
+EXT_SQL_PARTS = extension/sql/roles.sql extension/sql/context.sql \
+	$(sort $(wildcard extension/sql/schema/*.sql)) \
+	$(sort $(wildcard extension/sql/api/*.sql)) \
+	extension/sql/privileges.sql
 EXT_SQL = extension/nexplane--$(EXT_VERSION).sql
 
 MODULEDIR = extension
 DATA_built = $(EXT_SQL)
 DATA = extension/nexplane.control
 
-PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworkers -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
-	-Wno-missing-field-initializers -Wno-sign-compare
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/connectors -I$(srcdir)/bgworkers \
+	-std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wsign-compare -Wmissing-field-initializers
 SHLIB_LINK = -lssl -lcrypto -lcrypt
+
+# Tests, declared by concept.  pg_regress suites are sql/NAME.sql with
+# expected/NAME.out; setup (the shared fixtures) runs first, the rest in
+# name order, each depending only on setup.  Isolation specs live in
+# test/isolation/specs, TAP tests (restarts, crashes) in test/t.
+REGRESS = setup $(filter-out setup,$(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql))))
+ISOLATION = $(sort $(patsubst test/isolation/specs/%.spec,%,$(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS = -I test/perl --verbose
+# make installcheck uses the running server; make test (test/run_tests.sh)
+# passes TEMP_INSTANCE and TEMP_CONFIG so each kind gets a fresh instance.
+ifdef TEMP_INSTANCE
+REGRESS_OPTS += --temp-instance=$(TEMP_INSTANCE) --temp-config=$(TEMP_CONFIG)
+ISOLATION_OPTS += --temp-instance=$(TEMP_INSTANCE) --temp-config=$(TEMP_CONFIG)
+endif
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 # No LLVM bitcode: JIT inlining of these functions gains nothing.
 override with_llvm = no
 include $(PGXS)
+# after PGXS, which sets its own defaults
+CONTRIB_TESTDB = nexplane_regress
+ISOLATION_TESTDB = nexplane_isolation
 else
 # A fresh machine: only deps, run and test (which install first) can work.
-all install:
+all install installcheck:
 	@echo "PostgreSQL 15 server headers are missing: run 'make deps' (make run and make test do)." >&2
 	@exit 1
 endif
 
-# The API shim: nexplane-api and its sanitizer build (api/Makefile).
+# The kinds one at a time, so that the test runner counts each.
+.PHONY: installcheck-regress installcheck-isolation installcheck-tap
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+installcheck-isolation:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+installcheck-tap:
+	$(prove_installcheck)
+
+# The API shim (api/Makefile).
 all: api-binaries
 .PHONY: api-binaries
 api-binaries:
@@ -67,11 +83,12 @@ clean: api-clean
 .PHONY: api-clean
 api-clean:
 	$(MAKE) -C api clean
+	$(MAKE) -C test/modules/nexplane_test PG_CONFIG=$(PG_CONFIG) clean
 
-$(EXT_SQL): $(EXT_SQL_PARTS)
-	cat $^ > $@
+$(EXT_SQL): $(EXT_SQL_PARTS) Makefile
+	cat $(EXT_SQL_PARTS) > $@
 
-.PHONY: deps run stop test
+.PHONY: deps run stop test test-install
 deps:
 	@bash scripts/deps.sh
 
@@ -83,12 +100,19 @@ run: deps
 stop:
 	@bash scripts/run_local.sh stop
 
+# What only the tests use: the test-only extension, the sanitizer build of
+# the shim and its fuzz target.
+test-install:
+	$(MAKE) -C test/modules/nexplane_test PG_CONFIG=$(PG_CONFIG) all install
+	$(MAKE) -C api PG_CONFIG=$(PG_CONFIG) asan fuzz_route
+
 test: deps
-	$(MAKE) all install
+	$(MAKE) all install test-install
 	@bash test/run_tests.sh
 
 # Benchmarks print their figures and their baselines'; they are not tests.
 .PHONY: bench
 bench: deps
 	$(MAKE) all install
+	$(MAKE) -C test/modules/nexplane_test PG_CONFIG=$(PG_CONFIG) all install
 	@for b in bench/*/run.sh; do echo "== $$b"; bash $$b || exit 1; done

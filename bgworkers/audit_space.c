@@ -65,17 +65,11 @@
 #define AUDIT_SPACE_MIN_PAGES	8
 #define AUDIT_SPACE_MAX_PAGES	1024	/* 8 MB */
 
-static char *nx_database = NULL;	/* nexplane.database */
-
 void
 nx_audit_space_register(void)
 {
 	BackgroundWorker worker = {0};
 
-	DefineCustomStringVariable("nexplane.database",
-							   "The database where the nexplane extension lives, for its background workers.",
-							   NULL, &nx_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

@@ -24,7 +24,7 @@ nx_arg_text(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
 				(errcode(ERRCODE_NX_BAD_INPUT),
 				 errmsg("%s is required", name)));
 	t = PG_GETARG_TEXT_PP(argno);
-	if (VARSIZE_ANY_EXHDR(t) > maxlen)
+	if (VARSIZE_ANY_EXHDR(t) > (Size) maxlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_TOO_LARGE),
 				 errmsg("%s is too long", name),

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * change_requests.c
+ * cr_create.c
  *	  cr_create: a new change request, as a draft, scored for risk.
  *
  * With an idempotency key, a retry returns the request the first call

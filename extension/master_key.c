@@ -15,6 +15,8 @@
  */
 #include "nexplane.h"
 
+#include "guc.h"
+
 #include "master_key.h"
 
 #include <sys/mman.h>
@@ -28,8 +30,6 @@
 #define NX_MASTER_MIN 32
 #define NX_MASTER_MAX 4096
 
-static char *nx_master_key_file = NULL;
-static char *nx_previous_master_key_file = NULL;
 
 static NxMasterKey master = {0};
 static NxMasterKey previous = {0};
@@ -159,15 +159,6 @@ nx_master_key_init(void)
 {
 	char	   *env;
 
-	DefineCustomStringVariable("nexplane.master_key_file",
-							   "File holding the vault master key (read once at server start).",
-							   "When empty, NEXPLANE_SECRET_KEY in the server's environment is used.",
-							   &nx_master_key_file, "",
-							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
-	DefineCustomStringVariable("nexplane.previous_master_key_file",
-							   "File holding the previous master key, while rotate_master_key() runs.",
-							   NULL, &nx_previous_master_key_file, "",
-							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 

@@ -2,8 +2,8 @@
  *
  * nexplane.h
  *	  The one header that gathers PostgreSQL's includes and the pieces the
- *	  extension's files share: SQLSTATEs of class NX, GUC variables, and the
- *	  small helpers every SQL-callable function leans on.
+ *	  extension's files share: SQLSTATEs of class NX, the parameters, and
+ *	  the small helpers every SQL-callable function leans on.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +19,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "guc.h"
+
 /*
  * Errors use SQLSTATE class NX with the HTTP status in the last three
  * digits, so the API shim maps them mechanically.
@@ -33,27 +35,24 @@
 #define ERRCODE_NX_RATE_LIMITED		MAKE_SQLSTATE('N','X','4','2','9')
 #define ERRCODE_NX_INTERNAL			MAKE_SQLSTATE('N','X','5','0','0')
 
-/* GUCs (nexplane.c) */
-extern char *nx_jwt_key_file;
-extern char *nx_jwt_issuer;
-extern char *nx_jwt_audience;
-extern int	nx_access_token_ttl;
-extern int	nx_refresh_token_ttl;
-
-/* util.c */
+/* args.c */
 extern text *nx_arg_text(FunctionCallInfo fcinfo, int argno, const char *name,
 						 int maxlen);
+extern bool nx_uuid_parse(const char *s, pg_uuid_t *out);
+extern char *nx_uuid_out(const pg_uuid_t *u);
+
+/* tokens.c */
 extern char *nx_random_token(const char *prefix);
 extern bytea *nx_sha256(const char *data, size_t len);
 extern char *nx_base64url_encode(const unsigned char *data, int len);
 extern unsigned char *nx_base64url_decode(const char *src, int srclen,
 										  int *outlen);
+
+/* json_fields.c */
 extern char *nx_jsonb_get_cstring(Jsonb *jb, const char *key);
 extern bool nx_jsonb_get_int64(Jsonb *jb, const char *key, int64 *out);
 extern bool nx_jsonb_get_bool(Jsonb *jb, const char *key);
 extern Jsonb *nx_jsonb_parse(const char *json, int len);
-extern bool nx_uuid_parse(const char *s, pg_uuid_t *out);
-extern char *nx_uuid_out(const pg_uuid_t *u);
 
 /* tenants.c */
 extern void nx_check_email(const char *email);

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * auth.c
+ * sessions.c
  *	  login, refresh, logout and me: password sessions and their tokens.
  *
  * A login creates a row in sessions and returns an RS256 access token

@@ -86,4 +86,6 @@ SELECT s.revoked_at IS NOT NULL AS root_session_ended
  WHERE u.email = 'root@acme.test';
 SELECT t.slug, a.action, a.actor_kind FROM nexplane.audit_events a
   JOIN nexplane.tenants t ON t.id = a.tenant_id
- WHERE a.action !~ '^[a-z_]+\.(insert|update|delete)$' ORDER BY a.id;
+ WHERE a.action !~ '^[a-z_]+\.(insert|update|delete)$' AND t.slug IN ('acme', 'globex', 'initech')
+   AND a.action LIKE ANY (ARRAY['tenant.%', 'superadmin.%'])
+ ORDER BY a.id;

@@ -1,49 +1,6 @@
--- Change requests: creation, validation, idempotency and risk scores.
--- Fixtures: a connector and assets in acme, more users, and one access
--- token per user so later suites switch users without bcrypt's cost.
+-- Change requests: creation, validation, idempotency and risk scores, on
+-- the fixtures of setup.sql (pg-main, its assets, test.as, test.cr).
 SELECT id AS acme FROM nexplane.tenants WHERE slug = 'acme' \gset
-INSERT INTO nexplane.connectors (tenant_id, id, type, name)
-VALUES (:'acme', '10000000-0000-0000-0000-000000000001', 'postgresql', 'pg-main'),
-       (:'acme', '10000000-0000-0000-0000-000000000002', 'ldap', 'ldap-main');
-INSERT INTO nexplane.assets (tenant_id, id, connector_id, kind, external_id, name, environment, tags)
-VALUES (:'acme', '20000000-0000-0000-0000-000000000001', '10000000-0000-0000-0000-000000000001',
-        'database', 'prod-db', 'prod-db', 'production', '{}'),
-       (:'acme', '20000000-0000-0000-0000-000000000002', '10000000-0000-0000-0000-000000000001',
-        'database', 'stage-db', 'stage-db', 'staging', '{}');
-INSERT INTO nexplane.assets (tenant_id, id, connector_id, kind, external_id, name, environment, tags)
-SELECT :'acme', ('30000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid,
-       '10000000-0000-0000-0000-000000000001', 'host', 'card-' || i, 'card-' || i,
-       'production', '{pci}'
-  FROM generate_series(1, 25) i;
-
-SET ROLE nexplane_api;
-SELECT nexplane.login('admin@acme.test', 'acme-admin-pass-1') IS NOT NULL AS acme_admin;
-SELECT count(nexplane.user_create(e, 'change-user-pass-1', r))
-  FROM (VALUES ('appr2@acme.test', 'approver'), ('admin2@acme.test', 'admin')) v(e, r);
-SELECT nexplane.logout() IS NOT NULL AS out;
-RESET ROLE;
-CREATE TABLE test.tokens (who text PRIMARY KEY, token text NOT NULL);
-GRANT SELECT ON test.tokens TO PUBLIC;
-INSERT INTO test.tokens
-SELECT who, nexplane.login(email, pw, NULL, false)->>'access_token'
-  FROM (VALUES ('admin', 'admin@acme.test', 'acme-admin-pass-1'),
-               ('admin2', 'admin2@acme.test', 'change-user-pass-1'),
-               ('op', 'op@acme.test', 'operator-pass-1'),
-               ('appr', 'appr@acme.test', 'approver-pass-1'),
-               ('appr2', 'appr2@acme.test', 'change-user-pass-1'),
-               ('viewer', 'view@acme.test', 'viewer-pass-1x')) v(who, email, pw);
--- test.as(who): switch the context to that user for this transaction.
-CREATE FUNCTION test.as(who text) RETURNS text LANGUAGE sql AS $$
-    SELECT nexplane.authenticate((SELECT token FROM test.tokens t WHERE t.who = $1))->>'role'
-$$;
-GRANT EXECUTE ON FUNCTION test.as(text) TO PUBLIC;
-CREATE FUNCTION test.cr(change_type text, assets uuid[] DEFAULT '{}',
-                        at timestamptz DEFAULT '2030-01-16 10:00Z') RETURNS jsonb
-    LANGUAGE sql AS $$
-    SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', change_type,
-                              '{"user": "app"}', 'test ' || change_type, NULL, assets, at)
-$$;
-GRANT EXECUTE ON FUNCTION test.cr(text, uuid[], timestamptz) TO PUBLIC;
 
 BEGIN;
 SET LOCAL ROLE nexplane_api;

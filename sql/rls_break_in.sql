@@ -13,6 +13,13 @@ SELECT id AS globex FROM nexplane.tenants WHERE slug = 'globex' \gset
 SELECT id AS acme FROM nexplane.tenants WHERE slug = 'acme' \gset
 SELECT id AS gx_user FROM nexplane.users WHERE tenant_id = :'globex' AND email = 'admin@globex.test' \gset
 CREATE TEMP TABLE gx AS SELECT :'globex'::uuid AS t, :'gx_user'::uuid AS u;
+-- A stored credential (and so globex's data key), made the way users make one.
+SET ROLE nexplane_api;
+SELECT nexplane.login('admin@globex.test', 'globex-admin-pass-1') IS NOT NULL AS globex_admin;
+SELECT nexplane.credential_create('gx-break-in', 'postgresql', '{"password": "gx-break-in-1"}')
+       IS NOT NULL AS gx_stored_credential;
+SELECT nexplane.logout() IS NOT NULL AS out;
+RESET ROLE;
 WITH
   s AS (INSERT INTO nexplane.sessions (tenant_id, user_id, expires_at)
         SELECT t, u, now() + interval '1 day' FROM gx RETURNING tenant_id, id),
@@ -258,3 +265,7 @@ SELECT layer, outcome, count(*) FROM test.probe_log GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT layer, probe, outcome FROM test.probe_log WHERE leaked;
 SELECT format('break-in: %s attempts, %s leaks', count(*), count(*) FILTER (WHERE leaked))
     AS verdict FROM test.probe_log;
+
+-- The forged tenant key above was wrapped by no real master key: take it
+-- out, so that later suites can rotate globex's keys.
+DELETE FROM nexplane.tenant_keys WHERE tenant_id = :'globex' AND version = 99;

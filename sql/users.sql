@@ -2,10 +2,9 @@
 SET ROLE nexplane_api;
 SELECT nexplane.login('admin@acme.test', 'acme-admin-pass-1') IS NOT NULL AS acme_admin;
 
+-- op@, appr@ and view@acme.test come from setup.sql.
 SELECT u - 'id' - 'created_at' - 'updated_at' AS created
-  FROM (SELECT nexplane.user_create('op@acme.test', 'operator-pass-1', 'operator', 'Olive Op') AS u) s;
-SELECT nexplane.user_create('appr@acme.test', 'approver-pass-1', 'approver')->>'role';
-SELECT nexplane.user_create('view@acme.test', 'viewer-pass-1x', 'viewer')->>'role';
+  FROM (SELECT nexplane.user_create('olive@acme.test', 'operator-pass-1', 'operator', 'Olive Op') AS u) s;
 SELECT (nexplane.user_create('gone@acme.test', 'gone-password-1', 'operator')->>'id') AS gone_id
 \gset
 SELECT (nexplane.me()->'user'->>'id') AS admin_id

@@ -40,18 +40,18 @@ SELECT test.try(format('SELECT nexplane.credential_delete(%L)', :'db_cred'));
 SELECT test.try($$SELECT nexplane.rotate_tenant_key()$$);
 SELECT test.try($$SELECT nexplane.rotate_master_key()$$);
 SELECT nexplane.credential_get(:'db_cred')->>'name' AS operator_reads_metadata;
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}'));
-SELECT test.try($$SELECT nexplane._vault_bench(nexplane.current_tenant_id(), 1)$$);
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}'));
+SELECT test.try($$SELECT nexplane_test.vault_bench(nexplane.current_tenant_id(), 1)$$);
 SELECT p.proname AS api_callable_vault_function
   FROM pg_proc p
- WHERE p.pronamespace = 'nexplane'::regnamespace
+ WHERE p.pronamespace IN ('nexplane'::regnamespace, 'nexplane_test'::regnamespace)
    AND has_function_privilege('nexplane_api', p.oid, 'EXECUTE')
-   AND p.prosrc IN ('nx_vault_verify', 'nx_vault_bench');
+   AND p.prosrc IN ('nxt_vault_verify', 'nxt_vault_bench');
 RESET ROLE;
 
 -- Round trip (checked inside the server, never returned).
-SELECT nexplane._vault_verify(:'db_cred', '{"username": "app", "password": "Vault-Secret-acme-1"}') AS round_trip,
-       nexplane._vault_verify(:'db_cred', '{"username": "app", "password": "wrong"}') AS wrong_guess;
+SELECT nexplane_test.vault_verify(:'db_cred', '{"username": "app", "password": "Vault-Secret-acme-1"}') AS round_trip,
+       nexplane_test.vault_verify(:'db_cred', '{"username": "app", "password": "wrong"}') AS wrong_guess;
 -- The stored form: format 1, key version 1, IV, ciphertext, tag.
 SELECT get_byte(b, 0) AS format, (get_byte(b, 1) << 24) | (get_byte(b, 4)) AS key_version,
        length(b) - 1 - 4 - 12 - 16 = length('{"password": "Vault-Secret-acme-1", "username": "app"}') AS sizes_add_up
@@ -59,7 +59,9 @@ SELECT get_byte(b, 0) AS format, (get_byte(b, 1) << 24) | (get_byte(b, 4)) AS ke
 SELECT count(*) AS plaintext_in_tables FROM nexplane.credentials
  WHERE secret_blob LIKE '%Vault-Secret%' OR secret_blob IS NULL AND mode = 'stored';
 SELECT count(*) AS secret_in_audit FROM nexplane.audit_events WHERE after::text LIKE '%Vault-Secret%';
-SELECT action, count(*) FROM nexplane.audit_events WHERE action LIKE 'credential.%' GROUP BY 1 ORDER BY 1;
+SELECT action, count(*) FROM nexplane.audit_events
+ WHERE action LIKE 'credential.%' AND tenant_id = (SELECT id FROM nexplane.tenants WHERE slug = 'acme')
+ GROUP BY 1 ORDER BY 1;
 
 -- Tampering: every kind fails, and nothing is returned.
 CREATE TEMP TABLE saved AS SELECT id, secret_blob, key_version FROM nexplane.credentials;
@@ -68,19 +70,19 @@ CREATE FUNCTION pg_temp.flip(blob text, pos int) RETURNS text LANGUAGE sql AS $$
                    get_byte(decode(blob, 'base64'), pos) # 1), 'base64'), E'\n', '')
 $$;
 UPDATE nexplane.credentials SET secret_blob = pg_temp.flip(secret_blob, 5) WHERE id = :'db_cred';
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}')) AS iv_flipped;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}')) AS iv_flipped;
 UPDATE nexplane.credentials c SET secret_blob = pg_temp.flip(s.secret_blob, 20)
   FROM saved s WHERE c.id = s.id AND c.id = :'db_cred';
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}')) AS ciphertext_flipped;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}')) AS ciphertext_flipped;
 UPDATE nexplane.credentials c SET secret_blob = pg_temp.flip(s.secret_blob, length(decode(s.secret_blob, 'base64')) - 1)
   FROM saved s WHERE c.id = s.id AND c.id = :'db_cred';
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}')) AS tag_flipped;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}')) AS tag_flipped;
 UPDATE nexplane.credentials c SET secret_blob = 'bm90IGEgYmxvYg==' WHERE c.id = :'db_cred';
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}')) AS not_a_blob;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}')) AS not_a_blob;
 -- swapped between two credentials of one tenant
 UPDATE nexplane.credentials c SET secret_blob = s.secret_blob
   FROM saved s WHERE c.id = :'db_cred' AND s.id = :'ldap_cred';
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}')) AS swapped;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}')) AS swapped;
 -- copied into another tenant's credential
 SET ROLE nexplane_api;
 SELECT nexplane.login('admin@globex.test', 'globex-admin-pass-1') IS NOT NULL AS globex_admin;
@@ -90,16 +92,16 @@ SELECT nexplane.logout() IS NOT NULL AS out;
 RESET ROLE;
 UPDATE nexplane.credentials c SET secret_blob = s.secret_blob
   FROM saved s WHERE c.id = :'gx_cred' AND s.id = :'ldap_cred';
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'gx_cred', '{}')) AS other_tenant;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'gx_cred', '{}')) AS other_tenant;
 -- an altered wrapped data key
 UPDATE nexplane.credentials c SET secret_blob = s.secret_blob
   FROM saved s WHERE c.id = s.id AND c.id = :'db_cred';
 UPDATE nexplane.tenant_keys SET wrapped_key = set_byte(wrapped_key, 20, get_byte(wrapped_key, 20) # 1)
  WHERE tenant_id = (SELECT id FROM nexplane.tenants WHERE slug = 'acme');
-SELECT test.try(format('SELECT nexplane._vault_verify(%L, %L)', :'db_cred', '{}')) AS wrapped_key_flipped;
+SELECT test.try(format('SELECT nexplane_test.vault_verify(%L, %L)', :'db_cred', '{}')) AS wrapped_key_flipped;
 UPDATE nexplane.tenant_keys SET wrapped_key = set_byte(wrapped_key, 20, get_byte(wrapped_key, 20) # 1)
  WHERE tenant_id = (SELECT id FROM nexplane.tenants WHERE slug = 'acme');
-SELECT nexplane._vault_verify(:'db_cred', '{"username": "app", "password": "Vault-Secret-acme-1"}') AS restored;
+SELECT nexplane_test.vault_verify(:'db_cred', '{"username": "app", "password": "Vault-Secret-acme-1"}') AS restored;
 
 -- IVs never repeat: 500 rotations of one secret, 500 distinct IVs and blobs.
 SELECT nexplane.login('admin@acme.test', 'acme-admin-pass-1') IS NOT NULL AS acme_admin;
@@ -128,13 +130,13 @@ SELECT version, status, retired_at IS NOT NULL AS retired FROM nexplane.tenant_k
  WHERE tenant_id = nexplane.current_tenant_id() ORDER BY version;
 SELECT name, key_version FROM nexplane.credentials
  WHERE tenant_id = nexplane.current_tenant_id() AND mode = 'stored' ORDER BY name;
-SELECT bool_and(nexplane._vault_verify(id, jsonb_build_object('password', 'Vault-Secret-r' || substr(name, 2))))
+SELECT bool_and(nexplane_test.vault_verify(id, jsonb_build_object('password', 'Vault-Secret-r' || substr(name, 2))))
        AS rotated_still_decrypt
   FROM nexplane.credentials WHERE name IN ('c1', 'c2', 'c3');
 -- The old key cannot read a re-encrypted blob: point its version byte at 1.
 UPDATE nexplane.credentials SET secret_blob = replace(encode(set_byte(decode(secret_blob, 'base64'), 4, 1), 'base64'), E'\n', '')
  WHERE name = 'c1';
-SELECT test.try((SELECT format('SELECT nexplane._vault_verify(%L, %L)', id, '{}')
+SELECT test.try((SELECT format('SELECT nexplane_test.vault_verify(%L, %L)', id, '{}')
                    FROM nexplane.credentials WHERE name = 'c1')) AS old_key_on_new_blob;
 SELECT nexplane.rotate_master_key() - 'master_key_id' AS master_rotation_noop;
 SELECT action, count(*) FROM nexplane.audit_events WHERE action LIKE 'vault.%' GROUP BY 1 ORDER BY 1;

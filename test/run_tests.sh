@@ -1,58 +1,73 @@
 #!/usr/bin/env bash
-# make test: run every suite against one temporary cluster and end with a
-# single line "N passed, N failed".  The cluster lives in a temporary
-# directory, runs as postgres on a free port, and is stopped on any exit.
-# KEEP=1 keeps the directory (logs, diffs) for a look afterwards.
+# make test: run every kind of suite and end with one line of its own,
+# "N passed, N failed".  The SQL suites, the isolation specs and the TAP
+# tests are the Makefile's (installcheck-regress, -isolation, -tap), run
+# on temporary instances; the end-to-end scripts start their own clusters.
+#
+# PostgreSQL refuses to run as root, and pg_regress --temp-instance and
+# PostgreSQL::Test::Cluster start servers themselves, so those three run
+# as the postgres user, in a copy of the tree it can read and write.
+# Every server is stopped on any exit: pg_regress and Cluster.pm stop
+# theirs, the e2e scripts' traps stop theirs.
+# KEEP=1 keeps the work directory (results, diffs, logs) for a look.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh
 
-PGXS_DIR=$(dirname "$(dirname "$(dirname "$(/usr/lib/postgresql/15/bin/pg_config --pgxs)")")")
-PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
-PG_ISOLATION_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
-
 tmp=$(mktemp -d /tmp/nexplane-test.XXXXXX)
 chmod 755 "$tmp"
 cleanup() {
-  nx_cluster_stop "$tmp/pg"
   if [ -n "${KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
 passed=0
 failed=0
-# Tally a pg_regress-style log ("... ok" / "... FAILED") and show diffs.
-tally() {
-  local log=$1 diffs=$2 p f
-  p=$(grep -cE '\.\.\. ok( |$)' "$log")
-  f=$(grep -cE '\.\.\. FAILED' "$log")
-  passed=$((passed + p))
-  failed=$((failed + f))
-  if [ "$f" -gt 0 ] || ! grep -q 'All [0-9]* tests passed' "$log"; then
-    [ -f "$diffs" ] && head -n 400 "$diffs"
-    [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
-  fi
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# The tree as the postgres user sees it, and the configuration every
+# temporary instance starts with: the libraries preloaded, and keys made
+# for this run only.
+tar --exclude=.git --exclude=.nexplane -cf - . | (mkdir "$tmp/tree" && tar -xf - -C "$tmp/tree")
+mkdir "$tmp/keys"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/keys/jwt.pem" 2>/dev/null
+(umask 077; openssl rand -base64 48 >"$tmp/keys/master.key")
+chmod 600 "$tmp/keys/jwt.pem" "$tmp/keys/master.key"
+sed -e "s|@KEYS@|$tmp/keys|g" test/temp_instance.conf >"$tmp/temp_instance.conf"
+chown -R postgres: "$tmp"
+
+as_postgres_make() { # target, log
+  runuser -u postgres -- make -C "$tmp/tree" --no-print-directory "$1" \
+    TEMP_INSTANCE="$tmp/instance" TEMP_CONFIG="$tmp/temp_instance.conf" 2>&1 | tee "$2"
 }
 
-if ! { nx_cluster_init "$tmp/pg" && nx_cluster_trust_local "$tmp/pg" && nx_cluster_start "$tmp/pg"; }; then
-  echo "could not start the test cluster"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-# A second RSA key, for tokens "signed by another key".
-runuser -u postgres -- openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-  -out "$tmp/pg/data/other_jwt.pem" 2>/dev/null
+# pg_regress and pg_isolation_regress: one "... ok" or "... FAILED" line
+# per test; no line at all (the instance did not start) counts as a failure.
+tally_regress() { # log, diffs
+  local p f
+  p=$(grep -cE '\.\.\. ok( |$)' "$1")
+  f=$(grep -cE '\.\.\. FAILED' "$1")
+  [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && f=1
+  [ "$f" -gt 0 ] && [ -f "$2" ] && head -n 400 "$2"
+  count "$p" "$f"
+}
 
 echo "== pg_regress"
-"$PG_REGRESS" --inputdir=. --outputdir="$tmp/regress" --schedule=test/schedule \
-  --dbname=nexplane_regress 2>&1 | tee "$tmp/regress.log"
-psql -qX -d postgres -c 'DROP DATABASE IF EXISTS nexplane_regress' >/dev/null 2>&1
-tally "$tmp/regress.log" "$tmp/regress/regression.diffs"
+as_postgres_make installcheck-regress "$tmp/regress.log"
+tally_regress "$tmp/regress.log" "$tmp/tree/regression.diffs"
 
 echo "== isolation"
-"$PG_ISOLATION_REGRESS" --inputdir=test/isolation --outputdir="$tmp/isolation" \
-  --schedule=test/isolation/schedule --dbname=nexplane_isolation 2>&1 | tee "$tmp/isolation.log"
-tally "$tmp/isolation.log" "$tmp/isolation/regression.diffs"
+as_postgres_make installcheck-isolation "$tmp/isolation.log"
+tally_regress "$tmp/isolation.log" "$tmp/tree/output_iso/regression.diffs"
+
+# prove --verbose prints every assertion as "ok N - ..." or "not ok N - ...";
+# a test file that dies or plans more than it ran is one more failure.
+echo "== TAP"
+as_postgres_make installcheck-tap "$tmp/tap.log"
+p=$(grep -cE '^\s*ok [0-9]+' "$tmp/tap.log")
+f=$(grep -cE '^\s*not ok [0-9]+' "$tmp/tap.log")
+grep -qE '^Result: PASS' "$tmp/tap.log" || f=$((f + 1))
+count "$p" "$f"
 
 echo "== end-to-end"
 for t in test/e2e/*.sh; do
@@ -62,8 +77,7 @@ for t in test/e2e/*.sh; do
   p=$(grep -c '^ok ' "$tmp/e2e.log")
   f=$(grep -c '^not ok ' "$tmp/e2e.log")
   [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && f=1   # a script that checked nothing failed
-  passed=$((passed + p))
-  failed=$((failed + f))
+  count "$p" "$f"
 done
 
 echo

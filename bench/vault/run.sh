@@ -15,7 +15,7 @@ N_VAULT=${N_VAULT:-20000}
 N_PGP=${N_PGP:-2000}
 N_IV=${N_IV:-20000}
 
-sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION pgcrypto" >/dev/null
+sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION nexplane_test" -c "CREATE EXTENSION pgcrypto" >/dev/null
 tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
 sql <<'SQL'
 CREATE FUNCTION ops_per_sec(q text, n int) RETURNS numeric LANGUAGE plpgsql AS $$
@@ -26,8 +26,8 @@ BEGIN
 END $$;
 CREATE TABLE secret AS SELECT repeat('s', 200) AS s;
 SQL
-sql -c "SELECT nexplane._vault_bench('$tenant', 200)" >/dev/null   # warm: derive the KEK once
-vault=$(sql -c "SELECT nexplane._vault_bench('$tenant', $N_VAULT)")
+sql -c "SELECT nexplane_test.vault_bench('$tenant', 200)" >/dev/null   # warm: derive the KEK once
+vault=$(sql -c "SELECT nexplane_test.vault_bench('$tenant', $N_VAULT)")
 venc=$(sed -E 's/.*"encrypt_per_sec": ([0-9]+).*/\1/' <<<"$vault")
 vdec=$(sed -E 's/.*"decrypt_per_sec": ([0-9]+).*/\1/' <<<"$vault")
 vencc=$(sed -E 's/.*"encrypt_cold_per_sec": ([0-9]+).*/\1/' <<<"$vault")

@@ -1,4 +1,5 @@
--- Nexplane install script, assembled from extension/sql/*.sql in order.
+-- Nexplane install script, assembled by the Makefile from extension/sql/:
+-- roles.sql, context.sql, schema/*.sql, api/*.sql, privileges.sql.
 \echo Use "CREATE EXTENSION nexplane" to load this file. \quit
 
 -- Roles.  nexplane_owner owns every table and function: it is not a

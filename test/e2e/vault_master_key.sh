@@ -6,7 +6,7 @@
 data=$E2E_DIR/pg/data
 e2e_cluster </dev/null || { echo "not ok - cluster starts"; exit 1; }
 
-sql -c "CREATE EXTENSION nexplane" -c "SET client_min_messages = warning" \
+sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION nexplane_test" -c "SET client_min_messages = warning" \
     -c "SELECT nexplane.tenant_create('mk1', 'MK1', 'admin@mk1.test', 'mk1-admin-password')" \
     -c "SELECT nexplane.tenant_create('mk2', 'MK2', 'admin@mk2.test', 'mk2-admin-password')" >/dev/null
 for t in 1 2; do
@@ -15,7 +15,7 @@ for t in 1 2; do
     tail -n 1 >"$E2E_DIR/cred$t"
 done
 verify() { # tenant number: 't' when the credential decrypts, else the error
-  sql -c "SELECT nexplane._vault_verify('$(cat "$E2E_DIR/cred$1")', '{\"password\": \"mk-secret-$1\"}')" 2>&1
+  sql -c "SELECT nexplane_test.vault_verify('$(cat "$E2E_DIR/cred$1")', '{\"password\": \"mk-secret-$1\"}')" 2>&1
 }
 check "credentials decrypt under the first master key" test "$(verify 1)$(verify 2)" = tt
 cp "$data/nexplane_master.key" "$E2E_DIR/key_a"
@@ -44,7 +44,7 @@ done
 check "rotate_tenant_key called again finishes the rotation" \
   test "$(sql -c "SELECT count(*) FROM nexplane.credentials c JOIN nexplane.tenants t ON t.id = c.tenant_id WHERE t.slug = 'mk1' AND c.key_version <> 2")" = 0
 check "every credential still decrypts after the interrupted rotation" test "$(sql -c \
-  "SELECT bool_and(nexplane._vault_verify(c.id, jsonb_build_object('password', 'mk-extra-' || substr(c.name, 7))))
+  "SELECT bool_and(nexplane_test.vault_verify(c.id, jsonb_build_object('password', 'mk-extra-' || substr(c.name, 7))))
      FROM nexplane.credentials c WHERE c.name LIKE 'extra-%'")$(verify 1)" = tt
 
 # A wrong key: a clear error at first use, not garbage.
@@ -57,7 +57,7 @@ e2e_conf "nexplane.master_key_file = 'no-such.key'"
 e2e_restart
 out=$(verify 1)
 check "a missing master key file gives a clear error" grep -q 'could not open master key file "no-such.key"' <<<"$out"
-check "... with a hint" grep -q "nexplane.master_key_file" <<<"$(sql -c '\set VERBOSITY verbose' -c "SELECT nexplane._vault_verify('$(cat "$E2E_DIR/cred1")', '{}')" 2>&1)"
+check "... with a hint" grep -q "nexplane.master_key_file" <<<"$(sql -c '\set VERBOSITY verbose' -c "SELECT nexplane_test.vault_verify('$(cat "$E2E_DIR/cred1")', '{}')" 2>&1)"
 
 # The key from the environment; the postmaster's environ no longer shows it.
 e2e_conf "nexplane.master_key_file = ''"

@@ -13,7 +13,7 @@ CONF
 log=$E2E_DIR/pg/server.log
 # The test's own superuser statements carry literals: keep them out of the log.
 quiet() { sql -c "SET log_statement = 'none'" -c "SET log_min_duration_statement = -1" "$@"; }
-quiet -c "CREATE EXTENSION nexplane" \
+quiet -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION nexplane_test" \
       -c "SELECT nexplane.tenant_create('leak', 'Leak', 'admin@leak.test', 'leak-admin-password')" >/dev/null
 
 secrets=(canary-create-1 canary-create-2 canary-rotate-3 canary-dup-4 canary-external-5 canary-big-6)
@@ -43,7 +43,7 @@ run "$login" "SELECT nexplane.credential_create('big', 'postgresql', :s6::jsonb)
 check "the failing calls failed and were logged" grep -q 'already exists' "$log"
 check "statements were logged" grep -q 'execute .*credential_create' "$log"
 check "the stored secrets are real (db decrypts to its rotated value)" test "$(quiet -c \
-  "SELECT nexplane._vault_verify(id, '{\"password\": \"canary-rotate-3\"}') FROM nexplane.credentials WHERE name = 'db'")" = t
+  "SELECT nexplane_test.vault_verify(id, '{\"password\": \"canary-rotate-3\"}') FROM nexplane.credentials WHERE name = 'db'")" = t
 
 sql -c "CHECKPOINT" >/dev/null
 pg_dump -d postgres >"$E2E_DIR/dump.sql"

@@ -134,3 +134,12 @@ CREATE FUNCTION nexplane._audit_seal_all(max_rows integer DEFAULT 10000) RETURNS
     SELECT coalesce(sum(nexplane._audit_seal_tenant(t.id, max_rows)), 0)::integer
       FROM nexplane.tenants t
 $$;
+
+-- audit_seal(): the caller's tenant, admins.
+CREATE FUNCTION nexplane.audit_seal() RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM nexplane._require_role('admin');
+    RETURN jsonb_build_object('sealed', nexplane._audit_seal_tenant(nexplane.current_tenant_id()));
+END
+$$;

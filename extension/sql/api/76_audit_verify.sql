@@ -62,15 +62,7 @@ BEGIN
 END
 $$;
 
--- audit_seal() and audit_verify(): the caller's tenant, admins.
-CREATE FUNCTION nexplane.audit_seal() RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM nexplane._require_role('admin');
-    RETURN jsonb_build_object('sealed', nexplane._audit_seal_tenant(nexplane.current_tenant_id()));
-END
-$$;
-
+-- audit_verify(): the caller's tenant, admins.
 CREATE FUNCTION nexplane.audit_verify() RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

@@ -1,10 +1,15 @@
 /*-------------------------------------------------------------------------
  *
- * vault_check.c
- *	  Superuser-only instruments for tests and benchmarks.  Neither returns
- *	  plaintext: _vault_verify answers whether a credential decrypts to an
- *	  expected value (constant-time compare), _vault_bench times the vault.
+ * nexplane_test.c
+ *	  The test-only extension nexplane_test: superuser-only instruments for
+ *	  tests and benchmarks, kept out of nexplane.so.  Neither returns
+ *	  plaintext: vault_verify answers whether a credential decrypts to an
+ *	  expected value (constant-time compare), vault_bench times the vault.
  *	  Both check for a superuser themselves, whatever the grants say.
+ *
+ * The vault's functions are nexplane.so's: that library is preloaded
+ * (shared_preload_libraries), and PostgreSQL loads libraries with
+ * RTLD_GLOBAL, so this one resolves them when it is loaded.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,7 +25,7 @@
 #include <openssl/crypto.h>
 
 static void
-nx_require_superuser(void)
+nxt_require_superuser(void)
 {
 	if (!nx_caller_is_superuser())
 		ereport(ERROR,
@@ -28,10 +33,12 @@ nx_require_superuser(void)
 				 errmsg("only a PostgreSQL superuser may use the vault instruments")));
 }
 
-/* _vault_verify(credential_id, expected jsonb) returns boolean */
-PG_FUNCTION_INFO_V1(nx_vault_verify);
+/* vault_verify(credential_id, expected jsonb) returns boolean */
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(nxt_vault_verify);
 Datum
-nx_vault_verify(PG_FUNCTION_ARGS)
+nxt_vault_verify(PG_FUNCTION_ARGS)
 {
 	char	   *id;
 	Jsonb	   *expected;
@@ -39,7 +46,7 @@ nx_vault_verify(PG_FUNCTION_ARGS)
 	NxSecret   *got;
 	bool		same;
 
-	nx_require_superuser();
+	nxt_require_superuser();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_BAD_INPUT),
@@ -67,7 +74,7 @@ nx_vault_verify(PG_FUNCTION_ARGS)
 
 /* One timed pass of n encryptions or decryptions; cold forgets cached keys. */
 static double
-nx_bench_pass(const char *tenant_id, int n, bool encrypt, bool cold,
+nxt_bench_pass(const char *tenant_id, int n, bool encrypt, bool cold,
 			  char **blobs, MemoryContext keep)
 {
 	unsigned char plain[200];
@@ -96,14 +103,14 @@ nx_bench_pass(const char *tenant_id, int n, bool encrypt, bool cold,
 }
 
 /*
- * _vault_bench(tenant_id, n): encrypt and decrypt a 200-byte secret n times
+ * vault_bench(tenant_id, n): encrypt and decrypt a 200-byte secret n times
  * each under the tenant's key, warm (the data key cached for the
  * transaction, as in a batch) and cold (looked up and unwrapped each time,
  * as for one credential per transaction); answers operations per second.
  */
-PG_FUNCTION_INFO_V1(nx_vault_bench);
+PG_FUNCTION_INFO_V1(nxt_vault_bench);
 Datum
-nx_vault_bench(PG_FUNCTION_ARGS)
+nxt_vault_bench(PG_FUNCTION_ARGS)
 {
 	char	   *tenant_id;
 	int			n = PG_GETARG_INT32(1);
@@ -115,7 +122,7 @@ nx_vault_bench(PG_FUNCTION_ARGS)
 				dec_cold;
 	char	   *json;
 
-	nx_require_superuser();
+	nxt_require_superuser();
 	if (PG_ARGISNULL(0) || n < 1 || n > 1000000)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_BAD_INPUT),
@@ -126,10 +133,10 @@ nx_vault_bench(PG_FUNCTION_ARGS)
 	blobs = MemoryContextAlloc(keep, sizeof(char *) * n);
 
 	SPI_connect();
-	enc = nx_bench_pass(tenant_id, n, true, false, blobs, keep);
-	dec = nx_bench_pass(tenant_id, n, false, false, blobs, keep);
-	enc_cold = nx_bench_pass(tenant_id, n, true, true, blobs, keep);
-	dec_cold = nx_bench_pass(tenant_id, n, false, true, blobs, keep);
+	enc = nxt_bench_pass(tenant_id, n, true, false, blobs, keep);
+	dec = nxt_bench_pass(tenant_id, n, false, false, blobs, keep);
+	enc_cold = nxt_bench_pass(tenant_id, n, true, true, blobs, keep);
+	dec_cold = nxt_bench_pass(tenant_id, n, false, true, blobs, keep);
 	SPI_finish();
 
 	json = psprintf("{\"n\": %d, \"encrypt_per_sec\": %.0f, \"decrypt_per_sec\": %.0f,"

@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Every nexplane.* configuration parameter, in one place.
+ *
+ * Each is PGC_SUSET or stricter, and the "nexplane" prefix is reserved,
+ * so no ordinary role can set one or invent a nexplane.* setting that some
+ * code might trust.  Secrets' locations are GUC_SUPERUSER_ONLY as well, so
+ * they are not even shown.  Nothing about the tenant context is a GUC.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "nexplane.h"
+
+#include "guc.h"
+
+#include "utils/guc.h"
+
+char	   *nx_jwt_key_file = NULL;
+char	   *nx_jwt_issuer = NULL;
+char	   *nx_jwt_audience = NULL;
+int			nx_access_token_ttl = 3600;
+int			nx_refresh_token_ttl = 30 * 24 * 3600;
+char	   *nx_master_key_file = NULL;
+char	   *nx_previous_master_key_file = NULL;
+char	   *nx_database = NULL;
+
+/* nx_guc_define defines the parameters and reserves the prefix. */
+void
+nx_guc_define(void)
+{
+	DefineCustomStringVariable("nexplane.jwt_private_key_file",
+							   "PEM file holding the RSA key that signs access tokens.",
+							   "A relative path is taken from the data directory.",
+							   &nx_jwt_key_file, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("nexplane.jwt_issuer",
+							   "The iss claim of access tokens.",
+							   NULL, &nx_jwt_issuer, "nexplane",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("nexplane.jwt_audience",
+							   "The aud claim of access tokens.",
+							   NULL, &nx_jwt_audience, "nexplane-api",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	/* negative values let tests mint expired tokens */
+	DefineCustomIntVariable("nexplane.access_token_ttl",
+							"Lifetime of access tokens.",
+							NULL, &nx_access_token_ttl, 3600, -86400, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.refresh_token_ttl",
+							"Lifetime of refresh tokens and login sessions.",
+							NULL, &nx_refresh_token_ttl, 30 * 24 * 3600,
+							60, 365 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("nexplane.master_key_file",
+							   "File holding the vault master key (read once at server start).",
+							   "When empty, NEXPLANE_SECRET_KEY in the server's environment is used.",
+							   &nx_master_key_file, "",
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("nexplane.previous_master_key_file",
+							   "File holding the previous master key, while rotate_master_key() runs.",
+							   NULL, &nx_previous_master_key_file, "",
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("nexplane.database",
+							   "The database where the nexplane extension lives, for its background workers.",
+							   NULL, &nx_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("nexplane");
+}

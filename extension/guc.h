@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.h
+ *	  Every nexplane.* configuration parameter, defined in guc.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NX_GUC_H
+#define NX_GUC_H
+
+/* tokens (jwt.c, sessions.c) */
+extern char *nx_jwt_key_file;
+extern char *nx_jwt_issuer;
+extern char *nx_jwt_audience;
+extern int	nx_access_token_ttl;
+extern int	nx_refresh_token_ttl;
+
+/* the vault's master keys (master_key.c) */
+extern char *nx_master_key_file;
+extern char *nx_previous_master_key_file;
+
+/* where the background workers run (bgworkers/) */
+extern char *nx_database;
+
+extern void nx_guc_define(void);
+
+#endif							/* NX_GUC_H */
