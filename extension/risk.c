@@ -14,7 +14,7 @@
  */
 #include "nexplane.h"
 
-#include "change_types.h"
+#include "connector.h"
 #include "context.h"
 #include "risk.h"
 #include "spi_util.h"
@@ -30,9 +30,9 @@ typedef struct NxWeight
 } NxWeight;
 
 static const NxWeight weights[] = {
-	{"additive", 5},
-	{"modifying", 20},
-	{"destructive", 40},
+	{"additive", NX_WEIGHT_ADDITIVE},
+	{"modifying", NX_WEIGHT_MODIFYING},
+	{"destructive", NX_WEIGHT_DESTRUCTIVE},
 	{"production", 25},
 	{"staging", 10},
 	{"sensitive_tags", 10},
@@ -83,7 +83,9 @@ Jsonb *
 nx_risk_compute(const NxRiskInput *in)
 {
 	const char *args[] = {in->tenant_id, in->connector_id, in->asset_ids, in->at};
-	NxChangeClass class = nx_change_class(in->change_type);
+	const NxChangeType *type;
+	NxChangeClass class;
+	int			class_weight;
 	StringInfoData f;
 	StringInfoData out;
 	int			score = 0;
@@ -111,7 +113,9 @@ nx_risk_compute(const NxRiskInput *in)
 		   "                     coalesce($4::timestamptz, now())),"
 		   " nexplane._window_hit('change_window', $1::uuid, $2::uuid, $3::uuid[],"
 		   "                     coalesce($4::timestamptz, now())),"
-		   " extract(isodow FROM coalesce($4::timestamptz, now()) AT TIME ZONE 'UTC') >= 6",
+		   " extract(isodow FROM coalesce($4::timestamptz, now()) AT TIME ZONE 'UTC') >= 6,"
+		   " (SELECT c.type FROM nexplane.connectors c"
+		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid)",
 		   4, args);
 	assets = atoll(nx_spi_get(0, 1));
 	found = atoll(nx_spi_get(0, 2));
@@ -125,9 +129,15 @@ nx_risk_compute(const NxRiskInput *in)
 				 errmsg("%lld of the %lld assets named were not found",
 						(long long) (assets - found), (long long) assets)));
 
+	/* the class and weight the connector declares for the change type */
+	type = nx_spi_get(0, 10) ?
+		nx_change_type_find(nx_connector_find(nx_spi_get(0, 10)), in->change_type) : NULL;
+	class = type ? type->class : nx_change_class_by_verb(in->change_type);
+	class_weight = type ? type->risk_weight : nx_weight(nx_change_class_name(class));
+
 	initStringInfo(&f);
 	appendStringInfoChar(&f, '[');
-	nx_factor(&f, &score, nx_change_class_name(class), nx_weight(nx_change_class_name(class)),
+	nx_factor(&f, &score, nx_change_class_name(class), class_weight,
 			  psprintf("%s is a %s change", in->change_type, nx_change_class_name(class)));
 	if (prod > 0)
 		nx_factor(&f, &score, "production", nx_weight("production"),

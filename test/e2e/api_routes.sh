@@ -130,14 +130,18 @@ sql -c "SELECT nexplane._audit_seal_all()" >/dev/null
 call GET /v1/audit/verify
 check "GET /v1/audit/verify: the chain holds" test "$STATUS:$(field .ok)" = 200:true
 
+call GET /v1/connectors/types
+check "GET /v1/connectors/types: the registry's types" \
+  test "$STATUS:$(field '[.[].type] | sort | join(",")')" = 200:ldap,mariadb,postgresql,redis
+
 # Routes whose functions have not landed answer 501, clearly.
 x=00000000-0000-0000-0000-000000000001
 not_yet=(
-  "GET /v1/connectors/types" "GET /v1/connectors" "GET /v1/connectors/$x" "DELETE /v1/connectors/$x"
+  "GET /v1/connectors" "GET /v1/connectors/$x" "DELETE /v1/connectors/$x"
   "POST /v1/connectors/$x/test" "POST /v1/connectors/$x/discover" "GET /v1/assets" "GET /v1/assets/$x"
   "GET /v1/jobs" "GET /v1/jobs/$x" "POST /v1/jobs/$x/cancel" "GET /v1/tasks/$x"
   "GET /v1/schedules" "GET /v1/schedules/$x" "DELETE /v1/schedules/$x"
-  "GET /v1/evidence" "GET /v1/evidence/$x" "GET /v1/agents" "GET /v1/agents/$x"
+  "GET /v1/evidence" "GET /v1/evidence/$x" "GET /v1/agents/$x"
   "POST /v1/agents/$x/revoke" "POST /v1/enrollment-tokens"
 )
 ok501=0
@@ -158,11 +162,11 @@ call PATCH "/v1/schedules/$x" '{"cron": "5 * * * *"}'
 check "PATCH /v1/schedules/{id}: 501 too" test "$STATUS" = 501
 
 # ... and work as soon as the function exists, with no change to the shim.
-sql -c "CREATE FUNCTION nexplane.connector_types() RETURNS jsonb LANGUAGE sql
-        AS \$\$ SELECT '[\"postgresql\"]'::jsonb \$\$" \
-    -c "GRANT EXECUTE ON FUNCTION nexplane.connector_types() TO nexplane_api" >/dev/null
-call GET /v1/connectors/types
-check "a route starts working when its function lands" test "$STATUS:$(field '.[0]')" = 200:postgresql
+sql -c "CREATE FUNCTION nexplane.agent_list() RETURNS jsonb LANGUAGE sql
+        AS \$\$ SELECT '[\"agent-1\"]'::jsonb \$\$" \
+    -c "GRANT EXECUTE ON FUNCTION nexplane.agent_list() TO nexplane_api" >/dev/null
+call GET /v1/agents
+check "a route starts working when its function lands" test "$STATUS:$(field '.[0]')" = 200:agent-1
 
 call POST /v1/auth/logout
 check "POST /v1/auth/logout" test "$STATUS" = 200
