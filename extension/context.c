@@ -132,8 +132,9 @@ nx_caller_is_superuser(void)
 	return superuser_arg(GetOuterUserId());
 }
 
+/* nx_require_role: the caller's context, if its role is in the set. */
 const NxContext *
-nx_require_role(const char *const *roles)
+nx_require_role(NxRoleSet roles)
 {
 	const NxContext *ctx = nx_context_get();
 
@@ -142,11 +143,8 @@ nx_require_role(const char *const *roles)
 				(errcode(ERRCODE_NX_UNAUTHENTICATED),
 				 errmsg("not authenticated"),
 				 errhint("Call nexplane.login() or nexplane.authenticate() first.")));
-	if (roles == NULL || strcmp(ctx->role, "superadmin") == 0)
+	if (nx_role_in(ctx->role, roles))
 		return ctx;
-	for (const char *const *r = roles; *r; r++)
-		if (strcmp(ctx->role, *r) == 0)
-			return ctx;
 	ereport(ERROR,
 			(errcode(ERRCODE_NX_FORBIDDEN),
 			 errmsg("role \"%s\" may not do this", ctx->role)));
@@ -213,18 +211,6 @@ PG_FUNCTION_INFO_V1(nx_require_role_sql);
 Datum
 nx_require_role_sql(PG_FUNCTION_ARGS)
 {
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	const char **roles;
-	int			k = 0;
-
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	roles = palloc0(sizeof(char *) * (n + 1));
-	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			roles[k++] = TextDatumGetCString(elems[i]);
-	nx_require_role(k > 0 ? roles : NULL);
+	nx_require_role(nx_role_set_from_array(PG_GETARG_ARRAYTYPE_P(0)));
 	PG_RETURN_VOID();
 }

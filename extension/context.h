@@ -13,6 +13,7 @@
 #define NX_CONTEXT_H
 
 #include "nexplane.h"
+#include "roles.h"
 
 #define NX_ROLE_MAX 16
 
@@ -52,7 +53,7 @@ extern void nx_system_enter(void);
 extern void nx_system_leave(void);
 
 /* Raise NX401 when no context, NX403 when role is not in the list. */
-extern const NxContext *nx_require_role(const char *const *roles);
+extern const NxContext *nx_require_role(NxRoleSet roles);
 extern bool nx_caller_is_superuser(void);
 
 #endif							/* NX_CONTEXT_H */

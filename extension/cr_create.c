@@ -22,8 +22,6 @@
 #define NX_PARAMS_MAX 65536
 #define NX_ASSETS_MAX 1000
 
-static const char *const operators[] = {"operator", "admin", NULL};
-
 static void
 nx_check_change_type(const char *t)
 {
@@ -48,7 +46,7 @@ PG_FUNCTION_INFO_V1(nx_cr_create);
 Datum
 nx_cr_create(PG_FUNCTION_ARGS)
 {
-	const NxContext *ctx = nx_require_role(operators);
+	const NxContext *ctx = nx_require_role(NX_OPERATORS);
 	char	   *tenant_id = nx_uuid_out(&ctx->tenant_id);
 	char	   *user_id = nx_uuid_out(&ctx->user_id);
 	char	   *connector_id;

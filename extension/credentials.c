@@ -19,7 +19,6 @@
 
 #define NX_SECRET_MAX 16384
 
-static const char *const admin_only[] = {"admin", NULL};
 
 static const char *nx_credential_json_sql =
 "SELECT jsonb_build_object('id', c.id, 'name', c.name, 'provider', c.provider,"
@@ -94,7 +93,7 @@ PG_FUNCTION_INFO_V1(nx_credential_create);
 Datum
 nx_credential_create(PG_FUNCTION_ARGS)
 {
-	const NxContext *ctx = nx_require_role(admin_only);
+	const NxContext *ctx = nx_require_role(NX_ADMINS);
 	char	   *name = text_to_cstring(nx_arg_text(fcinfo, 0, "name", 100));
 	char	   *provider = text_to_cstring(nx_arg_text(fcinfo, 1, "provider", 40));
 	bool		has_secret = !PG_ARGISNULL(2);
@@ -164,7 +163,7 @@ PG_FUNCTION_INFO_V1(nx_credential_rotate);
 Datum
 nx_credential_rotate(PG_FUNCTION_ARGS)
 {
-	const NxContext *ctx = nx_require_role(admin_only);
+	const NxContext *ctx = nx_require_role(NX_ADMINS);
 	char	   *tenant_id = nx_uuid_out(&ctx->tenant_id);
 	char	   *id;
 	NxSecret   *secret;

@@ -193,7 +193,7 @@ PG_FUNCTION_INFO_V1(nx_risk_score);
 Datum
 nx_risk_score(PG_FUNCTION_ARGS)
 {
-	const NxContext *ctx = nx_require_role(NULL);
+	const NxContext *ctx = nx_require_role(NX_ANY_ROLE);
 	NxRiskInput in = {0};
 	Jsonb	   *result;
 

@@ -288,7 +288,7 @@ PG_FUNCTION_INFO_V1(nx_logout);
 Datum
 nx_logout(PG_FUNCTION_ARGS)
 {
-	const NxContext *ctx = nx_require_role(NULL);
+	const NxContext *ctx = nx_require_role(NX_ANY_ROLE);
 	bool		had_session = strcmp(ctx->auth_kind, "api_key") != 0;
 
 	if (had_session)
@@ -310,7 +310,7 @@ PG_FUNCTION_INFO_V1(nx_me);
 Datum
 nx_me(PG_FUNCTION_ARGS)
 {
-	const NxContext *ctx = nx_require_role(NULL);
+	const NxContext *ctx = nx_require_role(NX_ANY_ROLE);
 	const char *args[] = {ctx->auth_kind, nx_uuid_out(&ctx->home_tenant_id)};
 	uint64		n;
 

@@ -4,14 +4,16 @@
  *	  The change request lifecycle: one transition table, one function
  *	  that walks it, and the trigger that holds the table to it.
  *
- * Every action locks the row, checks the state against the table, the
- * caller's role, the requester rule and the policies, moves the state,
- * and appends a change_request_events row with the full payload (the
- * audit trigger records the row change too).  Three transitions land in
- * one of two states: submit (approved at once when no approval is
- * needed), approve (stays pending until enough approvals) and execute
- * (scheduled when planned for later).  The worker's actions are reached
- * only through the _cr_* functions, which nexplane_api cannot call.
+ * Each row of the table says everything about one move: the action, the
+ * state it leaves and the state it lands in (and the other state it may
+ * land in instead), who may make it (a set of roles, or only the job
+ * worker), the job it queues, and the prepare hook that does the move's
+ * own checks and work first.  nx_cr_act walks the table: it locks the
+ * row, reads the change request once, finds the move, checks the role,
+ * runs the hook, queues the job, moves the state, and appends a
+ * change_request_events row with the full payload (the audit trigger
+ * records the row change too).  The worker's actions are reached only
+ * through the _cr_* functions, which nexplane_api cannot call.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,45 +29,85 @@
 #include "utils/acl.h"
 #include "utils/json.h"
 
+/* A change request as the state machine reads it, once per action. */
+typedef struct NxChangeRequest
+{
+	const char *tenant_id;
+	const char *id;
+	const char *state;
+	const char *requester_id;
+	bool		scheduled_later;	/* scheduled_for is in the future */
+	const char *connector_id;
+	const char *change_type;
+	const char *asset_ids;		/* uuid[] literal */
+	const char *scheduled_for;
+} NxChangeRequest;
+
+/* What one action brings: the caller, the target, and the action's input. */
+typedef struct NxAct
+{
+	const char *action;
+	bool		worker;
+	const char *tenant_id;
+	const char *id;
+	const char *text_arg;		/* comment, reason or error */
+	const char *result;			/* jsonb text from the worker */
+	const char *rollback_state;
+} NxAct;
+
+/* One move under way: what a prepare hook reads and adds to. */
+typedef struct NxMove
+{
+	const NxAct *act;
+	const NxChangeRequest *cr;
+	const NxContext *ctx;		/* NULL for the worker */
+	StringInfo	payload;		/* the event's payload, "key": value, ... */
+	const char *warnings;		/* policy warnings, a jsonb array */
+} NxMove;
+
+struct NxTransition;
+
+/*
+ * A prepare hook checks what the table cannot say, does the move's own
+ * work, and answers where the move lands: the row's "to" or its "alt_to".
+ */
+typedef const char *(*NxPrepare) (NxMove *m, const struct NxTransition *t);
+
 typedef struct NxTransition
 {
 	const char *action;
 	const char *from;
 	const char *to;
-	const char *const *roles;	/* NULL: only the worker */
+	const char *alt_to;			/* the other state it may land in, or NULL */
+	NxRoleSet	roles;			/* who may, when not the worker's */
+	bool		worker;			/* only the job worker makes this move */
+	const char *job_kind;		/* the job the move queues, or NULL */
+	NxPrepare	prepare;		/* checks and work before the move, or NULL */
 } NxTransition;
 
-static const char *const operators[] = {"operator", "admin", NULL};
-static const char *const approvers[] = {"approver", "admin", NULL};
+static const char *nx_prepare_submit(NxMove *m, const NxTransition *t);
+static const char *nx_prepare_decide(NxMove *m, const NxTransition *t);
+static const char *nx_prepare_execute(NxMove *m, const NxTransition *t);
+static const char *nx_prepare_unschedule(NxMove *m, const NxTransition *t);
 
 static const NxTransition transitions[] = {
-	{"submit", "draft", "pending_approval", operators},
-	{"approve", "pending_approval", "approved", approvers},
-	{"reject", "pending_approval", "rejected", approvers},
-	{"cancel", "draft", "cancelled", operators},
-	{"cancel", "pending_approval", "cancelled", operators},
-	{"cancel", "approved", "cancelled", operators},
-	{"cancel", "scheduled", "cancelled", operators},
-	{"execute", "approved", "executing", operators},
-	{"execute", "scheduled", "executing", NULL},
-	{"complete", "executing", "completed", NULL},
-	{"fail", "executing", "failed", NULL},
-	{"rollback", "completed", "rolling_back", operators},
-	{"rollback", "failed", "rolling_back", operators},
-	{"rollback_complete", "rolling_back", "rolled_back", NULL},
-	{"rollback_fail", "rolling_back", "rollback_failed", NULL},
-};
-
-/* The other landing states of the three two-way transitions. */
-static const struct
-{
-	const char *action;
-	const char *from;
-	const char *to;
-}			alternates[] = {
-	{"submit", "draft", "approved"},
-	{"approve", "pending_approval", "pending_approval"},
-	{"execute", "approved", "scheduled"},
+	{"submit", "draft", "pending_approval", "approved", NX_OPERATORS, false, NULL, nx_prepare_submit},
+	{"approve", "pending_approval", "approved", "pending_approval", NX_APPROVERS, false, NULL,
+	nx_prepare_decide},
+	{"reject", "pending_approval", "rejected", NULL, NX_APPROVERS, false, NULL, nx_prepare_decide},
+	{"cancel", "draft", "cancelled", NULL, NX_OPERATORS, false, NULL, NULL},
+	{"cancel", "pending_approval", "cancelled", NULL, NX_OPERATORS, false, NULL, NULL},
+	{"cancel", "approved", "cancelled", NULL, NX_OPERATORS, false, NULL, NULL},
+	{"cancel", "scheduled", "cancelled", NULL, NX_OPERATORS, false, NULL, nx_prepare_unschedule},
+	{"execute", "approved", "executing", "scheduled", NX_OPERATORS, false, "execute_change",
+	nx_prepare_execute},
+	{"execute", "scheduled", "executing", NULL, 0, true, NULL, NULL},
+	{"complete", "executing", "completed", NULL, 0, true, NULL, NULL},
+	{"fail", "executing", "failed", NULL, 0, true, NULL, NULL},
+	{"rollback", "completed", "rolling_back", NULL, NX_OPERATORS, false, "rollback_change", NULL},
+	{"rollback", "failed", "rolling_back", NULL, NX_OPERATORS, false, "rollback_change", NULL},
+	{"rollback_complete", "rolling_back", "rolled_back", NULL, 0, true, NULL, NULL},
+	{"rollback_fail", "rolling_back", "rollback_failed", NULL, 0, true, NULL, NULL},
 };
 
 static const NxTransition *
@@ -83,26 +125,25 @@ static bool
 nx_move_allowed(const char *from, const char *to)
 {
 	for (size_t i = 0; i < lengthof(transitions); i++)
-		if (strcmp(transitions[i].from, from) == 0 && strcmp(transitions[i].to, to) == 0)
-			return true;
-	for (size_t i = 0; i < lengthof(alternates); i++)
-		if (strcmp(alternates[i].from, from) == 0 && strcmp(alternates[i].to, to) == 0)
+		if (strcmp(transitions[i].from, from) == 0 &&
+			(strcmp(transitions[i].to, to) == 0 ||
+			 (transitions[i].alt_to && strcmp(transitions[i].alt_to, to) == 0)))
 			return true;
 	return false;
 }
 
+/* The actions a user may take from a state, for the hint of an NX409. */
 static char *
 nx_allowed_actions(const char *from)
 {
 	StringInfoData buf;
-
 	bool		worker_next = false;
 
 	initStringInfo(&buf);
 	for (size_t i = 0; i < lengthof(transitions); i++)
 		if (strcmp(transitions[i].from, from) == 0)
 		{
-			if (transitions[i].roles == NULL)
+			if (transitions[i].worker)
 				worker_next = true;
 			else
 				appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", transitions[i].action);
@@ -113,41 +154,59 @@ nx_allowed_actions(const char *from)
 		"none; the change request is finished";
 }
 
-static bool
-nx_role_in(const char *role, const char *const *roles)
-{
-	if (strcmp(role, "superadmin") == 0)
-		return true;
-	for (const char *const *r = roles; *r; r++)
-		if (strcmp(role, *r) == 0)
-			return true;
-	return false;
-}
-
-/* What one action brings: the caller, the target, and the action's input. */
-typedef struct NxAct
-{
-	const char *action;
-	bool		worker;
-	const char *tenant_id;
-	const char *id;
-	const char *text_arg;		/* comment, reason or error */
-	const char *result;			/* jsonb text from the worker */
-	const char *rollback_state;
-} NxAct;
-
-static const char *cr_row_sql =
-"SELECT c.state, c.requester_id, c.risk_level, c.scheduled_for > now(),"
-"       nexplane._required_approvals(c), nexplane._approvals_given(c),"
-"       nexplane._policy_violations(c, $3), c.connector_id, c.change_type,"
-"       c.asset_ids, c.scheduled_for"
-"  FROM nexplane.change_requests c"
-" WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid";
-
 static uint64
 nx_q(const NxAct *a, const char *sql, int nargs, const char *const *args)
 {
 	return a->worker ? nx_spi_system(sql, nargs, args) : nx_spi(sql, nargs, args);
+}
+
+/* nx_cr_read locks the change request and reads it into cr. */
+static void
+nx_cr_read(const NxAct *a, NxChangeRequest *cr)
+{
+	const char *args[] = {a->tenant_id, a->id};
+
+	if (nx_q(a, "SELECT c.state, c.requester_id, c.scheduled_for > now(), c.connector_id,"
+			 "       c.change_type, c.asset_ids, c.scheduled_for"
+			 "  FROM nexplane.change_requests c"
+			 " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid FOR UPDATE", 2, args) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_NOT_FOUND),
+				 errmsg("change request %s not found", a->id)));
+	cr->tenant_id = a->tenant_id;
+	cr->id = a->id;
+	cr->state = nx_spi_get(0, 1);
+	cr->requester_id = nx_spi_get(0, 2);
+	cr->scheduled_later = nx_spi_get(0, 3) && strcmp(nx_spi_get(0, 3), "t") == 0;
+	cr->connector_id = nx_spi_get(0, 4);
+	cr->change_type = nx_spi_get(0, 5);
+	cr->asset_ids = nx_spi_get(0, 6);
+	cr->scheduled_for = nx_spi_get(0, 7);
+}
+
+/* The approvals a change request needs and has: {count, admin} each. */
+typedef struct NxApprovals
+{
+	Jsonb	   *required;
+	Jsonb	   *given;
+	const char *required_text;
+	const char *given_text;
+} NxApprovals;
+
+static NxApprovals
+nx_cr_approvals(const NxChangeRequest *cr)
+{
+	const char *args[] = {cr->tenant_id, cr->id};
+	NxApprovals ap;
+
+	nx_spi("SELECT nexplane._required_approvals(c), nexplane._approvals_given(c)"
+		   "  FROM nexplane.change_requests c"
+		   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
+	ap.required = nx_spi_get_jsonb(0, 1);
+	ap.given = nx_spi_get_jsonb(0, 2);
+	ap.required_text = nx_spi_get(0, 1);
+	ap.given_text = nx_spi_get(0, 2);
+	return ap;
 }
 
 static int64
@@ -161,160 +220,171 @@ nx_count_of(Jsonb *jb)
 
 /* Enough approvals given, and an admin among them when one is required? */
 static bool
-nx_approvals_met(Jsonb *required, Jsonb *given)
+nx_approvals_met(const NxApprovals *ap)
 {
-	return nx_count_of(given) >= nx_count_of(required) &&
-		(!nx_jsonb_get_bool(required, "admin") || nx_jsonb_get_bool(given, "admin"));
+	return nx_count_of(ap->given) >= nx_count_of(ap->required) &&
+		(!nx_jsonb_get_bool(ap->required, "admin") || nx_jsonb_get_bool(ap->given, "admin"));
 }
 
 /*
- * Split policy violations into an error (any enforced one) or warnings
- * for the event payload.
+ * nx_apply_policies checks the policies for a phase ("submit" or
+ * "execute"): any enforced violation is an error, warned ones are
+ * returned for the event payload.
  */
 static const char *
-nx_apply_policies(const char *violations, const char *id)
+nx_apply_policies(const NxChangeRequest *cr, const char *phase)
 {
-	const char *args[] = {violations};
+	const char *args[] = {cr->tenant_id, cr->id, phase};
 
 	nx_spi("SELECT string_agg(v->>'message', '; ') FILTER (WHERE v->>'mode' = 'enforce'),"
 		   "       coalesce(jsonb_agg(v) FILTER (WHERE v->>'mode' = 'warn'), '[]')"
-		   "  FROM jsonb_array_elements($1::jsonb) v", 1, args);
+		   "  FROM nexplane.change_requests c,"
+		   "       jsonb_array_elements(nexplane._policy_violations(c, $3)) v"
+		   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 3, args);
 	if (nx_spi_get(0, 1) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_CONFLICT),
-				 errmsg("a policy forbids change request %s now", id),
+				 errmsg("a policy forbids change request %s now", cr->id),
 				 errdetail("%s.", nx_spi_get(0, 1)),
 				 errhint("Wait until the policy allows it, or ask an admin to change the policy.")));
 	return nx_spi_get(0, 2);
 }
 
+/*
+ * Submit: the requester or an admin; the policies of submission; the risk
+ * scored again, now; approved at once when that risk needs no approval.
+ */
+static const char *
+nx_prepare_submit(NxMove *m, const NxTransition *t)
+{
+	const NxChangeRequest *cr = m->cr;
+	NxRiskInput in = {cr->tenant_id, cr->connector_id, cr->change_type,
+	cr->asset_ids, cr->scheduled_for, m->ctx->role};
+	const char *args[] = {cr->tenant_id, cr->id, NULL};
+	NxApprovals ap;
+
+	if (strcmp(cr->requester_id, nx_uuid_out(&m->ctx->user_id)) != 0 &&
+		!nx_role_in(m->ctx->role, NX_ADMINS))
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_FORBIDDEN),
+				 errmsg("only the requester or an admin may submit change request %s", cr->id)));
+	m->warnings = nx_apply_policies(cr, "submit");
+	{
+		Jsonb	   *risk = nx_risk_compute(&in);
+
+		args[2] = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
+	}
+	nx_spi("UPDATE nexplane.change_requests"
+		   "   SET risk_score = ($3::jsonb->>'score')::int, risk_level = $3::jsonb->>'level',"
+		   "       risk_factors = $3::jsonb->'factors'"
+		   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 3, args);
+	ap = nx_cr_approvals(cr);	/* at the new risk level */
+	appendStringInfo(m->payload, "\"risk\": %s, \"required_approvals\": %s, ",
+					 args[2], ap.required_text);
+	return nx_count_of(ap.required) == 0 ? t->alt_to : t->to;
+}
+
+/*
+ * Approve or reject: never the requester; a rejection says why; one
+ * decision per approver; approved once enough approvals are in.
+ */
+static const char *
+nx_prepare_decide(NxMove *m, const NxTransition *t)
+{
+	const NxAct *a = m->act;
+	bool		approve = strcmp(a->action, "approve") == 0;
+	const char *me = nx_uuid_out(&m->ctx->user_id);
+	const char *args[] = {a->tenant_id, a->id, me, a->action, m->ctx->role, a->text_arg};
+	NxApprovals ap;
+
+	if (strcmp(m->cr->requester_id, me) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_FORBIDDEN),
+				 errmsg("you cannot %s your own change request", a->action),
+				 errhint("Someone other than the requester must decide.")));
+	if (!approve && (a->text_arg == NULL || a->text_arg[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_INVALID),
+				 errmsg("a rejection needs a reason")));
+	if (nx_spi("INSERT INTO nexplane.approvals"
+			   " (tenant_id, change_request_id, approver_id, decision, approver_role, comment)"
+			   " VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6)"
+			   " ON CONFLICT DO NOTHING", 6, args) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_CONFLICT),
+				 errmsg("you have already decided on change request %s", a->id)));
+	if (!approve)
+		return t->to;
+	ap = nx_cr_approvals(m->cr);	/* with this approval */
+	appendStringInfo(m->payload, "\"required_approvals\": %s, \"approvals\": %s, ",
+					 ap.required_text, ap.given_text);
+	return nx_approvals_met(&ap) ? t->to : t->alt_to;
+}
+
+/*
+ * Execute: the approvals it needs, the policies of execution; scheduled
+ * instead when planned for later (the clock starts it then).
+ */
+static const char *
+nx_prepare_execute(NxMove *m, const NxTransition *t)
+{
+	NxApprovals ap = nx_cr_approvals(m->cr);
+
+	if (!nx_approvals_met(&ap))
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_CONFLICT),
+				 errmsg("change request %s does not have the approvals it needs", m->cr->id),
+				 errdetail("Required: %s; given: %s.", ap.required_text, ap.given_text)));
+	m->warnings = nx_apply_policies(m->cr, "execute");
+	return m->cr->scheduled_later ? t->alt_to : t->to;
+}
+
+/* Cancel a scheduled change: its queued job goes too. */
+static const char *
+nx_prepare_unschedule(NxMove *m, const NxTransition *t)
+{
+	const char *args[] = {m->cr->tenant_id, m->cr->id};
+
+	nx_spi("UPDATE nexplane.jobs SET state = 'cancelled', finished_at = now()"
+		   " WHERE tenant_id = $1::uuid AND change_request_id = $2::uuid AND state = 'queued'",
+		   2, args);
+	return t->to;
+}
+
+/* nx_cr_act makes one action's move, as the transition table says. */
 static Datum
 nx_cr_act(NxAct *a)
 {
-	const NxContext *ctx = nx_context_get();
-	const char *row_args[] = {a->tenant_id, a->id,
-	strcmp(a->action, "execute") == 0 ? "execute" : "submit"};
+	const NxContext *ctx = a->worker ? NULL : nx_context_get();
+	NxChangeRequest cr;
 	const NxTransition *t;
-	const char *from;
 	const char *to;
-	const char *requester;
-	const char *warnings = "[]";
-	const char *job_kind = NULL;
 	StringInfoData payload;
+	NxMove		m;
 	Jsonb	   *result;
 
 	SPI_connect();
-	if (nx_q(a, "SELECT 1 FROM nexplane.change_requests"
-			 " WHERE tenant_id = $1::uuid AND id = $2::uuid FOR UPDATE", 2, row_args) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_NX_NOT_FOUND),
-				 errmsg("change request %s not found", a->id)));
-	nx_q(a, cr_row_sql, 3, row_args);
-	from = nx_spi_get(0, 1);
-	requester = nx_spi_get(0, 2);
-
-	t = nx_find_transition(a->action, from);
-	if (t == NULL || (t->roles == NULL) != a->worker)
+	nx_cr_read(a, &cr);
+	t = nx_find_transition(a->action, cr.state);
+	if (t == NULL || t->worker != a->worker)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_CONFLICT),
 				 errmsg("change request %s cannot %s", a->id, a->action),
-				 errdetail("It is in state \"%s\".", from),
-				 errhint("Allowed now: %s.", nx_allowed_actions(from))));
+				 errdetail("It is in state \"%s\".", cr.state),
+				 errhint("Allowed now: %s.", nx_allowed_actions(cr.state))));
 	if (!a->worker && !nx_role_in(ctx->role, t->roles))
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("role \"%s\" may not %s change requests", ctx->role, a->action)));
-	to = t->to;
 
 	initStringInfo(&payload);
-	appendStringInfoString(&payload, "{");
-	if (strcmp(a->action, "submit") == 0)
-	{
-		NxRiskInput in = {a->tenant_id, nx_spi_get(0, 8), nx_spi_get(0, 9),
-		nx_spi_get(0, 10), nx_spi_get(0, 11), ctx->role};
-		char	   *violations = nx_spi_get(0, 7);
-		Jsonb	   *risk;
-		const char *rargs[] = {a->tenant_id, a->id, NULL};
+	appendStringInfoChar(&payload, '{');
+	m = (NxMove) {.act = a, .cr = &cr, .ctx = ctx, .payload = &payload, .warnings = "[]"};
+	to = t->prepare ? t->prepare(&m, t) : t->to;
 
-		if (strcmp(requester, nx_uuid_out(&ctx->user_id)) != 0 &&
-			!nx_role_in(ctx->role, (const char *const[]) {"admin", NULL}))
-			ereport(ERROR,
-					(errcode(ERRCODE_NX_FORBIDDEN),
-					 errmsg("only the requester or an admin may submit change request %s", a->id)));
-		warnings = nx_apply_policies(violations, a->id);
-		risk = nx_risk_compute(&in);
-		rargs[2] = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
-		nx_spi("UPDATE nexplane.change_requests"
-			   "   SET risk_score = ($3::jsonb->>'score')::int, risk_level = $3::jsonb->>'level',"
-			   "       risk_factors = $3::jsonb->'factors'"
-			   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 3, rargs);
-		nx_spi(cr_row_sql, 3, row_args);	/* required approvals at the new level */
-		if (nx_count_of(nx_spi_get_jsonb(0, 5)) == 0)
-			to = "approved";
-		appendStringInfo(&payload, "\"risk\": %s, \"required_approvals\": %s, ",
-						 rargs[2], nx_spi_get(0, 5));
-	}
-	else if (strcmp(a->action, "approve") == 0 || strcmp(a->action, "reject") == 0)
+	if (t->job_kind)
 	{
-		bool		approve = strcmp(a->action, "approve") == 0;
-		const char *me = nx_uuid_out(&ctx->user_id);
-		const char *aargs[] = {a->tenant_id, a->id, me, approve ? "approve" : "reject",
-		ctx->role, a->text_arg};
-
-		if (strcmp(requester, me) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NX_FORBIDDEN),
-					 errmsg("you cannot %s your own change request", a->action),
-					 errhint("Someone other than the requester must decide.")));
-		if (!approve && (a->text_arg == NULL || a->text_arg[0] == '\0'))
-			ereport(ERROR,
-					(errcode(ERRCODE_NX_INVALID),
-					 errmsg("a rejection needs a reason")));
-		if (nx_spi("INSERT INTO nexplane.approvals"
-				   " (tenant_id, change_request_id, approver_id, decision, approver_role, comment)"
-				   " VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6)"
-				   " ON CONFLICT DO NOTHING", 6, aargs) != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_NX_CONFLICT),
-					 errmsg("you have already decided on change request %s", a->id)));
-		if (approve)
-		{
-			nx_spi(cr_row_sql, 3, row_args);	/* count this approval */
-			if (!nx_approvals_met(nx_spi_get_jsonb(0, 5), nx_spi_get_jsonb(0, 6)))
-				to = "pending_approval";
-			appendStringInfo(&payload, "\"required_approvals\": %s, \"approvals\": %s, ",
-							 nx_spi_get(0, 5), nx_spi_get(0, 6));
-		}
-	}
-	else if (strcmp(a->action, "execute") == 0 && !a->worker)
-	{
-		bool		later = nx_spi_get(0, 4) && strcmp(nx_spi_get(0, 4), "t") == 0;
-
-		if (!nx_approvals_met(nx_spi_get_jsonb(0, 5), nx_spi_get_jsonb(0, 6)))
-			ereport(ERROR,
-					(errcode(ERRCODE_NX_CONFLICT),
-					 errmsg("change request %s does not have the approvals it needs", a->id),
-					 errdetail("Required: %s; given: %s.", nx_spi_get(0, 5), nx_spi_get(0, 6))));
-		/* read the row before nx_apply_policies runs its own query */
-		warnings = nx_apply_policies(nx_spi_get(0, 7), a->id);
-		if (later)
-			to = "scheduled";
-		job_kind = "execute_change";
-	}
-	else if (strcmp(a->action, "rollback") == 0)
-		job_kind = "rollback_change";
-
-	if (strcmp(to, "cancelled") == 0 && strcmp(from, "scheduled") == 0)
-	{
-		const char *args[] = {a->tenant_id, a->id};
-
-		nx_spi("UPDATE nexplane.jobs SET state = 'cancelled', finished_at = now()"
-			   " WHERE tenant_id = $1::uuid AND change_request_id = $2::uuid AND state = 'queued'",
-			   2, args);
-	}
-	if (job_kind)
-	{
-		const char *args[] = {a->tenant_id, a->id, job_kind};
+		const char *args[] = {a->tenant_id, a->id, t->job_kind};
 
 		nx_spi("INSERT INTO nexplane.jobs (tenant_id, kind, change_request_id, connector_id, run_after)"
 			   " SELECT tenant_id, $3, id, connector_id,"
@@ -323,7 +393,7 @@ nx_cr_act(NxAct *a)
 			   3, args);
 	}
 
-	appendStringInfo(&payload, "\"policy_warnings\": %s", warnings);
+	appendStringInfo(&payload, "\"policy_warnings\": %s", m.warnings);
 	if (a->text_arg)
 	{
 		appendStringInfoString(&payload, ", \"text\": ");
@@ -351,7 +421,7 @@ nx_cr_act(NxAct *a)
 			 " WHERE tenant_id = $1::uuid AND id = $2::uuid", 7, args);
 	}
 	{
-		const char *args[] = {a->tenant_id, a->id, a->action, from, to,
+		const char *args[] = {a->tenant_id, a->id, a->action, cr.state, to,
 			a->worker ? "worker" : (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user"),
 		a->worker ? NULL : nx_uuid_out(&ctx->user_id), payload.data};
 
@@ -374,7 +444,7 @@ nx_cr_act(NxAct *a)
 static Datum
 nx_cr_user_action(FunctionCallInfo fcinfo, const char *action, const char *text_name)
 {
-	const NxContext *ctx = nx_require_role(NULL);
+	const NxContext *ctx = nx_require_role(NX_ANY_ROLE);
 	NxAct		a = {0};
 
 	if (PG_ARGISNULL(0))

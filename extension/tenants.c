@@ -29,7 +29,7 @@ nx_require_platform_admin(void)
 				(errcode(ERRCODE_NX_UNAUTHENTICATED),
 				 errmsg("not authenticated"),
 				 errhint("Call nexplane.login() or nexplane.authenticate() first.")));
-	if (strcmp(ctx->role, "superadmin") != 0)
+	if (!nx_role_is_superadmin(ctx->role))
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("only a platform superadmin may do this")));
@@ -145,8 +145,7 @@ PG_FUNCTION_INFO_V1(nx_act_as_tenant);
 Datum
 nx_act_as_tenant(PG_FUNCTION_ARGS)
 {
-	static const char *const superadmin[] = {"superadmin", NULL};
-	const NxContext *cur = nx_require_role(superadmin);
+	const NxContext *cur = nx_require_role(NX_SUPERADMINS);
 	NxContext	ctx = *cur;
 	pg_uuid_t  *target;
 	char	   *target_id;

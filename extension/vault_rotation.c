@@ -48,8 +48,7 @@ PG_FUNCTION_INFO_V1(nx_rotate_tenant_key);
 Datum
 nx_rotate_tenant_key(PG_FUNCTION_ARGS)
 {
-	static const char *const admin_only[] = {"admin", NULL};
-	const NxContext *ctx = nx_require_role(admin_only);
+	const NxContext *ctx = nx_require_role(NX_ADMINS);
 	int			batch = nx_batch_arg(fcinfo);
 	char	   *tenant_id = nx_uuid_out(&ctx->tenant_id);
 	char		vbuf[16];
@@ -136,7 +135,7 @@ nx_rotate_master_key(PG_FUNCTION_ARGS)
 	char	  **versions;
 	StringInfoData out;
 
-	if (!nx_caller_is_superuser() && (ctx == NULL || strcmp(ctx->role, "superadmin") != 0))
+	if (!nx_caller_is_superuser() && (ctx == NULL || !nx_role_is_superadmin(ctx->role)))
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("only a PostgreSQL superuser or a platform superadmin may rotate the master key")));

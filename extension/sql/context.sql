@@ -16,6 +16,10 @@ CREATE FUNCTION nexplane.system_access() RETURNS boolean
 -- Internal helpers for the PL/pgSQL functions; not granted to nexplane_api.
 CREATE FUNCTION nexplane._require_role(VARIADIC roles text[]) RETURNS void
     AS 'MODULE_PATHNAME', 'nx_require_role_sql' LANGUAGE C VOLATILE;
+-- _role_in(role, VARIADIC roles): is role one of them?  A superadmin is
+-- every role (the one rule, in roles.c).
+CREATE FUNCTION nexplane._role_in(role text, VARIADIC roles text[]) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'nx_role_in_sql' LANGUAGE C STABLE;
 CREATE FUNCTION nexplane._require_auth() RETURNS void
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
     AS $$ SELECT nexplane._require_role(VARIADIC ARRAY[]::text[]) $$;

@@ -18,15 +18,9 @@ CREATE FUNCTION nexplane._api_key_json(k nexplane.api_keys) RETURNS jsonb
         'last_used_at', k.last_used_at, 'created_at', k.created_at)
 $$;
 
+-- NX422 unless an admin may give this role (the table is roles.c's).
 CREATE FUNCTION nexplane._check_role_name(role text) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF role IS NULL OR role NOT IN ('admin', 'operator', 'approver', 'viewer') THEN
-        PERFORM nexplane._raise('NX422', 'invalid role',
-            'The role must be one of admin, operator, approver, viewer.');
-    END IF;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'nx_check_role_name' LANGUAGE C STABLE;
 
 CREATE FUNCTION nexplane._require_id(id uuid) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -212,7 +206,7 @@ CREATE FUNCTION nexplane.api_key_list() RETURNS jsonb
       FROM nexplane.api_keys k
      WHERE k.tenant_id = nexplane.current_tenant_id()
        AND (k.user_id = nexplane.current_user_id()
-            OR nexplane.current_role() IN ('admin', 'superadmin'));
+            OR nexplane._role_in(nexplane.current_role(), 'admin'));
 $$;
 
 -- A user revokes their own keys; an admin any key of the tenant.
@@ -227,7 +221,7 @@ BEGIN
     SELECT * INTO k FROM nexplane.api_keys x
      WHERE x.tenant_id = nexplane.current_tenant_id() AND x.id = id
        AND (x.user_id = nexplane.current_user_id()
-            OR nexplane.current_role() IN ('admin', 'superadmin'))
+            OR nexplane._role_in(nexplane.current_role(), 'admin'))
        FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM nexplane._raise('NX404', format('API key %s not found', id));

@@ -57,7 +57,7 @@ $$;
 CREATE FUNCTION nexplane._approvals_given(cr nexplane.change_requests) RETURNS jsonb
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object('count', count(*),
-                              'admin', coalesce(bool_or(a.approver_role IN ('admin', 'superadmin')), false))
+                              'admin', coalesce(bool_or(nexplane._role_in(a.approver_role, 'admin')), false))
       FROM nexplane.approvals a
      WHERE a.tenant_id = cr.tenant_id AND a.change_request_id = cr.id AND a.decision = 'approve'
 $$;
