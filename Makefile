@@ -42,7 +42,6 @@ ISOLATION = $(sort $(patsubst test/isolation/specs/%.spec,%,$(wildcard test/isol
 ISOLATION_OPTS = --inputdir=test/isolation
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
-PROVE_FLAGS = -I test/perl --verbose
 # make installcheck uses the running server; make test (test/run_tests.sh)
 # passes TEMP_INSTANCE and TEMP_CONFIG so each kind gets a fresh instance.
 ifdef TEMP_INSTANCE
@@ -56,6 +55,7 @@ ifneq ($(wildcard $(PGXS)),)
 override with_llvm = no
 include $(PGXS)
 # after PGXS, which sets its own defaults
+PROVE_FLAGS = -I test/perl --verbose
 CONTRIB_TESTDB = nexplane_regress
 ISOLATION_TESTDB = nexplane_isolation
 else
