@@ -10,9 +10,7 @@
  * fills a page of audit_events every 30 events or so, and the one who
  * finds the last page full extends the relation: a relation extension
  * lock, a file size lookup and an 8 kB write of zeroes, all on the
- * audited statement's path.  Profiled on the development VM, whose system
- * calls are slow, that was 13% of the trigger's cost.
- * This worker does it instead, ahead of time, the way
+ * audited statement's path (docs/audit.md has the profile).  This worker does it instead, ahead of time, the way
  * RelationAddExtraBlocks() in hio.c does for contended extensions: it adds
  * new, uninitialised pages and records them in the free space map, where
  * heap_insert() finds them (and initialises them) when its page is full.
