@@ -86,14 +86,23 @@ nx_spi_get(uint64 row, int col)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 
-Jsonb *
-nx_spi_get_jsonb(uint64 row, int col)
+/* The binary value of a result column; NULL (a null pointer) for SQL NULL. */
+static Pointer
+nx_spi_get_varlena(uint64 row, int col)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 								  col, &isnull);
 
-	return isnull ? NULL : DatumGetJsonbP(d);
+	return isnull ? NULL : DatumGetPointer(d);
+}
+
+Jsonb *
+nx_spi_get_jsonb(uint64 row, int col)
+{
+	Pointer		p = nx_spi_get_varlena(row, col);
+
+	return p ? DatumGetJsonbP(PointerGetDatum(p)) : NULL;
 }
 
 /* Move a jsonb result out of SPI memory, finish SPI, and return it. */
@@ -131,9 +140,7 @@ nx_spi_system(const char *sql, int nargs, const char *const *args)
 bytea *
 nx_spi_get_bytea(uint64 row, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Pointer		p = nx_spi_get_varlena(row, col);
 
-	return isnull ? NULL : DatumGetByteaPP(d);
+	return p ? DatumGetByteaPP(PointerGetDatum(p)) : NULL;
 }
