@@ -11,7 +11,7 @@
  * (before and after) for update.  Secret columns are written as
  * "[redacted]".  audit.c writes the event.  Writers only ever insert, so
  * they never wait on each other; the hash chain is added later by the
- * sealer (74_audit_trail.sql).
+ * sealer (sql/api/75_audit_seal.sql).
  *
  *-------------------------------------------------------------------------
  */

@@ -1,5 +1,5 @@
 -- Change requests: the API over the C state machine (state_machine.c),
--- creation (change_requests.c) and risk (risk.c).
+-- creation (cr_create.c) and risk (risk.c).
 
 CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$

@@ -1,7 +1,7 @@
 -- The audit trail.  audit_events is written by C code only (audit.c), one
 -- row per change, and never updated; audit_chain links the events of each
 -- tenant into a SHA-256 hash chain, filled in by the sealer
--- (74_audit_trail.sql) after the events have committed.
+-- (api/75_audit_seal.sql) after the events have committed.
 --
 -- audit_events is written on every change, so it is kept cheap to insert
 -- into: one index, the primary key, neither partial nor on an expression
