@@ -195,6 +195,30 @@ nx_current_request_id(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(current.request_id));
 }
 
+/* _auth_kind(): how the caller proved who they are (password, jwt, api_key, ...) */
+PG_FUNCTION_INFO_V1(nx_auth_kind);
+Datum
+nx_auth_kind(PG_FUNCTION_ARGS)
+{
+	if (current.scope == NX_SCOPE_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current.auth_kind));
+}
+
+/* _auth_session_id(): the caller's login session, or API key, id */
+PG_FUNCTION_INFO_V1(nx_auth_session_id);
+Datum
+nx_auth_session_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *u;
+
+	if (current.scope == NX_SCOPE_NONE)
+		PG_RETURN_NULL();
+	u = palloc(sizeof(pg_uuid_t));
+	*u = current.session_id;
+	PG_RETURN_UUID_P(u);
+}
+
 PG_FUNCTION_INFO_V1(nx_system_access);
 Datum
 nx_system_access(PG_FUNCTION_ARGS)

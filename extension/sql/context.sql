@@ -6,6 +6,11 @@ CREATE FUNCTION nexplane.current_user_id() RETURNS uuid
     AS 'MODULE_PATHNAME', 'nx_current_user_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION nexplane.current_role() RETURNS text
     AS 'MODULE_PATHNAME', 'nx_current_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
+-- How the caller authenticated, and the session (or API key) it used.
+CREATE FUNCTION nexplane._auth_kind() RETURNS text
+    AS 'MODULE_PATHNAME', 'nx_auth_kind' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION nexplane._auth_session_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'nx_auth_session_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION nexplane.current_request_id() RETURNS text
     AS 'MODULE_PATHNAME', 'nx_current_request_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
 -- True only while C code runs a fixed cross-tenant lookup (login by email,

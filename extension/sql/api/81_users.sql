@@ -166,6 +166,9 @@ END
 $$;
 
 -- The key itself is in the answer once and never again.
+-- A credential never makes one stronger than itself: a read key makes no
+-- key; a write key (which may do all a read key may) makes keys that
+-- expire no later than itself.  Every key expires, within a year; NULL means the default 90 days.
 CREATE FUNCTION nexplane.api_key_create(name text, scopes text[] DEFAULT ARRAY['read'],
                                         expires_at timestamptz DEFAULT now() + interval '90 days')
     RETURNS jsonb
@@ -173,9 +176,11 @@ CREATE FUNCTION nexplane.api_key_create(name text, scopes text[] DEFAULT ARRAY['
 #variable_conflict use_variable
 DECLARE
     k nexplane.api_keys;
+    parent nexplane.api_keys;
     key text;
 BEGIN
     PERFORM nexplane._require_auth();
+    expires_at := coalesce(expires_at, now() + interval '90 days');
     IF name IS NULL OR length(name) NOT BETWEEN 1 AND 100 THEN
         PERFORM nexplane._raise('NX422', 'an API key needs a name of 1 to 100 characters');
     END IF;
@@ -187,6 +192,15 @@ BEGIN
     IF expires_at IS NOT NULL
        AND (expires_at <= now() OR expires_at > now() + interval '1 year') THEN
         PERFORM nexplane._raise('NX422', 'expires_at must be in the future and within a year');
+    END IF;
+    IF nexplane._auth_kind() = 'api_key' THEN
+        SELECT * INTO parent FROM nexplane.api_keys p
+         WHERE p.tenant_id = nexplane.current_tenant_id() AND p.id = nexplane._auth_session_id();
+        IF NOT 'write' = ANY (parent.scopes) THEN
+            PERFORM nexplane._raise('NX403', 'a read-only API key cannot create API keys',
+                'Creating keys needs a password login or a key with the write scope.');
+        END IF;
+        expires_at := least(expires_at, parent.expires_at);
     END IF;
     key := nexplane._random_token('nxp_');
     INSERT INTO nexplane.api_keys AS x (tenant_id, user_id, name, key_prefix, key_hash,

@@ -92,12 +92,14 @@ CREATE TABLE nexplane.api_keys (
     key_hash     bytea NOT NULL UNIQUE CHECK (length(key_hash) = 32),
     scopes       text[] NOT NULL
                  CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['read', 'write']),
-    expires_at   timestamptz,
+    -- every key expires, within a year of its making
+    expires_at   timestamptz NOT NULL DEFAULT now() + interval '90 days',
     revoked_at   timestamptz,
     last_used_at timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES nexplane.users (tenant_id, id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES nexplane.users (tenant_id, id),
+    CHECK (expires_at <= created_at + interval '1 year')
 );
 CREATE INDEX api_keys_user_idx ON nexplane.api_keys (tenant_id, user_id, created_at);
 ALTER TABLE nexplane.api_keys ENABLE ROW LEVEL SECURITY;
