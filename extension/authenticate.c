@@ -139,9 +139,7 @@ nx_authenticate_jwt(const char *token, NxContext *ctx)
 	strlcpy(ctx->auth_kind, "jwt", sizeof(ctx->auth_kind));
 }
 
-PG_FUNCTION_INFO_V1(nx_authenticate);
-Datum
-nx_authenticate(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_authenticate)
 {
 	char	   *token = text_to_cstring(nx_arg_text(fcinfo, 0, "token", 8192));
 	const char *request_id = nx_request_id_arg(fcinfo, 1);

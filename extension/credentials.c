@@ -89,9 +89,7 @@ nx_check_provider(const char *provider)
  * exactly one of secret (stored, encrypted) or external_ref (kept in an
  * external secret store and only referenced here).
  */
-PG_FUNCTION_INFO_V1(nx_credential_create);
-Datum
-nx_credential_create(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_credential_create)
 {
 	const NxContext *ctx = nx_require_role(NX_ADMINS);
 	char	   *name = text_to_cstring(nx_arg_text(fcinfo, 0, "name", 100));
@@ -159,9 +157,7 @@ nx_credential_create(PG_FUNCTION_ARGS)
 }
 
 /* credential_rotate(id, secret): replace a stored credential's secret */
-PG_FUNCTION_INFO_V1(nx_credential_rotate);
-Datum
-nx_credential_rotate(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_credential_rotate)
 {
 	const NxContext *ctx = nx_require_role(NX_ADMINS);
 	char	   *tenant_id = nx_uuid_out(&ctx->tenant_id);

@@ -54,6 +54,24 @@ extern bool nx_jsonb_get_int64(Jsonb *jb, const char *key, int64 *out);
 extern bool nx_jsonb_get_bool(Jsonb *jb, const char *key);
 extern Jsonb *nx_jsonb_parse(const char *json, int len);
 
+/* secret_params.c */
+extern void nx_secret_guard(void);
+
+/*
+ * NX_TAKES_SECRET(fn) { ... } defines the SQL-callable function fn whose
+ * body runs only after nx_secret_guard(): before any argument is checked,
+ * so that no error of the body can log the secret it was passed.
+ */
+#define NX_TAKES_SECRET(fn) \
+	static Datum fn##_body(FunctionCallInfo fcinfo); \
+	PG_FUNCTION_INFO_V1(fn); \
+	Datum fn(PG_FUNCTION_ARGS) \
+	{ \
+		nx_secret_guard(); \
+		return fn##_body(fcinfo); \
+	} \
+	static Datum fn##_body(FunctionCallInfo fcinfo)
+
 /* tenants.c */
 extern void nx_check_email(const char *email);
 

@@ -78,9 +78,7 @@ nx_password_verify(const char *password, const char *stored_hash)
 	return ok && stored_hash != NULL;
 }
 
-PG_FUNCTION_INFO_V1(nx_password_hash_sql);
-Datum
-nx_password_hash_sql(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_password_hash_sql)
 {
 	char	   *pw = text_to_cstring(nx_arg_text(fcinfo, 0, "password", 1024));
 

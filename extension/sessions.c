@@ -103,9 +103,7 @@ nx_issue_tokens(const NxContext *ctx, const char *email, const char *slug)
  * wins.  The context is session-scoped for psql users; the API shim passes
  * session_scope => false so a pooled connection never keeps it.
  */
-PG_FUNCTION_INFO_V1(nx_login);
-Datum
-nx_login(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_login)
 {
 	char	   *email = text_to_cstring(nx_arg_text(fcinfo, 0, "email", 320));
 	char	   *password = text_to_cstring(nx_arg_text(fcinfo, 1, "password", 1024));
@@ -194,9 +192,7 @@ nx_login(PG_FUNCTION_ARGS)
  * A token presented again after its use was copied: it is refused like any
  * bad token, and its session is ended (session_revoke.c).
  */
-PG_FUNCTION_INFO_V1(nx_refresh);
-Datum
-nx_refresh(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_refresh)
 {
 	char	   *token = text_to_cstring(nx_arg_text(fcinfo, 0, "refresh_token", 256));
 	NxContext	ctx = {0};

@@ -68,9 +68,7 @@ nx_check_email(const char *email)
  * tenant_create(slug, name, admin_email, admin_password): a PostgreSQL
  * superuser or a platform superadmin creates a tenant and its first admin.
  */
-PG_FUNCTION_INFO_V1(nx_tenant_create);
-Datum
-nx_tenant_create(PG_FUNCTION_ARGS)
+NX_TAKES_SECRET(nx_tenant_create)
 {
 	char	   *slug = text_to_cstring(nx_arg_text(fcinfo, 0, "slug", 63));
 	char	   *name = text_to_cstring(nx_arg_text(fcinfo, 1, "name", 200));

@@ -28,6 +28,9 @@ CREATE FUNCTION nexplane._role_in(role text, VARIADIC roles text[]) RETURNS bool
 CREATE FUNCTION nexplane._require_auth() RETURNS void
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
     AS $$ SELECT nexplane._require_role(VARIADIC ARRAY[]::text[]) $$;
+-- Refuse a secret where the server log would keep it (secret_params.c).
+CREATE FUNCTION nexplane._secret_guard() RETURNS void
+    AS 'MODULE_PATHNAME', 'nx_secret_guard_sql' LANGUAGE C VOLATILE;
 CREATE FUNCTION nexplane._password_hash(password text) RETURNS text
     AS 'MODULE_PATHNAME', 'nx_password_hash_sql' LANGUAGE C VOLATILE;
 CREATE FUNCTION nexplane._random_token(prefix text) RETURNS text

@@ -52,6 +52,7 @@ CREATE FUNCTION nexplane.user_create(email text, password text, role text,
 DECLARE
     u nexplane.users;
 BEGIN
+    PERFORM nexplane._secret_guard();   -- first: no error may log the password
     PERFORM nexplane._require_role('admin');
     IF email IS NULL OR password IS NULL THEN
         PERFORM nexplane._raise('NX400', 'email and password are required');
