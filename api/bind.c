@@ -24,6 +24,10 @@
 
 #define MAX_ARRAY_ITEMS 1000
 
+static bool fail(BindError *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A 400 with its message; false, so that callers can return it. */
 static bool
 fail(BindError *err, const char *fmt, ...)
 {

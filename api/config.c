@@ -153,10 +153,12 @@ nx_config_parse(Config *c, int argc, char **argv)
 			set(c, &options[i], options[i].def);
 		if (env && *env)
 			set(c, &options[i], env);
-		longopts[i] = (struct option) {options[i].flag, required_argument, NULL, (int) i};
+		longopts[i] = (struct option) {
+			.name = options[i].flag, .has_arg = required_argument, .val = (int) i,
+		};
 	}
-	longopts[NOPTIONS] = (struct option) {"help", no_argument, NULL, 'h'};
-	longopts[NOPTIONS + 1] = (struct option) {0};
+	longopts[NOPTIONS] = (struct option) {.name = "help", .has_arg = no_argument, .val = 'h'};
+	longopts[NOPTIONS + 1] = (struct option) {.name = NULL};	/* the end */
 
 	for (;;)
 	{

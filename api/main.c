@@ -25,14 +25,13 @@ int
 main(int argc, char **argv)
 {
 	Config		cfg;
-	Server		srv = {0};
+	Server		srv = {.cfg = &cfg};
 	struct event *term;
 	struct event *intr;
 	int			rc = 1;
 
 	nx_config_parse(&cfg, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	srv.cfg = &cfg;
 	srv.base = event_base_new();
 	srv.tls = nx_tls_server_ctx(cfg.tls_cert, cfg.tls_key);
 	srv.openapi = nx_openapi_document();

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libFuzzer's entry point; it has no header to declare it */
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static const char *header_value;
 
 static const char *
@@ -32,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char	   *sp;
 	char	   *q;
 	RouteMatch	m;
-	BindInput	in = {0};
+	BindInput	in = {.header = header};
 	BoundCall	call;
 	BindError	err;
 
@@ -62,7 +65,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		in.query = q;
 		in.body = body;
 		in.body_len = body ? size - (size_t) (body - buf) : 0;
-		in.header = header;
 		if (nx_bind(&in, &call, &err))
 		{
 			if (strstr(call.sql, m.route->function) == NULL)
