@@ -11,18 +11,72 @@
  * login session row it refers to was rolled back with it.  A context set
  * inside a subtransaction that aborts is cleared: fail closed.
  *
+ * A session-scoped context is checked again in every transaction that
+ * reads it, as authenticate() checks a token on every request: the login
+ * session must be live and within nexplane.session_max_age of its start,
+ * the user and tenant active, and the session used within
+ * nexplane.session_idle_timeout; the role is read afresh.  When a check
+ * fails the context is cleared and the reason kept for the NX401 the
+ * caller then gets.  DISCARD ALL and RESET ALL clear it (utility_hook.c),
+ * so a pooled connection never hands it to the next client.
+ *
  *-------------------------------------------------------------------------
  */
 #include "context.h"
 
+#include "sessions.h"
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 
 static NxContext current;
 static bool current_uncommitted = false;	/* set in the running transaction */
 static int	current_nest_level = 0;
 static int	system_depth = 0;
+static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
+static bool checking = false;
+static TimestampTz last_active = 0;
+static char ended_why[256] = "";	/* why a session context was cleared */
+
+/*
+ * nx_context_recheck checks a session-scoped context once per transaction
+ * (see the file header).  While it runs, the context is read as it is.
+ */
+static void
+nx_context_recheck(void)
+{
+	const char *why;
+	TimestampTz now;
+
+	if (current.scope != NX_SCOPE_SESSION || checking || !IsTransactionState() ||
+		MyProc->lxid == checked_lxid)
+		return;
+	now = GetCurrentTimestamp();
+	checking = true;
+	PG_TRY();
+	{
+		if (TimestampDifferenceExceeds(last_active, now, nx_session_idle_timeout * 1000))
+			why = psprintf("It was idle for more than %d seconds (nexplane.session_idle_timeout).",
+						   nx_session_idle_timeout);
+		else
+			why = nx_session_recheck(&current);
+	}
+	PG_FINALLY();
+	{
+		checking = false;
+	}
+	PG_END_TRY();
+	if (why)
+	{
+		nx_context_clear();
+		strlcpy(ended_why, why, sizeof(ended_why));
+		return;
+	}
+	checked_lxid = MyProc->lxid;
+	last_active = now;
+}
 
 static void
 nx_context_xact_callback(XactEvent event, void *arg)
@@ -78,6 +132,9 @@ void
 nx_context_set(const NxContext *ctx)
 {
 	current = *ctx;
+	checked_lxid = MyProc->lxid;	/* the caller has just checked it */
+	last_active = GetCurrentTimestamp();
+	ended_why[0] = '\0';
 	current_uncommitted = IsTransactionState();
 	current_nest_level = GetCurrentTransactionNestLevel();
 }
@@ -93,6 +150,7 @@ nx_context_clear(void)
 const NxContext *
 nx_context_get(void)
 {
+	nx_context_recheck();
 	return current.scope == NX_SCOPE_NONE ? NULL : &current;
 }
 
@@ -142,6 +200,7 @@ nx_require_role(NxRoleSet roles)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_UNAUTHENTICATED),
 				 errmsg("not authenticated"),
+				 ended_why[0] ? errdetail("Your session ended. %s", ended_why) : 0,
 				 errhint("Call nexplane.login() or nexplane.authenticate() first.")));
 	if (nx_role_in(ctx->role, roles))
 		return ctx;
@@ -157,6 +216,7 @@ nx_current_tenant_id(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *u;
 
+	nx_context_recheck();
 	if (current.scope == NX_SCOPE_NONE)
 		PG_RETURN_NULL();
 	u = palloc(sizeof(pg_uuid_t));
@@ -170,6 +230,7 @@ nx_current_user_id(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *u;
 
+	nx_context_recheck();
 	if (current.scope == NX_SCOPE_NONE)
 		PG_RETURN_NULL();
 	u = palloc(sizeof(pg_uuid_t));
@@ -181,6 +242,7 @@ PG_FUNCTION_INFO_V1(nx_current_role);
 Datum
 nx_current_role(PG_FUNCTION_ARGS)
 {
+	nx_context_recheck();
 	if (current.scope == NX_SCOPE_NONE)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(current.role));

@@ -56,4 +56,7 @@ extern void nx_system_leave(void);
 extern const NxContext *nx_require_role(NxRoleSet roles);
 extern bool nx_caller_is_superuser(void);
 
+/* utility_hook.c */
+extern void nx_utility_hook_install(void);
+
 #endif							/* NX_CONTEXT_H */

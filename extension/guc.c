@@ -21,6 +21,8 @@ char	   *nx_jwt_issuer = NULL;
 char	   *nx_jwt_audience = NULL;
 int			nx_access_token_ttl = 3600;
 int			nx_refresh_token_ttl = 30 * 24 * 3600;
+int			nx_session_idle_timeout = 30 * 60;
+int			nx_session_max_age = 12 * 3600;
 char	   *nx_master_key_file = NULL;
 char	   *nx_previous_master_key_file = NULL;
 char	   *nx_database = NULL;
@@ -52,6 +54,14 @@ nx_guc_define(void)
 							"Lifetime of refresh tokens and login sessions.",
 							NULL, &nx_refresh_token_ttl, 30 * 24 * 3600,
 							60, 365 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.session_idle_timeout",
+							"How long a psql login session may go unused before it ends.",
+							NULL, &nx_session_idle_timeout, 30 * 60, 1, 7 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.session_max_age",
+							"How long a psql login session lasts at most, however busy.",
+							NULL, &nx_session_max_age, 12 * 3600, 1, 30 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("nexplane.master_key_file",
 							   "File holding the vault master key (read once at server start).",

@@ -15,6 +15,10 @@ extern char *nx_jwt_audience;
 extern int	nx_access_token_ttl;
 extern int	nx_refresh_token_ttl;
 
+/* psql sessions (context.c, sessions.c) */
+extern int	nx_session_idle_timeout;
+extern int	nx_session_max_age;
+
 /* the vault's master keys (master_key.c) */
 extern char *nx_master_key_file;
 extern char *nx_previous_master_key_file;

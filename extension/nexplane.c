@@ -25,6 +25,7 @@ _PG_init(void)
 	nx_master_key_init();
 	nx_audit_space_register();
 	nx_context_init();
+	nx_utility_hook_install();
 	if (process_shared_preload_libraries_in_progress)
 		nx_throttle_init();
 }

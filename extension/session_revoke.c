@@ -16,7 +16,7 @@
 #include "nexplane.h"
 
 #include "audit.h"
-#include "auth.h"
+#include "sessions.h"
 #include "session_revoke.h"
 
 #include "access/xact.h"

@@ -16,7 +16,7 @@
  */
 #include "nexplane.h"
 
-#include "auth.h"
+#include "sessions.h"
 #include "context.h"
 #include "jwt.h"
 #include "login_throttle.h"
@@ -25,6 +25,7 @@
 #include "spi_util.h"
 
 #include "lib/stringinfo.h"
+#include "utils/acl.h"
 #include "utils/json.h"
 
 #define NX_LOGIN_MAX_CANDIDATES 5
@@ -327,4 +328,76 @@ nx_me(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NX_NOT_FOUND),
 				 errmsg("the current tenant no longer exists")));
 	PG_RETURN_DATUM(nx_spi_return(nx_spi_get_jsonb(0, 1)));
+}
+
+/*
+ * nx_session_recheck: is a psql session's context still good?  NULL when
+ * it is (its role refreshed from the users table), else why not, as a
+ * sentence.  Called once per transaction by context.c.
+ */
+const char *
+nx_session_recheck(NxContext *ctx)
+{
+	const char *args[] = {nx_uuid_out(&ctx->home_tenant_id), nx_uuid_out(&ctx->session_id),
+		nx_uuid_out(&ctx->user_id), psprintf("%d", nx_session_max_age)};
+	bool		elsewhere = memcmp(&ctx->tenant_id, &ctx->home_tenant_id, sizeof(pg_uuid_t)) != 0;
+	enum
+	{
+		NX_LIVE, NX_ENDED, NX_TOO_OLD, NX_DISABLED, NX_NOT_SUPERADMIN
+	}			volatile verdict = NX_LIVE;
+	Oid			save_uid;
+	int			save_sec;
+
+	/*
+	 * As the extension owner, since the caller's role may read no table.
+	 * SPI's memory goes at SPI_finish: only the verdict and the role leave.
+	 */
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(get_role_oid("nexplane_owner", false),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (nx_spi_system("SELECT u.role,"
+						  "       s.revoked_at IS NULL AND s.expires_at > now(),"
+						  "       s.created_at > now() - make_interval(secs => $4::int),"
+						  "       u.status = 'active' AND t.status = 'active'"
+						  "  FROM nexplane.sessions s"
+						  "  JOIN nexplane.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
+						  "  JOIN nexplane.tenants t ON t.id = s.tenant_id"
+						  " WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid"
+						  "   AND s.user_id = $3::uuid", 4, args) != 1 ||
+			strcmp(nx_spi_get(0, 2), "t") != 0)
+			verdict = NX_ENDED;
+		else if (strcmp(nx_spi_get(0, 3), "t") != 0)
+			verdict = NX_TOO_OLD;
+		else if (strcmp(nx_spi_get(0, 4), "t") != 0)
+			verdict = NX_DISABLED;
+		else if (elsewhere && !nx_role_is_superadmin(nx_spi_get(0, 1)))
+			verdict = NX_NOT_SUPERADMIN;
+		else if (!elsewhere)
+			strlcpy(ctx->role, nx_spi_get(0, 1), sizeof(ctx->role));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_uid, save_sec);
+	}
+	PG_END_TRY();
+
+	switch (verdict)
+	{
+		case NX_LIVE:
+			return NULL;
+		case NX_ENDED:
+			return "It was logged out or revoked.";
+		case NX_TOO_OLD:
+			return psprintf("It is older than %d seconds (nexplane.session_max_age).",
+							nx_session_max_age);
+		case NX_DISABLED:
+			return "Its user or tenant has been disabled.";
+		case NX_NOT_SUPERADMIN:
+			return "Its user is no longer a superadmin, who alone may act in another tenant.";
+	}
+	return NULL;				/* keep compiler quiet */
 }
