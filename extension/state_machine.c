@@ -88,17 +88,19 @@ typedef struct NxTransition
 static const char *nx_prepare_submit(NxMove *m, const NxTransition *t);
 static const char *nx_prepare_decide(NxMove *m, const NxTransition *t);
 static const char *nx_prepare_execute(NxMove *m, const NxTransition *t);
-static const char *nx_prepare_unschedule(NxMove *m, const NxTransition *t);
+static const char *nx_prepare_cancel(NxMove *m, const NxTransition *t);
 
 static const NxTransition transitions[] = {
 	{"submit", "draft", "pending_approval", "approved", NX_OPERATORS, false, NULL, nx_prepare_submit},
 	{"approve", "pending_approval", "approved", "pending_approval", NX_APPROVERS, false, NULL,
 	nx_prepare_decide},
+	/* a further approval, where one was lost to a disabled approver */
+	{"approve", "approved", "approved", NULL, NX_APPROVERS, false, NULL, nx_prepare_decide},
 	{"reject", "pending_approval", "rejected", NULL, NX_APPROVERS, false, NULL, nx_prepare_decide},
-	{"cancel", "draft", "cancelled", NULL, NX_OPERATORS, false, NULL, NULL},
-	{"cancel", "pending_approval", "cancelled", NULL, NX_OPERATORS, false, NULL, NULL},
-	{"cancel", "approved", "cancelled", NULL, NX_OPERATORS, false, NULL, NULL},
-	{"cancel", "scheduled", "cancelled", NULL, NX_OPERATORS, false, NULL, nx_prepare_unschedule},
+	{"cancel", "draft", "cancelled", NULL, NX_OPERATORS, false, NULL, nx_prepare_cancel},
+	{"cancel", "pending_approval", "cancelled", NULL, NX_OPERATORS, false, NULL, nx_prepare_cancel},
+	{"cancel", "approved", "cancelled", NULL, NX_OPERATORS, false, NULL, nx_prepare_cancel},
+	{"cancel", "scheduled", "cancelled", NULL, NX_OPERATORS, false, NULL, nx_prepare_cancel},
 	{"execute", "approved", "executing", "scheduled", NX_OPERATORS, false, "execute_change",
 	nx_prepare_execute},
 	{"execute", "scheduled", "executing", NULL, 0, true, NULL, NULL},
@@ -318,7 +320,7 @@ nx_prepare_decide(NxMove *m, const NxTransition *t)
 	ap = nx_cr_approvals(m->cr);	/* with this approval */
 	appendStringInfo(m->payload, "\"required_approvals\": %s, \"approvals\": %s, ",
 					 ap.required_text, ap.given_text);
-	return nx_approvals_met(&ap) ? t->to : t->alt_to;
+	return nx_approvals_met(&ap) || t->alt_to == NULL ? t->to : t->alt_to;
 }
 
 /*
@@ -339,12 +341,22 @@ nx_prepare_execute(NxMove *m, const NxTransition *t)
 	return m->cr->scheduled_later ? t->alt_to : t->to;
 }
 
-/* Cancel a scheduled change: its queued job goes too. */
+/*
+ * Cancel: the requester or an admin, not any operator; a scheduled
+ * change's queued job goes too.
+ */
 static const char *
-nx_prepare_unschedule(NxMove *m, const NxTransition *t)
+nx_prepare_cancel(NxMove *m, const NxTransition *t)
 {
 	const char *args[] = {m->cr->tenant_id, m->cr->id};
 
+	if (strcmp(m->cr->requester_id, nx_uuid_out(&m->ctx->user_id)) != 0 &&
+		!nx_role_in(m->ctx->role, NX_ADMINS))
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_FORBIDDEN),
+				 errmsg("only the requester or an admin may cancel change request %s", m->cr->id)));
+	if (strcmp(m->cr->state, "scheduled") != 0)
+		return t->to;
 	nx_spi("UPDATE nexplane.jobs SET state = 'cancelled', finished_at = now()"
 		   " WHERE tenant_id = $1::uuid AND change_request_id = $2::uuid AND state = 'queued'",
 		   2, args);

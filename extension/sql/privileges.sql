@@ -27,3 +27,11 @@ $$;
 REVOKE ALL ON ALL TABLES IN SCHEMA nexplane FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nexplane FROM PUBLIC;
 GRANT USAGE ON SCHEMA nexplane TO nexplane_owner, nexplane_api;
+
+-- Large objects live outside row-level security: no API role may make
+-- one (a tenant could fill the database, or pass data to another tenant
+-- through a guessable oid).  The grant is per database, so this touches
+-- only the database that holds nexplane; a superuser keeps the functions.
+REVOKE EXECUTE ON FUNCTION pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid),
+    pg_catalog.lo_from_bytea(oid, bytea), pg_catalog.lo_import(text),
+    pg_catalog.lo_import(text, oid) FROM PUBLIC;

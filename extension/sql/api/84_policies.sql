@@ -53,13 +53,16 @@ CREATE FUNCTION nexplane._required_approvals(cr nexplane.change_requests) RETURN
        AND nexplane._policy_applies(p, cr.connector_id, cr.asset_ids)
 $$;
 
--- Approvals given: how many, and whether an admin is among them.
+-- Approvals given: how many, and whether an admin is among them.  An
+-- approval by a user disabled since no longer counts.
 CREATE FUNCTION nexplane._approvals_given(cr nexplane.change_requests) RETURNS jsonb
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object('count', count(*),
                               'admin', coalesce(bool_or(nexplane._role_in(a.approver_role, 'admin')), false))
       FROM nexplane.approvals a
+      JOIN nexplane.users u ON u.tenant_id = a.tenant_id AND u.id = a.approver_id
      WHERE a.tenant_id = cr.tenant_id AND a.change_request_id = cr.id AND a.decision = 'approve'
+       AND u.status = 'active'
 $$;
 
 -- Every applicable policy the change breaks at this phase ('submit' or

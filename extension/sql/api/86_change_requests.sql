@@ -3,7 +3,11 @@
 
 CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT to_jsonb(c) - 'tenant_id' || jsonb_build_object(
+    -- rollback_state is for those who may roll back or approve it, not viewers
+    SELECT to_jsonb(c) - 'tenant_id'
+           - CASE WHEN nexplane._role_in(nexplane.current_role(), 'operator', 'approver')
+                  THEN '' ELSE 'rollback_state' END
+           || jsonb_build_object(
         'approvals', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                           'approver_id', a.approver_id, 'decision', a.decision,
                           'role', a.approver_role, 'comment', a.comment,
