@@ -100,10 +100,17 @@ run: deps
 stop:
 	@bash scripts/run_local.sh stop
 
-# What only the tests use: the test-only extension, the sanitizer build of
-# the shim and its fuzz target.
-test-install:
+# What only the tests use: the test-only extension (the SQL suites need
+# it, so installcheck installs it first), the sanitizer build of the shim
+# and its fuzz target.
+.PHONY: test-extension
+test-extension:
 	$(MAKE) -C test/modules/nexplane_test PG_CONFIG=$(PG_CONFIG) all install
+installcheck: test-extension-if-missing
+.PHONY: test-extension-if-missing
+test-extension-if-missing:
+	@test -f "$$($(PG_CONFIG) --sharedir)/extension/nexplane_test.control" || $(MAKE) test-extension
+test-install: test-extension
 	$(MAKE) -C api PG_CONFIG=$(PG_CONFIG) asan fuzz_route
 
 test: deps
@@ -113,6 +120,5 @@ test: deps
 # Benchmarks print their figures and their baselines'; they are not tests.
 .PHONY: bench
 bench: deps
-	$(MAKE) all install
-	$(MAKE) -C test/modules/nexplane_test PG_CONFIG=$(PG_CONFIG) all install
+	$(MAKE) all install test-extension
 	@for b in bench/*/run.sh; do echo "== $$b"; bash $$b || exit 1; done
