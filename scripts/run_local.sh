@@ -7,7 +7,7 @@
 #          Safe to run again: it reuses what exists and restarts the API.
 #   stop   stop everything.
 #
-# Secrets made here (admin password, nexplane_api password, keys) live in
+# Secrets made here (admin password, nexplane_api and nexplane_user passwords, keys) live in
 # ./.nexplane/ with mode 0600 and are printed once per start for a local
 # operator; nothing is sent anywhere.
 set -euo pipefail
@@ -68,7 +68,8 @@ start() {
   fi
   port=$(cat "$pgdir/port")
 
-  api_password=$(secret api-password)
+  api_password=$(secret api-password)    # the shim's only: nexplane_api
+  user_password=$(secret user-password)  # people at psql: nexplane_user
   admin_password=$(secret admin-password)
   psql_su -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
     psql_su -d postgres -c "CREATE DATABASE $db"
@@ -81,7 +82,8 @@ CREATE EXTENSION IF NOT EXISTS pg_cron;
 CREATE EXTENSION IF NOT EXISTS nexplane;
 ALTER EXTENSION nexplane UPDATE;
 ALTER ROLE nexplane_api WITH LOGIN PASSWORD '$api_password';
-GRANT CONNECT ON DATABASE $db TO nexplane_api;
+ALTER ROLE nexplane_user WITH LOGIN PASSWORD '$user_password';
+GRANT CONNECT ON DATABASE $db TO nexplane_api, nexplane_user;
 SQL
   # 0.1 has no upgrade scripts yet: a database made from an older checkout
   # keeps its old functions.  Say so rather than serve a half-old API.
@@ -104,7 +106,7 @@ SQL
     echo "created tenant demo with admin admin@demo.local"
   fi
 
-  url="postgresql://nexplane_api:$api_password@127.0.0.1:$port/$db"
+  url="postgresql://nexplane_user:$user_password@127.0.0.1:$port/$db"
   (umask 077; echo "$url" >"$state/psql-url")
   api_start "$port" "$api_password"
   cat <<EOF

@@ -19,14 +19,20 @@ BEGIN
         EXECUTE format('ALTER FUNCTION %s OWNER TO nexplane_owner', r.fn);
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.fn);
         IF left(r.proname, 1) <> '_' THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO nexplane_api', r.fn);
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO nexplane_api, nexplane_user', r.fn);
         END IF;
     END LOOP;
 END
 $$;
 REVOKE ALL ON ALL TABLES IN SCHEMA nexplane FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nexplane FROM PUBLIC;
-GRANT USAGE ON SCHEMA nexplane TO nexplane_owner, nexplane_api;
+GRANT USAGE ON SCHEMA nexplane TO nexplane_owner, nexplane_api, nexplane_user;
+
+-- No session of nexplane's may cancel or terminate another's backend
+-- (PostgreSQL lets a role signal every backend of the same role, and all
+-- psql users share nexplane_user); only superusers may, in this database.
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer),
+    pg_catalog.pg_terminate_backend(integer, bigint) FROM PUBLIC;
 
 -- Large objects live outside row-level security: no API role may make
 -- one (a tenant could fill the database, or pass data to another tenant
