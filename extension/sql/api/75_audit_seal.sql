@@ -20,7 +20,7 @@ CREATE FUNCTION nexplane._audit_genesis() RETURNS bytea
     LANGUAGE sql IMMUTABLE AS $$ SELECT decode(repeat('00', 32), 'hex') $$;
 
 -- Chain one tenant's committed events that are not chained yet, in id
--- order.  One sealer per tenant at a time (advisory lock); writers are
+-- order.  One sealer per tenant at a time (a row lock); writers are
 -- never blocked, they only ever insert.  The events still to chain are
 -- found from the tenant's scan_from on, through the primary key, and
 -- scan_from moves up as described at audit_chain_heads: only under read
@@ -44,7 +44,11 @@ DECLARE
     last_at timestamptz;
     n integer := 0;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('nexplane.audit_seal:' || tenant, 0));
+    -- One sealer per tenant: a row lock on the tenant's row, which no API
+    -- role can take (an advisory key anyone can compute let any session
+    -- stall another tenant's sealing).  NO KEY UPDATE leaves writers' foreign
+    -- key checks (KEY SHARE) unblocked.
+    PERFORM 1 FROM nexplane.tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
     SELECT * INTO head FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     seq := coalesce(head.last_seq, 0);
     prev := coalesce(head.last_hash, nexplane._audit_genesis());
