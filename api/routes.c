@@ -173,6 +173,13 @@ const Route nx_routes[] = {
 	/* audit and live events */
 	NX_GET("/v1/audit", "audit_query", "audit", "Query the audit trail", NX_FILTER),
 	NX_GET("/v1/audit/verify", "audit_verify", "audit", "Verify the audit hash chain", NX_NO_ARGS),
+	NX_POST("/v1/audit/verify", "audit_verify", "audit",
+			"Verify the audit hash chain and that it still extends a checkpoint",
+			NX_BODY("checkpoint", JSON)),
+	NX_GET("/v1/audit/checkpoint", "audit_checkpoint", "audit",
+		   "A signed checkpoint of the audit chain, to keep outside", NX_NO_ARGS),
+	NX_GET("/v1/audit/checkpoint-key", "audit_checkpoint_key", "audit",
+		   "The public key that checks audit checkpoints", NX_NO_ARGS),
 	{.method = "GET", .pattern = "/v1/events", .kind = NX_KIND_EVENTS, .status = 200,
 	 .tag = "events",
 	 .summary = "Server-Sent Events: change-request and job state changes "

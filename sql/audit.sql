@@ -53,7 +53,7 @@ SELECT test.try($$TRUNCATE nexplane.audit_events$$) AS superuser_truncate;
 SELECT test.try($$TRUNCATE nexplane.change_request_events$$) AS events_truncate;
 
 -- Sealing chains the events; verification recomputes the chain.
-SELECT nexplane._audit_verify_tenant(:'ledger') - 'tenant_id' - 'sealed_now' AS sealed_and_verified;
+SELECT nexplane._audit_verify_tenant(:'ledger') - 'tenant_id' - 'sealed_now' - 'head' AS sealed_and_verified;
 SELECT count(*) FILTER (WHERE l.event_id IS NULL) AS unsealed, count(*) AS events
   FROM nexplane.audit_events e
   LEFT JOIN nexplane.audit_chain l ON l.tenant_id = e.tenant_id AND l.event_id = e.id
@@ -126,8 +126,8 @@ SELECT :'ledger', min(id) - 1, 'user', 'users.forged' FROM kept;
 SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS slipped_in;
 DELETE FROM nexplane.audit_events WHERE action = 'users.forged';
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
-ALTER TABLE nexplane.audit_events ENABLE TRIGGER append_only;
-ALTER TABLE nexplane.audit_chain ENABLE TRIGGER append_only;
+ALTER TABLE nexplane.audit_events ENABLE ALWAYS TRIGGER append_only;
+ALTER TABLE nexplane.audit_chain ENABLE ALWAYS TRIGGER append_only;
 
 -- audit_events keeps to plain indexes (events go straight into them): with
 -- another kind, audited writes stop with a clear error and write nothing.
@@ -146,7 +146,7 @@ SELECT test.try(format($$UPDATE nexplane.tenants SET name = 'Ledger' WHERE id = 
 SET ROLE nexplane_api;
 BEGIN;
 SELECT nexplane.authenticate(:'tok')->>'role' AS role;
-SELECT nexplane.audit_verify() - 'tenant_id' - 'sealed_now' - 'checked' AS verify;
+SELECT nexplane.audit_verify() - 'tenant_id' - 'sealed_now' - 'checked' - 'head' AS verify;
 SELECT jsonb_array_length(nexplane.audit_query('{"action": "users.*"}')) AS user_events,
        jsonb_array_length(nexplane.audit_query('{"target_table": "credentials"}')) AS credential_events,
        jsonb_array_length(nexplane.audit_query('{"request_id": "req-ledger-1"}')) AS by_request,

@@ -129,6 +129,17 @@ check "GET /v1/audit with a limit" test "$STATUS:$(field length)" = 200:5
 sql -c "SELECT nexplane._audit_seal_all()" >/dev/null
 call GET /v1/audit/verify
 check "GET /v1/audit/verify: the chain holds" test "$STATUS:$(field .ok)" = 200:true
+call GET /v1/audit/checkpoint
+check "GET /v1/audit/checkpoint: a signed head" test "$STATUS:$(field .algorithm)" = 200:Ed25519
+cp=$BODY
+call GET /v1/audit/checkpoint-key
+check "GET /v1/audit/checkpoint-key: its public key" test "$STATUS:$(field .key_id)" = "200:$(jq -r .key_id <<<"$cp")"
+call POST /v1/audit/verify "{\"checkpoint\": $cp}"
+check "POST /v1/audit/verify: the trail extends the checkpoint" \
+  test "$STATUS:$(field .checkpoint.extended)" = 200:true
+call POST /v1/audit/verify "{\"checkpoint\": $(jq -c '.chain_seq = 1' <<<"$cp")}"
+check "POST /v1/audit/verify: a changed checkpoint does not verify" \
+  test "$STATUS:$(field .ok):$(field .checkpoint.extended)" = 200:false:false
 
 call GET /v1/connectors/types
 check "GET /v1/connectors/types: the registry's types" \

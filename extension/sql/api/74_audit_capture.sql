@@ -20,6 +20,8 @@ BEGIN
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);
+        -- fires in session_replication_role = replica too
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit', t);
     END LOOP;
 END
 $$;
@@ -37,3 +39,37 @@ CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON nexplane.change_request_ev
     FOR EACH ROW EXECUTE FUNCTION nexplane._append_only();
 CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON nexplane.change_request_events
     FOR EACH STATEMENT EXECUTE FUNCTION nexplane._append_only();
+
+-- A chain's head only moves forward: never back, never away.
+CREATE FUNCTION nexplane._audit_head_forward() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM nexplane._raise('NX403', 'an audit chain head only moves forward',
+            'The chain heads cannot be truncated.');
+    END IF;
+    IF TG_OP = 'DELETE' OR NEW.last_seq < OLD.last_seq
+       OR (NEW.last_seq = OLD.last_seq AND NEW.last_hash <> OLD.last_hash)
+       OR NEW.tenant_id <> OLD.tenant_id THEN
+        PERFORM nexplane._raise('NX403', 'an audit chain head only moves forward',
+            format('Chain head %s of tenant %s cannot be moved back or removed.',
+                   OLD.last_seq, OLD.tenant_id));
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER head_forward BEFORE UPDATE OR DELETE ON nexplane.audit_chain_heads
+    FOR EACH ROW EXECUTE FUNCTION nexplane._audit_head_forward();
+CREATE TRIGGER head_forward_truncate BEFORE TRUNCATE ON nexplane.audit_chain_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._audit_head_forward();
+
+-- The guards fire in session_replication_role = replica too, where
+-- ordinary triggers do not: replica mode is no way around them.
+ALTER TABLE nexplane.audit_events ENABLE ALWAYS TRIGGER append_only;
+ALTER TABLE nexplane.audit_events ENABLE ALWAYS TRIGGER append_only_truncate;
+ALTER TABLE nexplane.audit_chain ENABLE ALWAYS TRIGGER append_only;
+ALTER TABLE nexplane.audit_chain ENABLE ALWAYS TRIGGER append_only_truncate;
+ALTER TABLE nexplane.change_request_events ENABLE ALWAYS TRIGGER append_only;
+ALTER TABLE nexplane.change_request_events ENABLE ALWAYS TRIGGER append_only_truncate;
+ALTER TABLE nexplane.audit_chain_heads ENABLE ALWAYS TRIGGER head_forward;
+ALTER TABLE nexplane.audit_chain_heads ENABLE ALWAYS TRIGGER head_forward_truncate;

@@ -91,6 +91,9 @@ END
 $$;
 CREATE TRIGGER approval_guard BEFORE INSERT OR UPDATE OR DELETE ON nexplane.approvals
     FOR EACH ROW EXECUTE FUNCTION nexplane._approval_guard();
+-- in session_replication_role = replica too
+ALTER TABLE nexplane.change_requests ENABLE ALWAYS TRIGGER state_guard;
+ALTER TABLE nexplane.approvals ENABLE ALWAYS TRIGGER approval_guard;
 
 CREATE FUNCTION nexplane.cr_get(id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
