@@ -1,9 +1,13 @@
 /*
  * sse.c -- the live event stream.
  *
- * One listening connection (a pool of one) hears "tenant seq" on channel
- * nexplane_events.  The shim never trusts itself with tenant data: for each
- * subscriber of that tenant it runs authenticate(subscriber's token) and
+ * One listening connection (a pool of one) hears channel nexplane_events.
+ * Its notifications carry nothing (any session may LISTEN, and NOTIFY, so
+ * a payload would tell every tenant about every other's activity): each is
+ * only a cue to recheck, gathered for NX_SSE_RECHECK_MS so that a burst,
+ * forged ones included, costs one round of rechecks.  The shim never
+ * trusts itself with tenant data: for each subscriber it runs
+ * authenticate(subscriber's token) and
  * events_since(last id sent) through the main pool, so RLS decides what
  * each stream sees, and an expired or revoked token ends the stream.
  * Event ids are the tenant's commit-ordered sequence (88_events.sql), so a
@@ -23,6 +27,7 @@
 #include <string.h>
 
 #define EVENTS_PER_FETCH 100
+#define NX_SSE_RECHECK_MS 20
 
 typedef struct SseClient {
 	SseHub	   *hub;
@@ -43,6 +48,7 @@ struct SseHub {
 	Pool	   *listen;
 	SseClient  *clients;
 	struct event *heartbeat;
+	struct event *recheck;		/* armed by a notification */
 };
 
 static const char FETCH_SQL[] = "SELECT nexplane.events_since($1::bigint, $2::integer)";
@@ -277,24 +283,30 @@ poke(SseClient *c)
 		fetch(c);
 }
 
-/* "tenant seq" from the database, or NULL: catch every stream up. */
+/* The recheck timer: catch every stream up (RLS decides what each sees). */
 static void
-on_notify(const char *payload, void *arg)
+on_recheck(evutil_socket_t fd, short what, void *arg)
 {
 	SseHub	   *hub = arg;
 	SseClient  *c;
 	SseClient  *next;
-	char		tenant[37] = "";
-	long long	seq = 0;
 
-	if (payload && sscanf(payload, "%36s %lld", tenant, &seq) != 2)
-		return;
 	for (c = hub->clients; c; c = next)
 	{
 		next = c->next;
-		if (payload == NULL || (strcmp(c->tenant, tenant) == 0 && seq > c->last))
-			poke(c);
+		poke(c);
 	}
+}
+
+/* A notification (or NULL after a reconnect): recheck soon, once. */
+static void
+on_notify(const char *payload, void *arg)
+{
+	SseHub	   *hub = arg;
+	struct timeval tv = {.tv_usec = NX_SSE_RECHECK_MS * 1000};
+
+	if (!evtimer_pending(hub->recheck, NULL))
+		evtimer_add(hub->recheck, &tv);
 }
 
 /* Heartbeats keep proxies from closing quiet streams, and find dead ones. */
@@ -374,6 +386,7 @@ nx_sse_new(Server *srv)
 	hub->srv = srv;
 	hub->listen = nx_pool_new(srv->base, srv->cfg->db, 1, 1, 0);
 	nx_pool_listen(hub->listen, "nexplane_events", on_notify, hub);
+	hub->recheck = evtimer_new(srv->base, on_recheck, hub);
 	hub->heartbeat = event_new(srv->base, -1, EV_PERSIST, on_heartbeat, hub);
 	event_add(hub->heartbeat, &tv);
 	return hub;
@@ -386,6 +399,7 @@ nx_sse_free(SseHub *hub)
 		return;
 	nx_sse_close_all(hub);
 	event_free(hub->heartbeat);
+	event_free(hub->recheck);
 	nx_pool_free(hub->listen);
 	free(hub);
 }

@@ -12,8 +12,8 @@
  * call long) and the caller's context may both be gone, so the two fixed
  * statements here run with system access, for the tenant of the row that
  * fired, which already passed its own table's policy.  The notification
- * carries only "tenant seq": listeners read events through events_since(),
- * under RLS.
+ * carries nothing at all, since any session may LISTEN: it is a cue, and
+ * listeners read events through events_since(), under RLS.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,7 +44,6 @@ nx_stream_event(PG_FUNCTION_ARGS)
 	HeapTuple	row;
 	bool		is_job;
 	const char *args[10];
-	char		payload[64];
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -96,9 +95,9 @@ nx_stream_event(PG_FUNCTION_ARGS)
 				  " SELECT $1::uuid, h.seq, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::uuid,"
 				  "        coalesce($10::timestamptz, now()) FROM h"
 				  " RETURNING seq", 10, args);
-	snprintf(payload, sizeof(payload), "%s %s", args[0], nx_spi_get(0, 1));
 	SPI_finish();
 
-	Async_Notify("nexplane_events", payload);
+	/* no payload: any session may LISTEN (api/sse.c rechecks on a cue) */
+	Async_Notify("nexplane_events", "");
 	return PointerGetDatum(NULL);
 }

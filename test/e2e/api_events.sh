@@ -26,6 +26,10 @@ wait_for() { # file pattern: up to 5 s
   return 1
 }
 
+# Another session LISTENs on the channel, as any session may.
+psql -X -d postgres -c "LISTEN nexplane_events" -c "SELECT pg_sleep(3)" -c "SELECT 1" \
+  >"$E2E_DIR/listener" 2>&1 &
+listener=$!
 stream "$ADMIN" "$E2E_DIR/s1" 6
 stream "$OTHER" "$E2E_DIR/s_other" 6
 wait_for "$E2E_DIR/s1" '^retry:'
@@ -38,6 +42,13 @@ check "the stream delivers the submission" wait_for "$E2E_DIR/s1" '"action":"sub
 check "events carry ids and a type" bash -c "grep -q '^id: [0-9]' '$E2E_DIR/s1' && grep -q '^event: change_request' '$E2E_DIR/s1'"
 check "heartbeats keep the stream alive" wait_for "$E2E_DIR/s1" '^:$'
 check "another tenant's stream sees none of it" bash -c "! grep -q '$cr' '$E2E_DIR/s_other'"
+wait "$listener"
+check "a listener hears a cue for each commit" grep -q 'Asynchronous notification "nexplane_events" received' "$E2E_DIR/listener"
+check "... and nothing else: no tenant, no count" bash -c "! grep -q 'with payload' '$E2E_DIR/listener'"
+# A forged cue, as any session may send: a recheck, nothing more.
+for i in $(seq 20); do psql -X -q -d postgres -c "NOTIFY nexplane_events, 'forged $i 999999'"; done
+call GET /v1/auth/me
+check "forged notifications leave the shim serving" test "$STATUS" = 200
 first=$(grep -m1 '^id:' "$E2E_DIR/s1" | cut -d' ' -f2)
 wait_streams
 
