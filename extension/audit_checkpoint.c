@@ -37,18 +37,6 @@
 
 #define NX_CHECKPOINT_LABEL "nexplane audit checkpoint v1"
 
-static void
-nx_checkpoint_openssl_error(const char *what)
-{
-	unsigned long e = ERR_get_error();
-
-	ERR_clear_error();
-	ereport(ERROR,
-			(errcode(ERRCODE_NX_INTERNAL),
-			 errmsg("%s failed", what),
-			 errdetail("OpenSSL: %s.", e ? ERR_reason_error_string(e) : "no reason given")));
-}
-
 /* The Ed25519 key of a master key: HKDF-SHA256(master, label) as its seed. */
 static EVP_PKEY *
 nx_checkpoint_key(const NxMasterKey *mk)
@@ -70,7 +58,7 @@ nx_checkpoint_key(const NxMasterKey *mk)
 		key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
 	explicit_bzero(seed, sizeof(seed));
 	if (key == NULL)
-		nx_checkpoint_openssl_error("deriving the audit checkpoint key");
+		nx_openssl_error("deriving the audit checkpoint key");
 	return key;
 }
 
@@ -139,7 +127,7 @@ nx_audit_sign(PG_FUNCTION_ARGS)
 		md = EVP_MD_CTX_new();
 		if (md == NULL || EVP_DigestSignInit(md, NULL, NULL, NULL, key) <= 0 ||
 			EVP_DigestSign(md, sig, &siglen, (const unsigned char *) msg, strlen(msg)) <= 0)
-			nx_checkpoint_openssl_error("signing the audit checkpoint");
+			nx_openssl_error("signing the audit checkpoint");
 	}
 	PG_FINALLY();
 	{
@@ -208,7 +196,7 @@ nx_audit_signature_ok(PG_FUNCTION_ARGS)
 		key = nx_checkpoint_key(mk);
 		md = EVP_MD_CTX_new();
 		if (md == NULL || EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) <= 0)
-			nx_checkpoint_openssl_error("checking the audit checkpoint");
+			nx_openssl_error("checking the audit checkpoint");
 		ok = EVP_DigestVerify(md, sig, (size_t) siglen, (const unsigned char *) msg,
 							  strlen(msg)) == 1;
 		ERR_clear_error();
@@ -236,7 +224,7 @@ nx_audit_checkpoint_key(PG_FUNCTION_ARGS)
 	if (EVP_PKEY_get_raw_public_key(key, pub, &len) <= 0)
 	{
 		EVP_PKEY_free(key);
-		nx_checkpoint_openssl_error("reading the audit checkpoint public key");
+		nx_openssl_error("reading the audit checkpoint public key");
 	}
 	EVP_PKEY_free(key);
 	json = psprintf("{\"key_id\": \"%s\", \"algorithm\": \"Ed25519\", \"public_key\": \"%s\","

@@ -34,17 +34,6 @@ static char cached_path[MAXPGPATH];
 static struct timespec cached_mtime;
 static char *cached_kid = NULL;
 
-static void
-nx_openssl_error(const char *what)
-{
-	unsigned long e = ERR_get_error();
-
-	ERR_clear_error();
-	ereport(ERROR,
-			(errcode(ERRCODE_NX_INTERNAL),
-			 errmsg("%s failed", what),
-			 errdetail("OpenSSL: %s.", e ? ERR_reason_error_string(e) : "no reason given")));
-}
 
 /* kid: base64url SHA-256 of the DER public key, as RFC 7638 intends */
 static char *

@@ -42,6 +42,7 @@ extern bool nx_uuid_parse(const char *s, pg_uuid_t *out);
 extern char *nx_uuid_out(const pg_uuid_t *u);
 
 /* tokens.c */
+extern void nx_openssl_error(const char *what) pg_attribute_noreturn();
 extern char *nx_random_token(const char *prefix);
 extern bytea *nx_sha256(const char *data, size_t len);
 extern char *nx_base64url_encode(const unsigned char *data, int len);

@@ -13,9 +13,23 @@
 
 #include "common/base64.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+/* nx_openssl_error raises NX500 naming the call that failed and OpenSSL's reason. */
+void
+nx_openssl_error(const char *what)
+{
+	unsigned long e = ERR_get_error();
+
+	ERR_clear_error();
+	ereport(ERROR,
+			(errcode(ERRCODE_NX_INTERNAL),
+			 errmsg("%s failed", what),
+			 errdetail("OpenSSL: %s.", e ? ERR_reason_error_string(e) : "no reason given")));
+}
 
 /* prefix + 43 base64url characters of 32 random bytes */
 char *
