@@ -314,6 +314,9 @@ nx_bind(const BindInput *in, BoundCall *out, BindError *err)
 			case NX_SOURCE_FIXED:
 				s = a->from;
 				break;
+			case NX_SOURCE_PEER:
+				s = in->peer;
+				break;
 			case NX_SOURCE_BODY:
 				{
 					json_t	   *v = body ? json_object_get(body, a->name) : NULL;

@@ -17,6 +17,7 @@ typedef struct BindInput {
 	/* a request header by name, or NULL; header_ctx is passed through */
 	const char *(*header)(void *header_ctx, const char *name);
 	void	   *header_ctx;
+	const char *peer;		/* the client's TCP address, or NULL */
 } BindInput;
 
 typedef struct BoundCall {

@@ -97,6 +97,7 @@ operation(const Route *r)
 					json_array_append_new(required, json_string(a->name));
 				break;
 			case NX_SOURCE_FIXED:
+			case NX_SOURCE_PEER:
 				break;
 		}
 	}

@@ -22,6 +22,8 @@
 #define NX_FIXED(n, t, value) \
 	{.name = (n), .source = NX_SOURCE_FIXED, .type = NX_TYPE_##t, .required = true, \
 	 .from = (value)}
+#define NX_PEER(n) \
+	{.name = (n), .source = NX_SOURCE_PEER, .type = NX_TYPE_TEXT}
 #define NX_FILTER \
 	{.name = "filter", .source = NX_SOURCE_QUERY_OBJECT, .type = NX_TYPE_JSON}
 #define NX_NO_ARGS {.name = NULL}
@@ -59,7 +61,9 @@ const Route nx_routes[] = {
 			  "Log in with email and password",
 			  NX_BODY("email", TEXT), NX_BODY("password", TEXT), NX_BODY_OPT("tenant", TEXT),
 			  /* a pooled connection must never keep a session context */
-			  NX_FIXED("session_scope", BOOL, "false")),
+			  NX_FIXED("session_scope", BOOL, "false"),
+			  /* the lock-out is per account and client address */
+			  NX_PEER("client_addr")),
 	NX_PUBLIC("POST", "/v1/auth/refresh", NX_KIND_SQL, "refresh", NX_ROUTE_LOGIN, "auth",
 			  "Trade a refresh token for new tokens", NX_BODY("refresh_token", TEXT)),
 	NX_POST("/v1/auth/logout", "logout", "auth", "End the session of this token", NX_NO_ARGS),

@@ -22,6 +22,7 @@ typedef enum NxArgSource {
 	NX_SOURCE_BODY,			/* a field of the JSON body object */
 	NX_SOURCE_HEADER,		/* a request header (e.g. Idempotency-Key) */
 	NX_SOURCE_FIXED,		/* a constant of the route */
+	NX_SOURCE_PEER,			/* the client's TCP address (never X-Forwarded-For) */
 } NxArgSource;
 
 /* The SQL type the value is bound as (and documented as). */

@@ -113,6 +113,7 @@ serve_sql(Request *r, const char *query)
 		.query = query,
 		.header = header_lookup,
 		.header_ctx = r->req,
+		.peer = strcmp(r->peer, "-") != 0 ? r->peer : NULL,
 	};
 	BoundCall	call;
 	BindError	err;

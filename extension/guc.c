@@ -23,6 +23,7 @@ int			nx_access_token_ttl = 3600;
 int			nx_refresh_token_ttl = 30 * 24 * 3600;
 int			nx_session_idle_timeout = 30 * 60;
 int			nx_session_max_age = 12 * 3600;
+int			nx_login_failure_window = 3600;
 char	   *nx_master_key_file = NULL;
 char	   *nx_previous_master_key_file = NULL;
 char	   *nx_database = NULL;
@@ -62,6 +63,11 @@ nx_guc_define(void)
 	DefineCustomIntVariable("nexplane.session_max_age",
 							"How long a psql login session lasts at most, however busy.",
 							NULL, &nx_session_max_age, 12 * 3600, 1, 30 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	/* short windows let tests show failures being forgotten */
+	DefineCustomIntVariable("nexplane.login_failure_window",
+							"How long failed logins are remembered after the last one or the end of its lock.",
+							NULL, &nx_login_failure_window, 3600, 1, 7 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("nexplane.master_key_file",
 							   "File holding the vault master key (read once at server start).",

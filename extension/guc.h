@@ -19,6 +19,9 @@ extern int	nx_refresh_token_ttl;
 extern int	nx_session_idle_timeout;
 extern int	nx_session_max_age;
 
+/* failed-login lock-out (login_throttle.c) */
+extern int	nx_login_failure_window;
+
 /* the vault's master keys (master_key.c) */
 extern char *nx_master_key_file;
 extern char *nx_previous_master_key_file;

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * login_throttle.h
- *	  Failed-login counting and account lock-out in shared memory.
+ *	  Failed-login counting and lock-out in shared memory, per account and
+ *	  source address.
  *
  *-------------------------------------------------------------------------
  */
@@ -9,8 +10,9 @@
 #define NX_LOGIN_THROTTLE_H
 
 extern void nx_throttle_init(void);
-extern bool nx_throttle_is_locked(const char *email);
-extern void nx_throttle_failure(const char *email);
-extern void nx_throttle_success(const char *email);
+extern char *nx_throttle_source(FunctionCallInfo fcinfo, int argno);
+extern bool nx_throttle_is_locked(const char *email, const char *source);
+extern void nx_throttle_failure(const char *email, const char *source);
+extern void nx_throttle_success(const char *email, const char *source);
 
 #endif							/* NX_LOGIN_THROTTLE_H */

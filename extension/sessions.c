@@ -97,12 +97,15 @@ nx_issue_tokens(const NxContext *ctx, const char *email, const char *slug)
 }
 
 /*
- * login(email, password, tenant DEFAULT NULL, session_scope DEFAULT true)
+ * login(email, password, tenant DEFAULT NULL, session_scope DEFAULT true,
+ *		 client_addr DEFAULT NULL)
  *
  * Emails are unique within a tenant.  Without a tenant slug every account
  * with that email is tried (at most five); the one whose password matches
  * wins.  The context is session-scoped for psql users; the API shim passes
- * session_scope => false so a pooled connection never keeps it.
+ * session_scope => false so a pooled connection never keeps it, and the
+ * client's address as client_addr, which keys the lock-out with the email
+ * (login_throttle.c); other callers are keyed by their connection's peer.
  */
 NX_TAKES_SECRET(nx_login)
 {
@@ -111,7 +114,8 @@ NX_TAKES_SECRET(nx_login)
 	char	   *tenant = PG_ARGISNULL(2) ? NULL :
 	text_to_cstring(nx_arg_text(fcinfo, 2, "tenant", 63));
 	bool		session_scope = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-	bool		locked = nx_throttle_is_locked(email);
+	char	   *source = nx_throttle_source(fcinfo, 4);
+	bool		locked = nx_throttle_is_locked(email, source);
 	uint64		n;
 	int			match = -1;
 	int			matches = 0;
@@ -146,7 +150,7 @@ NX_TAKES_SECRET(nx_login)
 		nx_login_failed();
 	if (matches == 0)
 	{
-		nx_throttle_failure(email);
+		nx_throttle_failure(email, source);
 		nx_login_failed();
 	}
 	if (matches > 1)
@@ -156,7 +160,7 @@ NX_TAKES_SECRET(nx_login)
 				 errhint("Pass the tenant slug as the third argument of login().")));
 	if (strcmp(nx_spi_get(match, 5), "t") != 0)
 		nx_login_failed();
-	nx_throttle_success(email);
+	nx_throttle_success(email, source);
 
 	ctx.scope = session_scope ? NX_SCOPE_SESSION : NX_SCOPE_XACT;
 	nx_uuid_parse(nx_spi_get(match, 1), &ctx.tenant_id);

@@ -127,6 +127,22 @@ check "--help lists the flags and exits 0" bash -c "'$API_BIN' --help | grep -q 
 "$API_BIN" --pool-size 0 --tls-cert x --tls-key y >/dev/null 2>&1
 check "an out-of-range flag is refused with exit code 2" test $? = 2
 
+# lock-out per source (issue 15, finding 7): the shim passes its TCP peer,
+# so five bad logins through it lock 127.0.0.1 out of view's account, while
+# the owner at psql (a Unix socket: "local") still gets in
+api_stop
+api_start --login-burst 20
+for _ in 1 2 3 4 5; do
+  TOKEN= call POST /v1/auth/login '{"email": "view@acme.test", "password": "wrong-password-1"}'
+done
+TOKEN= call POST /v1/auth/login '{"email": "view@acme.test", "password": "acme-user-pass-1"}'
+check "five bad logins through the shim lock its client's address out (right password: $STATUS)" \
+  test "$STATUS" = 401
+check "the owner still logs in from another source (psql)" \
+  test "$(sql -Atc "SELECT nexplane.login('view@acme.test', 'acme-user-pass-1') IS NOT NULL")" = t
+check "the shim's role may name the client's address" \
+  test "$(sql -Atc "SET ROLE nexplane_api" -c "SELECT nexplane.login('view@acme.test', 'acme-user-pass-1', client_addr => '192.0.2.1') IS NOT NULL")" = t
+
 # slow clients: a request whose headers never finish is dropped at --timeout
 api_stop
 api_start --timeout 1

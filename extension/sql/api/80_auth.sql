@@ -1,7 +1,10 @@
 -- Authentication: the only functions that set the tenant context.
 
+-- client_addr: the client's address, passed by the shim only; it keys the
+-- lock-out with the email.  Without it, the connection's own peer is used.
 CREATE FUNCTION nexplane.login(email text, password text, tenant text DEFAULT NULL,
-                               session_scope boolean DEFAULT true) RETURNS jsonb
+                               session_scope boolean DEFAULT true,
+                               client_addr text DEFAULT NULL) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_login' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION nexplane.authenticate(token text, request_id text DEFAULT NULL,
