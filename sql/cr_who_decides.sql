@@ -86,3 +86,13 @@ SELECT test.try($$SELECT lo_creat(-1)$$) AS lo_creat;
 SELECT test.try($$SELECT lo_create(0)$$) AS lo_create;
 RESET ROLE;
 SELECT count(*) AS large_objects FROM pg_largeobject_metadata;
+
+-- A change request's events are numbered within it, not by the sequence
+-- all tenants share (whose gaps would tell another tenant's activity).
+SET ROLE nexplane_api;
+BEGIN;
+SELECT test.as('viewer');
+SELECT bool_or(e ? 'id') AS global_id_shown, string_agg(e->>'seq', ',') AS seqs
+  FROM jsonb_array_elements(nexplane.cr_events(:'cr')) e;
+COMMIT;
+RESET ROLE;

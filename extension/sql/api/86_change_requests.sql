@@ -160,8 +160,13 @@ BEGIN
                     WHERE c.tenant_id = nexplane.current_tenant_id() AND c.id = id) THEN
         PERFORM nexplane._raise('NX404', format('change request %s not found', id));
     END IF;
-    RETURN (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'tenant_id' ORDER BY e.id), '[]')
-              FROM nexplane.change_request_events e
-             WHERE e.tenant_id = nexplane.current_tenant_id() AND e.change_request_id = id);
+    -- numbered within the change request: the table's id is a sequence
+    -- shared by every tenant, whose gaps would tell another's activity
+    RETURN (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'tenant_id' - 'id'
+                                      || jsonb_build_object('seq', e.seq) ORDER BY e.seq), '[]')
+              FROM (SELECT x.*, row_number() OVER (ORDER BY x.id) AS seq
+                      FROM nexplane.change_request_events x
+                     WHERE x.tenant_id = nexplane.current_tenant_id()
+                       AND x.change_request_id = id) e);
 END
 $$;
