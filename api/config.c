@@ -46,6 +46,10 @@ static const Option options[] = {
 	 "largest request line and headers in bytes"},
 	{"timeout", "NEXPLANE_API_TIMEOUT", NX_OPT_INT, "15", 1, 3600,
 	 "seconds to wait for headers, body, or the next keep-alive request"},
+	{"header-timeout", "NEXPLANE_API_HEADER_TIMEOUT", NX_OPT_INT, "10", 1, 3600,
+	 "seconds a connection has, from its start or its last answer, to send a whole request"},
+	{"max-connections", "NEXPLANE_API_MAX_CONNECTIONS", NX_OPT_INT, "4096", 1, 1000000,
+	 "open client connections; past it a request gets 503 and the connection closes"},
 	{"statement-timeout", "NEXPLANE_API_STATEMENT_TIMEOUT", NX_OPT_INT, "30000", 100, 3600000,
 	 "milliseconds a request's SQL may run"},
 	{"login-rate", "NEXPLANE_API_LOGIN_RATE", NX_OPT_INT, "10", 1, 100000,
@@ -130,6 +134,8 @@ set(Config *c, const Option *o, const char *v)
 	else if (IS("max-body")) c->max_body = (size_t) n;
 	else if (IS("max-headers")) c->max_headers = (size_t) n;
 	else if (IS("timeout")) c->timeout_s = (int) n;
+	else if (IS("header-timeout")) c->header_timeout_s = (int) n;
+	else if (IS("max-connections")) c->max_connections = (int) n;
 	else if (IS("statement-timeout")) c->statement_timeout_ms = (int) n;
 	else if (IS("login-rate")) c->login_rate = (int) n;
 	else if (IS("login-burst")) c->login_burst = (int) n;

@@ -18,6 +18,8 @@ typedef struct Config {
 	size_t		max_body;
 	size_t		max_headers;
 	int			timeout_s;		/* header read, body read and keep-alive idle */
+	int			header_timeout_s;	/* a whole request must arrive within it */
+	int			max_connections;
 	int			statement_timeout_ms;
 	int			login_rate;		/* per minute per client address */
 	int			login_burst;

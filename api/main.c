@@ -13,12 +13,37 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	nx_server_drain(arg);
+}
+
+/*
+ * Raise the open-file limit to the hard limit: every connection is a
+ * descriptor, and the usual soft limit of 1,024 is below --max-connections.
+ */
+static void
+raise_file_limit(const Config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			(void) getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* room for the connections, the pool and a few of our own */
+	if (rl.rlim_cur != RLIM_INFINITY &&
+		rl.rlim_cur < (rlim_t) cfg->max_connections + (rlim_t) cfg->pool_size + 64)
+		nx_log("warning", "open-file limit %llu is below --max-connections %d plus the pool",
+			   (unsigned long long) rl.rlim_cur, cfg->max_connections);
 }
 
 int
@@ -32,6 +57,7 @@ main(int argc, char **argv)
 
 	nx_config_parse(&cfg, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	raise_file_limit(&cfg);
 	srv.base = event_base_new();
 	srv.tls = nx_tls_server_ctx(cfg.tls_cert, cfg.tls_key);
 	srv.openapi = nx_openapi_document();

@@ -15,6 +15,7 @@
  */
 #include "request.h"
 
+#include "connection.h"
 #include "errors.h"
 #include "log.h"
 
@@ -219,7 +220,10 @@ answer_sent(struct evhttp_request *req, void *arg)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
 	if (evcon)
+	{
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		nx_conn_answer_sent(evcon);	/* the next request's deadline */
+	}
 	answer_done(arg);
 }
 

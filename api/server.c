@@ -12,6 +12,7 @@
 #include "server.h"
 
 #include "bind.h"
+#include "connection.h"
 #include "log.h"
 #include "request.h"
 #include "sse.h"
@@ -196,6 +197,7 @@ static void
 on_request(struct evhttp_request *req, void *arg)
 {
 	Server	   *srv = arg;
+	bool		over_cap = nx_conn_request_arrived(req);
 	Request    *r = nx_request_new(srv, req);
 	const struct evhttp_uri *parsed;
 
@@ -218,6 +220,12 @@ on_request(struct evhttp_request *req, void *arg)
 	if (srv->draining)
 	{
 		nx_reply_error(r, 503, "the server is shutting down");
+		return;
+	}
+	if (over_cap)
+	{
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		nx_reply_unavailable(r, "too many open connections; retry shortly");
 		return;
 	}
 	parsed = evhttp_request_get_evhttp_uri(req);
@@ -276,7 +284,7 @@ nx_server_start(Server *srv)
 	srv->http = evhttp_new(srv->base);
 	if (srv->http == NULL)
 		return -1;
-	evhttp_set_bevcb(srv->http, nx_tls_bufferevent, srv->tls);
+	evhttp_set_bevcb(srv->http, nx_conn_bufferevent, srv);
 	evhttp_set_gencb(srv->http, on_request, srv);
 	evhttp_set_max_body_size(srv->http, cfg->max_body);
 	/*
@@ -287,8 +295,13 @@ nx_server_start(Server *srv)
 	evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(srv->http, cfg->max_headers);
 	evhttp_set_timeout(srv->http, cfg->timeout_s);
+	/*
+	 * Every method reaches the router, which answers 405 with Allow in the
+	 * shim's shape; libevent's own refusal was a bare HTML 501.
+	 */
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-							   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+							   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+							   EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	srv->listener = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host,
 												   (ev_uint16_t) cfg->listen_port);
 	if (srv->listener == NULL)

@@ -28,6 +28,7 @@ typedef struct Server {
 	SseHub	   *sse;
 	char	   *openapi;		/* generated once */
 	int			inflight;		/* answers the drain waits for (streams excluded) */
+	int			connections;	/* open client connections (connection.c) */
 	bool		draining;
 	struct event *drain_timer;
 } Server;

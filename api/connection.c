@@ -1,0 +1,134 @@
+/*
+ * connection.c -- one client connection, from accept to close.
+ *
+ * libevent 2.1's evhttp has a single I/O timeout, which measures only
+ * inactivity: a client trickling a header line every few seconds kept its
+ * connection for as long as it liked.  So every connection gets a deadline
+ * (--header-timeout) for its request to arrive in full, armed when the
+ * connection is made and again when an answer on it has been written, and
+ * stopped when the request reaches the server.  When it fires, the socket
+ * is shut down and evhttp closes the connection as after any EOF.
+ *
+ * Connections are counted against --max-connections.  evhttp 2.1 has no
+ * hook at accept or close, so the count rides on the TLS object of each
+ * connection: counted when evhttp asks for its bufferevent, released by
+ * the ex_data free callback when that TLS object is freed with it.  A
+ * connection past the cap gets a short deadline and its request a 503
+ * with Retry-After and Connection: close, which costs a TLS handshake but
+ * never a database call.
+ */
+#include "connection.h"
+
+#include "log.h"
+#include "tls.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+/* how long a connection past the cap may take to send its request */
+#define NX_OVER_CAP_DEADLINE_S 2
+
+typedef struct Conn {
+	Server	   *srv;
+	struct bufferevent *bev;
+	struct event *deadline;
+	bool		over_cap;
+} Conn;
+
+static int	conn_index = -1;
+
+/* The TLS object, and with it the connection, is gone. */
+static void
+conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	Conn	   *c = ptr;
+
+	if (c == NULL)
+		return;
+	c->srv->connections--;
+	event_free(c->deadline);
+	free(c);
+}
+
+static void
+conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	Conn	   *c = arg;
+	evutil_socket_t s = bufferevent_getfd(c->bev);
+
+	if (s >= 0)
+		shutdown(s, SHUT_RDWR);
+}
+
+static void
+conn_arm(Conn *c)
+{
+	struct timeval tv = {.tv_sec = c->over_cap ? NX_OVER_CAP_DEADLINE_S
+						 : c->srv->cfg->header_timeout_s};
+
+	evtimer_add(c->deadline, &tv);
+}
+
+static Conn *
+conn_of(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL		   *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+}
+
+struct bufferevent *
+nx_conn_bufferevent(struct event_base *base, void *arg)
+{
+	Server	   *srv = arg;
+	struct bufferevent *bev;
+	Conn	   *c;
+
+	if (conn_index < 0)
+		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
+	bev = nx_tls_bufferevent(base, srv->tls);
+	if (bev == NULL)
+		return NULL;
+	c = calloc(1, sizeof(Conn));
+	if (c == NULL || conn_index < 0)
+	{
+		free(c);
+		return bev;				/* uncounted, but served */
+	}
+	c->srv = srv;
+	c->bev = bev;
+	c->deadline = evtimer_new(base, conn_deadline, c);
+	c->over_cap = srv->connections >= srv->cfg->max_connections;
+	srv->connections++;
+	SSL_set_ex_data(bufferevent_openssl_get_ssl(bev), conn_index, c);
+	if (c->over_cap)
+		nx_log("warning", "%d connections open, over --max-connections: refusing one",
+			   srv->connections);
+	conn_arm(c);
+	return bev;
+}
+
+bool
+nx_conn_request_arrived(struct evhttp_request *req)
+{
+	Conn	   *c = conn_of(evhttp_request_get_connection(req));
+
+	if (c == NULL)
+		return false;
+	evtimer_del(c->deadline);
+	return c->over_cap;
+}
+
+void
+nx_conn_answer_sent(struct evhttp_connection *evcon)
+{
+	Conn	   *c = conn_of(evcon);
+
+	if (c != NULL)
+		conn_arm(c);
+}
