@@ -82,8 +82,17 @@ CREATE EXTENSION IF NOT EXISTS pg_cron;
 CREATE EXTENSION IF NOT EXISTS nexplane;
 ALTER EXTENSION nexplane UPDATE;
 ALTER ROLE nexplane_api WITH LOGIN PASSWORD '$api_password';
-ALTER ROLE nexplane_user WITH LOGIN PASSWORD '$user_password';
-GRANT CONNECT ON DATABASE $db TO nexplane_api, nexplane_user;
+GRANT CONNECT ON DATABASE $db TO nexplane_api;
+-- (a database made before nexplane_user existed has no such role: the
+-- warning below says how to start afresh)
+DO \$\$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nexplane_user') THEN
+        ALTER ROLE nexplane_user WITH LOGIN PASSWORD '$user_password';
+        GRANT CONNECT ON DATABASE $db TO nexplane_user;
+    END IF;
+END
+\$\$;
 SQL
   # 0.1 has no upgrade scripts yet: a database made from an older checkout
   # keeps its old functions.  Say so rather than serve a half-old API.
