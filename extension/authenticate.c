@@ -15,6 +15,7 @@
 
 #include "context.h"
 #include "jwt.h"
+#include "sessions.h"
 #include "spi_util.h"
 
 #include "lib/stringinfo.h"
@@ -108,7 +109,6 @@ nx_authenticate_jwt(const char *token, NxContext *ctx)
 	char	   *sub;
 	char	   *tid;
 	char	   *sid;
-	uint64		n;
 
 	if (claims == NULL)
 		nx_auth_failed("access token", why);
@@ -118,24 +118,18 @@ nx_authenticate_jwt(const char *token, NxContext *ctx)
 	if (!nx_uuid_parse(sub, &ctx->user_id) || !nx_uuid_parse(tid, &ctx->tenant_id) ||
 		!nx_uuid_parse(sid, &ctx->session_id))
 		nx_auth_failed("access token", "The token lacks its subject, tenant or session.");
+	switch (nx_session_state(tid, sid, sub, 0, ctx->role))
 	{
-		const char *args[] = {tid, sid, sub};
-
-		n = nx_spi_system("SELECT u.role,"
-							"       s.revoked_at IS NULL AND s.expires_at > now(),"
-							"       u.status = 'active' AND t.status = 'active'"
-							"  FROM nexplane.sessions s"
-							"  JOIN nexplane.users u"
-							"    ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-							"  JOIN nexplane.tenants t ON t.id = s.tenant_id"
-							" WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid"
-							"   AND s.user_id = $3::uuid", 3, args);
+		case NX_SESSION_LIVE:
+			break;
+		case NX_SESSION_ENDED:
+		case NX_SESSION_TOO_OLD:	/* not asked for */
+			nx_auth_failed("access token", "The session has ended or been revoked.");
+			break;
+		case NX_SESSION_DISABLED:
+			nx_auth_failed("access token", "Its user or tenant is disabled.");
+			break;
 	}
-	if (n != 1 || strcmp(nx_spi_get(0, 2), "t") != 0)
-		nx_auth_failed("access token", "The session has ended or been revoked.");
-	if (strcmp(nx_spi_get(0, 3), "t") != 0)
-		nx_auth_failed("access token", "Its user or tenant is disabled.");
-	strlcpy(ctx->role, nx_spi_get(0, 1), sizeof(ctx->role));
 	strlcpy(ctx->auth_kind, "jwt", sizeof(ctx->auth_kind));
 }
 

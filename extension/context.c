@@ -27,9 +27,7 @@
 #include "sessions.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "storage/proc.h"
-#include "utils/array.h"
 
 static NxContext current;
 static bool current_uncommitted = false;	/* set in the running transaction */
@@ -210,42 +208,47 @@ nx_require_role(NxRoleSet roles)
 	return NULL;				/* keep compiler quiet */
 }
 
+/* A palloc'd copy of a uuid of the context, for a SQL result. */
+static pg_uuid_t *
+nx_uuid_copy(const pg_uuid_t *u)
+{
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+	*copy = *u;
+	return copy;
+}
+
 PG_FUNCTION_INFO_V1(nx_current_tenant_id);
 Datum
 nx_current_tenant_id(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *u;
+	const NxContext *ctx = nx_context_get();
 
-	nx_context_recheck();
-	if (current.scope == NX_SCOPE_NONE)
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	u = palloc(sizeof(pg_uuid_t));
-	*u = current.tenant_id;
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_UUID_P(nx_uuid_copy(&ctx->tenant_id));
 }
 
 PG_FUNCTION_INFO_V1(nx_current_user_id);
 Datum
 nx_current_user_id(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *u;
+	const NxContext *ctx = nx_context_get();
 
-	nx_context_recheck();
-	if (current.scope == NX_SCOPE_NONE)
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	u = palloc(sizeof(pg_uuid_t));
-	*u = current.user_id;
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_UUID_P(nx_uuid_copy(&ctx->user_id));
 }
 
 PG_FUNCTION_INFO_V1(nx_current_role);
 Datum
 nx_current_role(PG_FUNCTION_ARGS)
 {
-	nx_context_recheck();
-	if (current.scope == NX_SCOPE_NONE)
+	const NxContext *ctx = nx_context_get();
+
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(current.role));
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->role));
 }
 
 PG_FUNCTION_INFO_V1(nx_current_request_id);
@@ -262,9 +265,11 @@ PG_FUNCTION_INFO_V1(nx_auth_kind);
 Datum
 nx_auth_kind(PG_FUNCTION_ARGS)
 {
-	if (current.scope == NX_SCOPE_NONE)
+	const NxContext *ctx = nx_context_get();
+
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(current.auth_kind));
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->auth_kind));
 }
 
 /* _auth_session_id(): the caller's login session, or API key, id */
@@ -272,13 +277,11 @@ PG_FUNCTION_INFO_V1(nx_auth_session_id);
 Datum
 nx_auth_session_id(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *u;
+	const NxContext *ctx = nx_context_get();
 
-	if (current.scope == NX_SCOPE_NONE)
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	u = palloc(sizeof(pg_uuid_t));
-	*u = current.session_id;
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_UUID_P(nx_uuid_copy(&ctx->session_id));
 }
 
 PG_FUNCTION_INFO_V1(nx_system_access);

@@ -335,6 +335,38 @@ nx_me(PG_FUNCTION_ARGS)
 }
 
 /*
+ * nx_session_state: is login session sid of user uid in tenant tid live,
+ * and are its user and tenant active?  Also older than max_age seconds,
+ * when max_age > 0.  Writes the user's role as it is now into role (of
+ * NX_ROLE_MAX bytes).  Inside SPI; the one check of a session, for
+ * authenticate() on every request and for psql sessions once per
+ * transaction.
+ */
+NxSessionState
+nx_session_state(const char *tid, const char *sid, const char *uid, int max_age, char *role)
+{
+	const char *args[] = {tid, sid, uid, psprintf("%d", max_age)};
+
+	if (nx_spi_system("SELECT u.role,"
+					  "       s.revoked_at IS NULL AND s.expires_at > now(),"
+					  "       $4::int <= 0 OR s.created_at > now() - make_interval(secs => $4::int),"
+					  "       u.status = 'active' AND t.status = 'active'"
+					  "  FROM nexplane.sessions s"
+					  "  JOIN nexplane.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
+					  "  JOIN nexplane.tenants t ON t.id = s.tenant_id"
+					  " WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid"
+					  "   AND s.user_id = $3::uuid", 4, args) != 1 ||
+		strcmp(nx_spi_get(0, 2), "t") != 0)
+		return NX_SESSION_ENDED;
+	if (strcmp(nx_spi_get(0, 3), "t") != 0)
+		return NX_SESSION_TOO_OLD;
+	if (strcmp(nx_spi_get(0, 4), "t") != 0)
+		return NX_SESSION_DISABLED;
+	strlcpy(role, nx_spi_get(0, 1), NX_ROLE_MAX);
+	return NX_SESSION_LIVE;
+}
+
+/*
  * nx_session_recheck: is a psql session's context still good?  NULL when
  * it is (its role refreshed from the users table), else why not, as a
  * sentence.  Called once per transaction by context.c.
@@ -342,19 +374,15 @@ nx_me(PG_FUNCTION_ARGS)
 const char *
 nx_session_recheck(NxContext *ctx)
 {
-	const char *args[] = {nx_uuid_out(&ctx->home_tenant_id), nx_uuid_out(&ctx->session_id),
-		nx_uuid_out(&ctx->user_id), psprintf("%d", nx_session_max_age)};
 	bool		elsewhere = memcmp(&ctx->tenant_id, &ctx->home_tenant_id, sizeof(pg_uuid_t)) != 0;
-	enum
-	{
-		NX_LIVE, NX_ENDED, NX_TOO_OLD, NX_DISABLED, NX_NOT_SUPERADMIN
-	}			volatile verdict = NX_LIVE;
+	char		role[NX_ROLE_MAX];
+	volatile NxSessionState state = NX_SESSION_ENDED;
 	Oid			save_uid;
 	int			save_sec;
 
 	/*
 	 * As the extension owner, since the caller's role may read no table.
-	 * SPI's memory goes at SPI_finish: only the verdict and the role leave.
+	 * SPI's memory goes at SPI_finish: only the state and the role leave.
 	 */
 	GetUserIdAndSecContext(&save_uid, &save_sec);
 	SetUserIdAndSecContext(get_role_oid("nexplane_owner", false),
@@ -362,25 +390,9 @@ nx_session_recheck(NxContext *ctx)
 	PG_TRY();
 	{
 		SPI_connect();
-		if (nx_spi_system("SELECT u.role,"
-						  "       s.revoked_at IS NULL AND s.expires_at > now(),"
-						  "       s.created_at > now() - make_interval(secs => $4::int),"
-						  "       u.status = 'active' AND t.status = 'active'"
-						  "  FROM nexplane.sessions s"
-						  "  JOIN nexplane.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-						  "  JOIN nexplane.tenants t ON t.id = s.tenant_id"
-						  " WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid"
-						  "   AND s.user_id = $3::uuid", 4, args) != 1 ||
-			strcmp(nx_spi_get(0, 2), "t") != 0)
-			verdict = NX_ENDED;
-		else if (strcmp(nx_spi_get(0, 3), "t") != 0)
-			verdict = NX_TOO_OLD;
-		else if (strcmp(nx_spi_get(0, 4), "t") != 0)
-			verdict = NX_DISABLED;
-		else if (elsewhere && !nx_role_is_superadmin(nx_spi_get(0, 1)))
-			verdict = NX_NOT_SUPERADMIN;
-		else if (!elsewhere)
-			strlcpy(ctx->role, nx_spi_get(0, 1), sizeof(ctx->role));
+		state = nx_session_state(nx_uuid_out(&ctx->home_tenant_id),
+								 nx_uuid_out(&ctx->session_id),
+								 nx_uuid_out(&ctx->user_id), nx_session_max_age, role);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -389,19 +401,21 @@ nx_session_recheck(NxContext *ctx)
 	}
 	PG_END_TRY();
 
-	switch (verdict)
+	switch (state)
 	{
-		case NX_LIVE:
-			return NULL;
-		case NX_ENDED:
+		case NX_SESSION_LIVE:
+			break;
+		case NX_SESSION_ENDED:
 			return "It was logged out or revoked.";
-		case NX_TOO_OLD:
+		case NX_SESSION_TOO_OLD:
 			return psprintf("It is older than %d seconds (nexplane.session_max_age).",
 							nx_session_max_age);
-		case NX_DISABLED:
+		case NX_SESSION_DISABLED:
 			return "Its user or tenant has been disabled.";
-		case NX_NOT_SUPERADMIN:
-			return "Its user is no longer a superadmin, who alone may act in another tenant.";
 	}
-	return NULL;				/* keep compiler quiet */
+	if (elsewhere && !nx_role_is_superadmin(role))
+		return "Its user is no longer a superadmin, who alone may act in another tenant.";
+	if (!elsewhere)
+		strlcpy(ctx->role, role, sizeof(ctx->role));
+	return NULL;
 }
