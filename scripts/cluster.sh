@@ -12,6 +12,7 @@
 # After init, PGHOST, PGPORT and PGUSER are exported for psql.
 
 NX_PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || pg_config --bindir)
+NX_CONF_TEMPLATE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/nexplane.conf.in
 
 nx_as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
@@ -44,22 +45,12 @@ nx_cluster_init() {
   (umask 077; openssl rand -base64 48 >"$dir/data/nexplane_master.key")
   chown postgres: "$dir/data/nexplane_master.key"
   chmod 600 "$dir/data/nexplane_jwt.pem" "$dir/data/nexplane_master.key"
-  cat >>"$dir/data/postgresql.conf" <<CONF
-# nexplane
-port = $port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$sockdir'
-shared_preload_libraries = 'pg_cron,nexplane'
-cron.database_name = '$db'
-# pg_cron's jobs connect like any client; by default over TCP, where a
-# password is needed that it does not have.  The socket with peer
-# authentication lets them in as their owner.
-cron.host = '$sockdir'
-nexplane.database = '$db'
-nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
-nexplane.master_key_file = 'nexplane_master.key'
-log_line_prefix = '%m [%p] %q%u@%d '
-CONF
+  {
+    echo "# nexplane"
+    echo "port = $port"
+    echo "unix_socket_directories = '$sockdir'"
+    sed -e "s|@DB@|$db|g" -e "s|@SOCKDIR@|$sockdir|g" "$NX_CONF_TEMPLATE"
+  } >>"$dir/data/postgresql.conf"
   echo "$port" >"$dir/port"
   echo "$sockdir" >"$dir/sockdir"
   export PGHOST=$sockdir PGPORT=$port PGUSER=postgres

@@ -21,6 +21,7 @@ use strict;
 use warnings;
 
 use Carp;
+use File::Basename qw(dirname);
 use Fcntl qw(O_WRONLY O_CREAT O_TRUNC);
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(usleep time);
@@ -58,18 +59,16 @@ HBA
 	  or croak "chmod nexplane_jwt.pem: $!";
 	write_private_file("$data/nexplane_master.key", new_master_key());
 
+	# the settings every cluster of the project starts with, as
+	# scripts/cluster.sh writes them
 	my $sockdir = $node->host;
-	$node->append_conf('postgresql.conf', <<"CONF");
-# nexplane (as scripts/cluster.sh)
-listen_addresses = '127.0.0.1'
-shared_preload_libraries = 'pg_cron,nexplane'
-cron.database_name = '$db'
-cron.host = '$sockdir'
-nexplane.database = '$db'
-nexplane.jwt_private_key_file = 'nexplane_jwt.pem'
-nexplane.master_key_file = 'nexplane_master.key'
-log_line_prefix = '%m [%p] %q%u@%d '
-CONF
+	my $template = dirname(__FILE__) . '/../../scripts/nexplane.conf.in';
+	open my $in, '<', $template or croak "$template: $!";
+	my $conf = do { local $/; <$in> };
+	close $in;
+	$conf =~ s/\@DB\@/$db/g;
+	$conf =~ s/\@SOCKDIR\@/$sockdir/g;
+	$node->append_conf('postgresql.conf', $conf);
 	return $node;
 }
 
