@@ -29,9 +29,10 @@ DATA_built = $(EXT_SQL)
 DATA = extension/nexplane.control
 
 PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/connectors -I$(srcdir)/bgworkers \
+	-I$(libpq_srcdir) $(shell pkg-config --cflags libmariadb) \
 	-std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wsign-compare -Wmissing-field-initializers
-SHLIB_LINK = -lssl -lcrypto -lcrypt
+SHLIB_LINK = -lssl -lcrypto -lcrypt -lpq -lmariadb -lhiredis -lldap -llber
 
 # Tests, declared by concept.  pg_regress suites are sql/NAME.sql with
 # expected/NAME.out; setup (the shared fixtures) runs first, the rest in

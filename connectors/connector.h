@@ -17,6 +17,16 @@
  * credential, parameters, a deadline) and report through NxConnectorResult.
  * A NULL operation means the connector does not offer it.
  *
+ * What each operation returns:
+ *	test		result {"server_version": ..., ...}
+ *	discover	result {"assets": [{"kind", "external_id", "name",
+ *				"attributes": {}}, ...]}; the engine upserts them
+ *	pre_check	ok when the change may run now (the target exists, ...)
+ *	execute		result and rollback_state (what the target was before)
+ *	verify		ok when the target shows the change (with undoing: shows
+ *				it undone)
+ *	rollback	ok when rollback_state is restored
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef NX_CONNECTOR_H
@@ -61,21 +71,53 @@ typedef struct NxChangeType
 	int			risk_weight;
 	bool		rollback;		/* can it be rolled back? */
 	const char *description;
+	const NxField *params;		/* its parameters; cr_create checks them */
+
+	/*
+	 * A rotation: the engine, not the connector, makes the new secret.  It
+	 * generates it, stores it in the vault as a pending version of the
+	 * account's credential (params.credential_id, or the connector's own),
+	 * and only then calls execute with new_secret and old_secret; verify
+	 * must log in with new_secret; the engine promotes it after that.  A
+	 * rollback gets the previous version as new_secret.
+	 */
+	bool		rotates_secret;
 } NxChangeType;
 
-/* What an operation is given.  Nothing here is in shared or SQL memory. */
+struct NxConnectorCall;
+
+/*
+ * Report progress and learn whether the job was cancelled: connectors call
+ * nx_connector_step() between the steps of an operation and stop when it
+ * returns false.  The worker also extends its lease there.
+ */
+typedef bool (*NxStepFn) (const struct NxConnectorCall *call, int percent, const char *step);
+
+/*
+ * What an operation is given.  Everything is in the caller's memory
+ * context, which is reset after the call; the secrets in it are zeroed.
+ */
 typedef struct NxConnectorCall
 {
 	Jsonb	   *config;			/* the connector's config, checked */
-	Jsonb	   *credential;		/* decrypted; zeroed when the call ends */
+	Jsonb	   *credential;		/* its own login, decrypted */
 	const NxChangeType *change_type;	/* NULL for test and discover */
-	Jsonb	   *params;			/* the change's parameters */
+	Jsonb	   *params;			/* the change's parameters, checked */
+	Jsonb	   *new_secret;		/* rotations: the account's secret to set */
+	Jsonb	   *old_secret;		/* rotations: the account's secret until now */
 	Jsonb	   *rollback_state; /* what execute stored, for rollback */
+	bool		undoing;		/* rollback, and the verify after it */
 	TimestampTz deadline;		/* every network wait ends before it */
-	volatile bool *cancel;		/* set when the job is cancelled */
+	NxStepFn	step;			/* may be NULL (tests) */
+	void	   *step_arg;
 } NxConnectorCall;
 
-/* What an operation reports.  Nothing in it may hold a secret. */
+/*
+ * What an operation reports.  Nothing in it may hold a secret: not the
+ * result, not the evidence, not the error (a client library's message
+ * may, if the SQL it echoes held one: never put a secret in SQL text).
+ * Target failures are reported here, never by ereport(ERROR).
+ */
 typedef struct NxConnectorResult
 {
 	bool		ok;
@@ -101,6 +143,11 @@ typedef struct NxConnector
 	NxConnectorOp verify;		/* did it happen, seen from the target? */
 	NxConnectorOp rollback;		/* undo it from rollback_state */
 } NxConnector;
+
+/* connector_call.c: the helpers every operation uses */
+extern bool nx_connector_step(const NxConnectorCall *call, int percent, const char *step);
+extern int	nx_connector_timeout_ms(const NxConnectorCall *call);
+extern void nx_connector_fail(NxConnectorResult *out, const char *fmt,...) pg_attribute_printf(2, 3);
 
 /* registry.c */
 extern const NxConnector *nx_connector_find(const char *name);

@@ -27,12 +27,12 @@ static const NxField credential_fields[] = {
 
 static const NxChangeType change_types[] = {
 	{"reset_password", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true,
-	"Set a generated password (RFC 3062 password modify)."},
-	{"add_to_group", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Add a member to a group."},
+	"Set a generated password (RFC 3062 password modify).", NULL, false},
+	{"add_to_group", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Add a member to a group.", NULL, false},
 	{"remove_from_group", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, true,
-	"Remove a member from a group."},
-	{"lock_account", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Lock an account (ppolicy)."},
-	{"unlock_account", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Unlock an account (ppolicy)."},
+	"Remove a member from a group.", NULL, false},
+	{"lock_account", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Lock an account (ppolicy).", NULL, false},
+	{"unlock_account", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Unlock an account (ppolicy).", NULL, false},
 	{.name = NULL}
 };
 

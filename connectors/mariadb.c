@@ -27,13 +27,13 @@ static const NxField credential_fields[] = {
 
 static const NxChangeType change_types[] = {
 	{"rotate_password", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true,
-	"Give an account a new generated password."},
-	{"create_user", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create an account."},
-	{"drop_user", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Drop an account."},
-	{"lock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT LOCK an account."},
-	{"unlock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT UNLOCK an account."},
-	{"grant", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Grant privileges on a database or table."},
-	{"revoke", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, true, "Revoke privileges."},
+	"Give an account a new generated password.", NULL, false},
+	{"create_user", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create an account.", NULL, false},
+	{"drop_user", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Drop an account.", NULL, false},
+	{"lock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT LOCK an account.", NULL, false},
+	{"unlock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT UNLOCK an account.", NULL, false},
+	{"grant", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Grant privileges on a database or table.", NULL, false},
+	{"revoke", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, true, "Revoke privileges.", NULL, false},
 	{.name = NULL}
 };
 

@@ -27,15 +27,15 @@ static const NxField credential_fields[] = {
 
 static const NxChangeType change_types[] = {
 	{"rotate_password", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true,
-	"Give a role a new generated password."},
-	{"create_role", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create a login role."},
-	{"drop_role", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Drop a role."},
+	"Give a role a new generated password.", NULL, false},
+	{"create_role", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create a login role.", NULL, false},
+	{"drop_role", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Drop a role.", NULL, false},
 	{"lock_role", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true,
-	"Make a role NOLOGIN and end its sessions."},
-	{"unlock_role", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Make a role LOGIN again."},
-	{"grant_role", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Grant a role membership in another."},
+	"Make a role NOLOGIN and end its sessions.", NULL, false},
+	{"unlock_role", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Make a role LOGIN again.", NULL, false},
+	{"grant_role", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Grant a role membership in another.", NULL, false},
 	{"revoke_role", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, true,
-	"Revoke a role's membership in another."},
+	"Revoke a role's membership in another.", NULL, false},
 	{.name = NULL}
 };
 

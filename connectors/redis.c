@@ -25,12 +25,12 @@ static const NxField credential_fields[] = {
 
 static const NxChangeType change_types[] = {
 	{"rotate_password", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true,
-	"Add a new generated password, verify it, then remove the old one."},
-	{"create_user", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create an ACL user."},
-	{"delete_user", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Delete an ACL user."},
+	"Add a new generated password, verify it, then remove the old one.", NULL, false},
+	{"create_user", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create an ACL user.", NULL, false},
+	{"delete_user", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Delete an ACL user.", NULL, false},
 	{"disable_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true,
-	"Turn a user off and end its connections."},
-	{"enable_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Turn a user on again."},
+	"Turn a user off and end its connections.", NULL, false},
+	{"enable_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "Turn a user on again.", NULL, false},
 	{.name = NULL}
 };
 

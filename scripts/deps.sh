@@ -9,6 +9,8 @@ packages=(
   libssl-dev libcrypt-dev libjansson-dev libevent-dev libcurl4-openssl-dev
   openssl curl ca-certificates perl libipc-run-perl jq
   clang libclang-rt-14-dev wrk
+  libmariadb-dev mariadb-server libhiredis-dev redis-server
+  libldap2-dev slapd ldap-utils
 )
 
 missing=()

@@ -9,3 +9,15 @@ CREATE FUNCTION vault_bench(tenant_id uuid, n integer) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nxt_vault_bench' LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION vault_verify(uuid, jsonb), vault_bench(uuid, integer) FROM PUBLIC;
+
+-- connector_call: one connector operation, run directly (the connector
+-- tests drive real servers with it).
+CREATE FUNCTION connector_call(type text, op text, config jsonb, credential jsonb,
+                               change_type text DEFAULT NULL, params jsonb DEFAULT NULL,
+                               new_secret jsonb DEFAULT NULL, old_secret jsonb DEFAULT NULL,
+                               rollback_state jsonb DEFAULT NULL, undoing boolean DEFAULT false,
+                               timeout_ms integer DEFAULT 10000) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nxt_connector_call' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION connector_call(text, text, jsonb, jsonb, text, jsonb, jsonb, jsonb,
+                                      jsonb, boolean, integer) FROM PUBLIC;

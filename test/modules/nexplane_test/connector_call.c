@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * connector_call.c
+ *	  connector_call(): run one connector operation directly, outside the
+ *	  job engine, so that each connector's tests can drive a real server
+ *	  step by step (and try what the engine never sends).  Superuser only.
+ *
+ * The result is {"ok", "error", "result", "rollback_state", "evidence"},
+ * exactly what the operation reported: the tests check that no secret is
+ * in it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "nexplane.h"
+
+#include "connector.h"
+#include "context.h"
+
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+static Jsonb *
+nxt_arg_jsonb(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : PG_GETARG_JSONB_P(n);
+}
+
+static void
+nxt_push_jsonb(StringInfo buf, const char *key, Jsonb *value, bool comma)
+{
+	appendStringInfo(buf, "%s\"%s\": %s", comma ? ", " : "", key,
+					 value ? JsonbToCString(NULL, &value->root, VARSIZE(value)) : "null");
+}
+
+/*
+ * connector_call(type, op, config, credential, change_type, params,
+ *				  new_secret, old_secret, rollback_state, undoing, timeout_ms)
+ */
+PG_FUNCTION_INFO_V1(nxt_connector_call);
+Datum
+nxt_connector_call(PG_FUNCTION_ARGS)
+{
+	const NxConnector *c;
+	NxConnectorOp op;
+	const char *opname;
+	NxConnectorCall call = {0};
+	NxConnectorResult out = {0};
+	StringInfoData buf;
+
+	if (!nx_caller_is_superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_FORBIDDEN),
+				 errmsg("only a PostgreSQL superuser may call connectors directly")));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NX_BAD_INPUT), errmsg("type and op are required")));
+	c = nx_connector_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (c == NULL)
+		ereport(ERROR, (errcode(ERRCODE_NX_NOT_FOUND), errmsg("no such connector type")));
+	opname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(opname, "test") == 0)
+		op = c->test;
+	else if (strcmp(opname, "discover") == 0)
+		op = c->discover;
+	else if (strcmp(opname, "pre_check") == 0)
+		op = c->pre_check;
+	else if (strcmp(opname, "execute") == 0)
+		op = c->execute;
+	else if (strcmp(opname, "verify") == 0)
+		op = c->verify;
+	else if (strcmp(opname, "rollback") == 0)
+		op = c->rollback;
+	else
+		ereport(ERROR, (errcode(ERRCODE_NX_BAD_INPUT), errmsg("no such operation: %s", opname)));
+	if (op == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_INVALID),
+				 errmsg("connector %s has no %s operation", c->name, opname)));
+
+	call.config = nxt_arg_jsonb(fcinfo, 2);
+	call.credential = nxt_arg_jsonb(fcinfo, 3);
+	if (!PG_ARGISNULL(4))
+	{
+		call.change_type = nx_change_type_find(c, text_to_cstring(PG_GETARG_TEXT_PP(4)));
+		if (call.change_type == NULL)
+			ereport(ERROR, (errcode(ERRCODE_NX_INVALID), errmsg("no such change type")));
+	}
+	call.params = nxt_arg_jsonb(fcinfo, 5);
+	call.new_secret = nxt_arg_jsonb(fcinfo, 6);
+	call.old_secret = nxt_arg_jsonb(fcinfo, 7);
+	call.rollback_state = nxt_arg_jsonb(fcinfo, 8);
+	call.undoing = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
+	call.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												PG_ARGISNULL(10) ? 10000 : PG_GETARG_INT32(10));
+
+	op(&call, &out);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"ok\": %s", out.ok ? "true" : "false");
+	if (out.error)
+	{
+		appendStringInfoString(&buf, ", \"error\": ");
+		escape_json(&buf, out.error);
+	}
+	nxt_push_jsonb(&buf, "result", out.result, true);
+	nxt_push_jsonb(&buf, "rollback_state", out.rollback_state, true);
+	nxt_push_jsonb(&buf, "evidence", out.evidence, true);
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
