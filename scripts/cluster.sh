@@ -11,7 +11,7 @@
 #   nx_cluster_stop DIR          stop it fast; harmless if not running
 # After init, PGHOST, PGPORT and PGUSER are exported for psql.
 
-NX_PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || pg_config --bindir)
+NX_PGBIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir 2>/dev/null || pg_config --bindir)
 NX_CONF_TEMPLATE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/nexplane.conf.in
 
 nx_as_postgres() {
