@@ -6,13 +6,16 @@ CREATE TABLE nexplane.jobs (
     kind              text NOT NULL
                       CHECK (kind IN ('execute_change', 'rollback_change', 'discover',
                                       'test_connection', 'verify_change')),
+    -- skipped: a schedule's run not started because its previous run
+    -- was still going (kept as the record of the skip)
     state             text NOT NULL DEFAULT 'queued'
                       CHECK (state IN ('queued', 'running', 'succeeded', 'failed',
-                                       'cancelled')),
+                                       'cancelled', 'skipped')),
     priority          smallint NOT NULL DEFAULT 0,
     change_request_id uuid,
     connector_id      uuid,
     schedule_id       uuid,
+    scheduled_for     timestamptz,  -- the schedule's slot this run is for
     payload           jsonb NOT NULL DEFAULT '{}',
     result            jsonb,
     error             text,
@@ -20,6 +23,9 @@ CREATE TABLE nexplane.jobs (
     max_attempts      integer NOT NULL DEFAULT 1 CHECK (max_attempts BETWEEN 1 AND 20),
     run_after         timestamptz NOT NULL DEFAULT now(),
     lease_until       timestamptz,
+    cancel_requested  boolean NOT NULL DEFAULT false,
+    progress_percent  smallint CHECK (progress_percent BETWEEN 0 AND 100),
+    progress_step     text CHECK (length(progress_step) <= 200),
     worker_pid        integer,
     created_at        timestamptz NOT NULL DEFAULT now(),
     started_at        timestamptz,
@@ -32,6 +38,9 @@ CREATE TABLE nexplane.jobs (
 -- Workers claim across tenants: the queue index is not tenant-led.
 CREATE INDEX jobs_queue_idx ON nexplane.jobs (priority DESC, run_after)
     WHERE state = 'queued';
+-- One run per schedule slot: a double clock tick inserts nothing twice.
+CREATE UNIQUE INDEX jobs_schedule_slot_idx ON nexplane.jobs (tenant_id, schedule_id, scheduled_for)
+    WHERE schedule_id IS NOT NULL;
 CREATE INDEX jobs_lease_idx ON nexplane.jobs (lease_until) WHERE state = 'running';
 CREATE INDEX jobs_list_idx ON nexplane.jobs (tenant_id, created_at DESC, id DESC);
 CREATE INDEX jobs_finished_idx ON nexplane.jobs (finished_at) WHERE finished_at IS NOT NULL;
