@@ -88,6 +88,7 @@ CREATE TABLE nexplane.evidence (
         REFERENCES nexplane.change_requests (tenant_id, id)
 );
 CREATE INDEX evidence_cr_idx ON nexplane.evidence (tenant_id, change_request_id, created_at);
+CREATE INDEX evidence_job_idx ON nexplane.evidence (tenant_id, job_id);
 ALTER TABLE nexplane.evidence ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.evidence FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.evidence
