@@ -158,3 +158,58 @@ CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON nexplane.evidence
     FOR EACH STATEMENT EXECUTE FUNCTION nexplane._append_only();
 ALTER TABLE nexplane.evidence ENABLE ALWAYS TRIGGER append_only;
 ALTER TABLE nexplane.evidence ENABLE ALWAYS TRIGGER append_only_truncate;
+
+-- The engine's side (bgworkers/).  Waking: a row trigger marks the
+-- transaction when a job becomes queued; the workers are woken at commit.
+CREATE FUNCTION nexplane._jobs_wake() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'nx_jobs_wake_trigger' LANGUAGE C;
+CREATE TRIGGER wake_workers AFTER INSERT ON nexplane.jobs
+    FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION nexplane._jobs_wake();
+CREATE TRIGGER wake_workers_requeued AFTER UPDATE OF state ON nexplane.jobs
+    FOR EACH ROW WHEN (NEW.state = 'queued' AND OLD.state <> 'queued')
+    EXECUTE FUNCTION nexplane._jobs_wake();
+CREATE FUNCTION nexplane._jobs_wake_now() RETURNS void
+    AS 'MODULE_PATHNAME', 'nx_jobs_wake_now' LANGUAGE C;
+
+-- The tenants with queued jobs, at most max_tenants, from a random one on
+-- (wrapping around), one index probe each: the fair shares' list.
+CREATE FUNCTION nexplane._jobs_queued_tenants(max_tenants integer) RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    start uuid := gen_random_uuid();
+    cur uuid := start;
+    nxt uuid;
+    wrapped boolean := false;
+    found_tenants uuid[] := '{}';
+BEGIN
+    LOOP
+        SELECT j.tenant_id INTO nxt FROM nexplane.jobs j
+         WHERE j.state = 'queued' AND j.tenant_id > cur ORDER BY j.tenant_id LIMIT 1;
+        IF nxt IS NULL THEN
+            EXIT WHEN wrapped;
+            wrapped := true;
+            SELECT j.tenant_id INTO nxt FROM nexplane.jobs j
+             WHERE j.state = 'queued' ORDER BY j.tenant_id LIMIT 1;
+            EXIT WHEN nxt IS NULL;
+        END IF;
+        EXIT WHEN wrapped AND nxt > start OR nxt = ANY (found_tenants);
+        found_tenants := found_tenants || nxt;
+        EXIT WHEN cardinality(found_tenants) >= max_tenants;
+        cur := nxt;
+    END LOOP;
+    RETURN found_tenants;
+END
+$$;
+
+-- Finished jobs older than nexplane.job_retention days go (pg_cron, daily);
+-- their evidence and the change requests' events stay.
+CREATE FUNCTION nexplane._jobs_prune() RETURNS bigint
+    LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH gone AS (
+        DELETE FROM nexplane.jobs
+         WHERE state IN ('succeeded', 'failed', 'cancelled', 'skipped')
+           AND finished_at < now() - current_setting('nexplane.job_retention')::integer
+                                     * interval '1 day'
+        RETURNING 1)
+    SELECT count(*) FROM gone;
+$$;
