@@ -142,7 +142,8 @@ const Route nx_routes[] = {
 		   "A change request's transitions", NX_ID),
 	NX_POST("/v1/risk-score", "risk_score", "change-requests", "Score a change without creating it",
 			NX_BODY("connector_id", UUID), NX_BODY("change_type", TEXT),
-			NX_BODY_OPT("asset_ids", UUID_ARRAY), NX_BODY_OPT("scheduled_for", TIMESTAMP)),
+			NX_BODY_OPT("asset_ids", UUID_ARRAY), NX_BODY_OPT("scheduled_for", TIMESTAMP),
+			NX_BODY_OPT("params", JSON)),
 
 	/* policies */
 	NX_GET("/v1/policies", "policy_list", "policies", "List policies", NX_NO_ARGS),
