@@ -46,86 +46,14 @@
 #include "spi_util.h"
 
 #define NX_CLAIM_BATCH		32
-#define NX_FAIR_TENANTS		64
-#define NX_RECOVER_BATCH	16
 #define NX_IDLE_CHECK_MS	1000
 
-/* The tenants with queued jobs, from a random one on, at most NX_FAIR_TENANTS. */
-static const char *const due_tenants_sql =
-"SELECT nexplane._jobs_queued_tenants($1::int)";
-
+/* The round's SQL is nexplane._jobs_claim (extension/sql/api/90_jobs.sql). */
 static const char *const claim_sql =
-"WITH c AS ("
-"  SELECT q.tenant_id, q.id FROM unnest($1::uuid[]) AS t(tenant_id),"
-"   LATERAL (SELECT j.tenant_id, j.id FROM nexplane.jobs j"
-"             WHERE j.tenant_id = t.tenant_id AND j.state = 'queued'"
-"               AND j.run_after <= now()"
-"               AND j.kind NOT IN ('execute_change', 'rollback_change')"
-"             ORDER BY j.priority DESC, j.run_after"
-"             LIMIT $2::int FOR UPDATE SKIP LOCKED) q"
-"  LIMIT $3::int)"
-" UPDATE nexplane.jobs j"
-"    SET state = 'running', attempts = j.attempts + 1,"
-"        lease_until = now() + $4::int * interval '1 s', worker_pid = $5::int,"
-"        started_at = coalesce(j.started_at, now())"
-"   FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id"
-" RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id,"
-"           j.attempts, j.max_attempts, false";
+"SELECT tenant_id, id, kind, connector_id, change_request_id, attempt, max_attempts, recovering"
+"  FROM nexplane._jobs_claim($1::int, $2::int[], $3::int, $4::int)";
 
-static const char *const claim_change_sql =
-"WITH c AS ("
-"  SELECT j.tenant_id, j.id FROM nexplane.jobs j"
-"   WHERE j.state = 'queued' AND j.kind IN ('execute_change', 'rollback_change')"
-"     AND j.run_after <= now()"
-"     AND NOT EXISTS (SELECT 1 FROM nexplane.jobs r"
-"                      WHERE r.tenant_id = j.tenant_id AND r.connector_id = j.connector_id"
-"                        AND r.state = 'running'"
-"                        AND r.kind IN ('execute_change', 'rollback_change'))"
-"   ORDER BY j.priority DESC, j.run_after"
-"   LIMIT 1 FOR UPDATE SKIP LOCKED)"
-" UPDATE nexplane.jobs j"
-"    SET state = 'running', attempts = j.attempts + 1,"
-"        lease_until = now() + $1::int * interval '1 s', worker_pid = $2::int,"
-"        started_at = coalesce(j.started_at, now())"
-"   FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id"
-" RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id,"
-"           j.attempts, j.max_attempts, false";
-
-/*
- * Lost idempotent jobs: back to the queue after 2 s, 4 s, 8 s ... (at most
- * 5 min), +-25% jitter, or failed once max_attempts were made.
- */
-static const char *const requeue_lost_sql =
-"UPDATE nexplane.jobs j"
-"   SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,"
-"       run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))"
-"                           * (0.75 + random() / 2) * interval '1 ms',"
-"       finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,"
-"       error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),"
-"       lease_until = NULL, worker_pid = NULL"
-" WHERE (j.tenant_id, j.id) IN ("
-"   SELECT l.tenant_id, l.id FROM nexplane.jobs l"
-"    WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')"
-"      AND (l.lease_until < now() OR l.worker_pid <> ALL ($1::int[]))"
-"    LIMIT $2::int FOR UPDATE SKIP LOCKED)";
-
-/* Lost changes: claimed again, for recovery only. */
-static const char *const claim_lost_change_sql =
-"UPDATE nexplane.jobs j"
-"   SET attempts = j.attempts + 1, lease_until = now() + $3::int * interval '1 s',"
-"       worker_pid = $4::int"
-" WHERE (j.tenant_id, j.id) IN ("
-"   SELECT l.tenant_id, l.id FROM nexplane.jobs l"
-"    WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')"
-"      AND (l.lease_until < now() OR l.worker_pid <> ALL ($1::int[]))"
-"    LIMIT $2::int FOR UPDATE SKIP LOCKED)"
-" RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id,"
-"           j.attempts, j.max_attempts, true";
-
-/* The soonest a queued job becomes due, in ms from now (NULL: none). */
-static const char *const next_due_sql =
-"SELECT ceil(extract(epoch FROM min(run_after) - now()) * 1000)::bigint"
-"  FROM nexplane.jobs WHERE state = 'queued'";
+static const char *const next_due_sql = "SELECT nexplane._jobs_next_due_ms()";
 
 static MemoryContext round_cxt = NULL;
 
@@ -179,56 +107,14 @@ nx_worker_round(NxJob *jobs, long *next_due_ms)
 	int			n = 0;
 	char		lease[16],
 				pid[16],
-				batch[16],
-				per_tenant[16],
-				recover_max[16],
-				fair[16];
-	char	   *live = nx_live_pids_array();
+				batch[16];
+	const char *args[] = {pid, nx_live_pids_array(), lease, batch};
 
 	snprintf(lease, sizeof(lease), "%d", nx_job_lease);
 	snprintf(pid, sizeof(pid), "%d", MyProcPid);
-	snprintf(recover_max, sizeof(recover_max), "%d", NX_RECOVER_BATCH);
-	snprintf(fair, sizeof(fair), "%d", NX_FAIR_TENANTS);
-
-	{
-		const char *args[] = {live, recover_max};
-
-		nx_spi(requeue_lost_sql, 2, args);
-	}
-	{
-		const char *args[] = {live, recover_max, lease, pid};
-
-		nx_spi(claim_lost_change_sql, 4, args);
-		nx_collect(jobs, &n, NX_CLAIM_BATCH);
-	}
-	if (n == 0)
-	{
-		const char *args[] = {lease, pid};
-
-		nx_spi(claim_change_sql, 2, args);
-		nx_collect(jobs, &n, NX_CLAIM_BATCH);
-	}
-	{
-		const char *args1[] = {fair};
-		char	   *tenants;
-		int			ntenants;
-
-		nx_spi(due_tenants_sql, 1, args1);
-		tenants = nx_spi_get(0, 1);
-		ntenants = tenants && strlen(tenants) > 2 ? 1 : 0;
-		for (const char *p = tenants; ntenants && *p; p++)
-			ntenants += (*p == ',');
-		if (ntenants > 0 && n < NX_CLAIM_BATCH)
-		{
-			const char *args[] = {tenants, per_tenant, batch, lease, pid};
-
-			snprintf(per_tenant, sizeof(per_tenant), "%d",
-					 Max(1, (NX_CLAIM_BATCH - n + ntenants - 1) / ntenants));
-			snprintf(batch, sizeof(batch), "%d", NX_CLAIM_BATCH - n);
-			nx_spi(claim_sql, 5, args);
-			nx_collect(jobs, &n, NX_CLAIM_BATCH);
-		}
-	}
+	snprintf(batch, sizeof(batch), "%d", NX_CLAIM_BATCH);
+	nx_spi(claim_sql, 4, args);
+	nx_collect(jobs, &n, NX_CLAIM_BATCH);
 	*next_due_ms = -1;
 	if (n == 0)
 	{
@@ -237,7 +123,7 @@ nx_worker_round(NxJob *jobs, long *next_due_ms)
 		nx_spi(next_due_sql, 0, NULL);
 		due = nx_spi_get(0, 1);
 		if (due)
-			*next_due_ms = Max(0, atol(due));
+			*next_due_ms = atol(due);
 	}
 	return n;
 }

@@ -213,3 +213,109 @@ CREATE FUNCTION nexplane._jobs_prune() RETURNS bigint
         RETURNING 1)
     SELECT count(*) FROM gone;
 $$;
+
+-- _jobs_claim: one worker round (bgworkers/job_worker.c has the why):
+-- lost idempotent jobs back to the queue with backoff (or failed at
+-- max_attempts), lost changes claimed for recovery, else one change whose
+-- connector runs none, then fair shares of the other due jobs.  Each
+-- claim takes the next attempt number, the fence every later write names.
+-- live_pids: the job workers alive now (a running job of any other pid
+-- lost its worker).
+CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
+                                     lease_seconds integer, batch integer DEFAULT 32)
+    RETURNS TABLE (tenant_id uuid, id uuid, kind text, connector_id uuid,
+                   change_request_id uuid, attempt integer, max_attempts integer,
+                   recovering boolean)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    lease interval := lease_seconds * interval '1 s';
+    tenants uuid[];
+    claimed integer := 0;
+BEGIN
+    -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
+    UPDATE nexplane.jobs j
+       SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
+           run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))
+                               * (0.75 + random() / 2) * interval '1 ms',
+           finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+           error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),
+           lease_until = NULL, worker_pid = NULL
+     WHERE (j.tenant_id, j.id) IN (
+           SELECT l.tenant_id, l.id FROM nexplane.jobs l
+            WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
+              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+            LIMIT 16 FOR UPDATE SKIP LOCKED);
+
+    -- lost changes: claimed again, for recovery only, never re-run
+    RETURN QUERY
+    UPDATE nexplane.jobs j
+       SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
+     WHERE (j.tenant_id, j.id) IN (
+           SELECT l.tenant_id, l.id FROM nexplane.jobs l
+            WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
+              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+            LIMIT 16 FOR UPDATE SKIP LOCKED)
+    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+              j.max_attempts, true;
+    GET DIAGNOSTICS claimed = ROW_COUNT;
+    IF claimed > 0 THEN
+        RETURN;
+    END IF;
+
+    -- one change, on a connector where no change runs: the connector's row
+    -- is locked while claiming, so a racing worker skips it, and
+    -- jobs_one_change_idx fails the rare racer that got past, never runs it
+    RETURN QUERY
+    WITH c AS (
+        SELECT q.tenant_id, q.id
+          FROM nexplane.jobs q JOIN nexplane.connectors n
+            ON n.tenant_id = q.tenant_id AND n.id = q.connector_id
+         WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
+           AND q.run_after <= now()
+           AND NOT EXISTS (SELECT 1 FROM nexplane.jobs r
+                            WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                              AND r.state = 'running'
+                              AND r.kind IN ('execute_change', 'rollback_change'))
+         ORDER BY q.priority DESC, q.run_after
+         LIMIT 1 FOR UPDATE OF q, n SKIP LOCKED)
+    UPDATE nexplane.jobs j
+       SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
+           worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
+      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+              j.max_attempts, false;
+    GET DIAGNOSTICS claimed = ROW_COUNT;
+
+    -- fair shares of the rest: an equal part of the batch for each tenant
+    -- with queued jobs, from a random tenant on
+    tenants := nexplane._jobs_queued_tenants(64);
+    IF cardinality(tenants) = 0 OR claimed >= batch THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH c AS (
+        SELECT q.tenant_id, q.id FROM unnest(tenants) AS t(tenant_id),
+         LATERAL (SELECT x.tenant_id, x.id FROM nexplane.jobs x
+                   WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
+                     AND x.run_after <= now()
+                     AND x.kind NOT IN ('execute_change', 'rollback_change')
+                   ORDER BY x.priority DESC, x.run_after
+                   LIMIT greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int
+                   FOR UPDATE SKIP LOCKED) q
+         LIMIT batch - claimed)
+    UPDATE nexplane.jobs j
+       SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
+           worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
+      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+              j.max_attempts, false;
+END
+$$;
+
+-- When to look at the queue again: ms until the soonest queued job is due.
+CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT greatest(0, ceil(extract(epoch FROM min(run_after) - now()) * 1000))::bigint
+      FROM nexplane.jobs WHERE state = 'queued';
+$$;
