@@ -313,9 +313,13 @@ BEGIN
 END
 $$;
 
--- When to look at the queue again: ms until the soonest queued job is due.
+-- When to look at the queue again: ms until the soonest queued job is due,
+-- NULL when none is queued (the worker then sleeps until it is woken, or
+-- its idle check).  Not greatest(0, NULL), which is 0: idle workers would
+-- wake every millisecond.
 CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM min(run_after) - now()) * 1000))::bigint
-      FROM nexplane.jobs WHERE state = 'queued';
+    SELECT CASE WHEN m IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM m - now()) * 1000))::bigint END
+      FROM (SELECT min(run_after) AS m FROM nexplane.jobs WHERE state = 'queued') d;
 $$;
