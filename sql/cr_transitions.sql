@@ -30,7 +30,8 @@ BEGIN
     END IF;
     PERFORM nexplane._cr_complete(acme, id, '{"rotated": true}', '{"previous": "kept"}');
     IF state = 'completed' THEN RETURN id; END IF;
-    PERFORM nexplane.cr_rollback(id, 'undo');
+    -- its rollback (a change request of its own) started running
+    PERFORM nexplane._cr_rollback_start(acme, id);
     IF state = 'rolling_back' THEN RETURN id; END IF;
     IF state = 'rolled_back' THEN
         PERFORM nexplane._cr_rollback_complete(acme, id, '{"restored": true}');
@@ -59,6 +60,7 @@ BEGIN
         WHEN 'worker:start' THEN nexplane._cr_start(acme, id)
         WHEN 'worker:complete' THEN nexplane._cr_complete(acme, id, '{}')
         WHEN 'worker:fail' THEN nexplane._cr_fail(acme, id, 'x')
+        WHEN 'worker:rollback_start' THEN nexplane._cr_rollback_start(acme, id)
         WHEN 'worker:rollback_complete' THEN nexplane._cr_rollback_complete(acme, id, '{}')
         WHEN 'worker:rollback_fail' THEN nexplane._cr_rollback_fail(acme, id, 'x')
     END;
@@ -75,7 +77,7 @@ SELECT s.state, a.action, test.try_action(s.state, a.action) AS outcome
                     'completed', 'failed', 'rejected', 'cancelled', 'rolling_back',
                     'rolled_back', 'rollback_failed']) WITH ORDINALITY s(state, n),
        unnest(ARRAY['submit', 'approve', 'reject', 'cancel', 'execute', 'rollback',
-                    'worker:start', 'worker:complete', 'worker:fail',
+                    'worker:start', 'worker:complete', 'worker:fail', 'worker:rollback_start',
                     'worker:rollback_complete', 'worker:rollback_fail']) WITH ORDINALITY a(action, m)
  ORDER BY s.n, a.m;
 COMMIT;
