@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * redis.c
- *	  The redis connector: ACL users of a Redis server (6.2 or later),
+ *	  The redis connector: ACL users of a Redis server (7.0 or later),
  *	  over hiredis.  Its fields and change types, test, discover, and the
  *	  operations of a change, which walk the table of change types below.
  *
@@ -101,9 +101,15 @@ nxr_may_run(NxRedis *r, int argc, const char *const *argv, bool *may)
 	memcpy(dry + 3, argv, sizeof(char *) * argc);
 	if ((reply = nxr_command_raw(r, argc + 3, dry)) == NULL)
 		return false;
-	if (reply->type == REDIS_REPLY_ERROR)
+	if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOPERM", 6) == 0)
 	{
 		nx_connector_fail(r->out, "the connector's login may not run ACL commands (it needs +acl): %.200s",
+						  reply->str);
+		return false;
+	}
+	if (reply->type == REDIS_REPLY_ERROR)
+	{
+		nx_connector_fail(r->out, "ACL DRYRUN failed (the connector needs Redis 7.0 or later): %.200s",
 						  reply->str);
 		return false;
 	}

@@ -228,30 +228,58 @@ nxr_auth(NxRedis *r, const char *user, const char *password)
 }
 
 /*
+ * Is this call a rotation of the connector's own login?  Then the
+ * credential the engine passed may already be the one the rotation
+ * replaced (verify runs before the new secret is promoted) or not yet the
+ * one it restores (rollback), and nxr_open may log in with the rotation's
+ * secrets instead.
+ */
+static bool
+nxr_rotating_own_login(NxRedis *r)
+{
+	char	   *user;
+
+	if (r->call->change_type == NULL || !r->call->change_type->rotates_secret)
+		return false;
+	user = nx_jsonb_get_cstring(r->call->params, "username");
+	return user != NULL && strcmp(user, r->login) == 0;
+}
+
+/*
  * nxr_open connects and logs in as the connector's own user (its
- * credential); false, with out saying why, when it cannot.
+ * credential; in a rotation of that very user, failing that, with
+ * new_secret's and then old_secret's password); false, with out saying
+ * why, when it cannot.
  */
 bool
 nxr_open(NxRedis *r)
 {
-	char	   *password;
-	NxRedisLogin login;
+	Jsonb	   *tries[3] = {r->call->credential, NULL, NULL};
+	NxRedisLogin login = NXR_LOGIN_REFUSED;
 
 	r->login = nx_jsonb_get_cstring(r->call->credential, "username");
-	password = nx_jsonb_get_cstring(r->call->credential, "password");
-	if (r->login == NULL || r->login[0] == '\0' || password == NULL)
+	if (r->login == NULL || r->login[0] == '\0' ||
+		nx_jsonb_get_cstring(r->call->credential, "password") == NULL)
 	{
-		nxr_secret_free(password);
 		nx_connector_fail(r->out, "the redis connector's credential needs a username and a password");
 		return false;
 	}
 	if (!nxr_connect(r))
-	{
-		nxr_secret_free(password);
 		return false;
+	if (nxr_rotating_own_login(r))
+	{
+		tries[1] = r->call->new_secret;
+		tries[2] = r->call->old_secret;
 	}
-	login = nxr_auth(r, r->login, password);
-	nxr_secret_free(password);
+	for (size_t i = 0; i < lengthof(tries) && login == NXR_LOGIN_REFUSED; i++)
+	{
+		char	   *password = nx_jsonb_get_cstring(tries[i], "password");
+
+		if (password == NULL)
+			continue;
+		login = nxr_auth(r, r->login, password);
+		nxr_secret_free(password);
+	}
 	if (login == NXR_LOGIN_REFUSED)
 		nx_connector_fail(r->out, "the redis server at %s:%d refused the connector's login: "
 						  "wrong user name or password, or the user is off", r->host, r->port);
@@ -360,16 +388,19 @@ nxr_step(NxRedis *r, int percent, const char *what)
 	return false;
 }
 
-/* The config's acl_save: -1 when absent (decide from the server), else 0 or 1. */
-static int
-nxr_acl_save_setting(Jsonb *config)
+/*
+ * nxr_json_bool_field: a boolean field of an object, -1 when it is absent
+ * or not a boolean (nx_jsonb_get_bool cannot tell that from false).
+ */
+int
+nxr_json_bool_field(Jsonb *jb, const char *key)
 {
-	JsonbValue	k = {.type = jbvString, .val.string = {.val = "acl_save", .len = 8}};
+	JsonbValue	k = {.type = jbvString, .val.string = {.val = (char *) key, .len = strlen(key)}};
 	JsonbValue *v;
 
-	if (config == NULL || !JB_ROOT_IS_OBJECT(config))
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
 		return -1;
-	v = findJsonbValueFromContainer(&config->root, JB_FOBJECT, &k);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvBool)
 		return -1;
 	return v->val.boolean ? 1 : 0;
@@ -386,7 +417,7 @@ nxr_acl_save_setting(Jsonb *config)
 bool
 nxr_persist(NxRedis *r, StringInfo result)
 {
-	int			setting = nxr_acl_save_setting(r->call->config);
+	int			setting = nxr_json_bool_field(r->call->config, "acl_save");
 	const char *get[] = {"CONFIG", "GET", "aclfile"};
 	const char *save[] = {"ACL", "SAVE"};
 	redisReply *reply;

@@ -100,6 +100,7 @@ extern void nxr_json_int(StringInfo b, const char *key, int64 value);
 extern void nxr_json_bool(StringInfo b, const char *key, bool value);
 extern void nxr_json_raw(StringInfo b, const char *key, const char *json);
 extern Jsonb *nxr_json_end(StringInfo b);
+extern int	nxr_json_bool_field(Jsonb *jb, const char *key);
 
 /* redis_password.c and redis_users.c: the change types */
 typedef struct NxRedisChange

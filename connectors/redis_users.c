@@ -402,10 +402,19 @@ nxr_untoggle(NxRedis *r, const NxRedisArgs *a)
 	NxRedisUser u;
 	StringInfoData result;
 
-	if (!nxr_state_is_for(r, a) || !nxr_user_state(r, a, &u, true))
+	int			before = nxr_json_bool_field(r->call->rollback_state, "enabled_before");
+
+	if (!nxr_state_is_for(r, a))
+		return;
+	if (before < 0)
+	{
+		nx_connector_fail(r->out, "the rollback state does not say whether the user was enabled");
+		return;
+	}
+	if (!nxr_user_state(r, a, &u, true))
 		return;
 	nxr_json_begin(&result);
-	if (!nxr_set_enabled(r, a, nx_jsonb_get_bool(r->call->rollback_state, "enabled_before"), &result))
+	if (!nxr_set_enabled(r, a, before == 1, &result))
 		return;
 	r->out->result = nxr_json_end(&result);
 	r->out->ok = true;

@@ -29,8 +29,8 @@ sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION nexplane_test" >/dev/nul
 # The passwords: random each run, so a find is never a coincidence.
 pw() { echo "canary-$1-$(openssl rand -hex 8)"; }
 ADMIN=$(pw admin) OBS=$(pw observer) OLD=$(pw old) NEW=$(pw new) P2=$(pw app2)
-P3=$(pw app3) P9=$(pw app9) WEAK=$(pw weak) B_ADMIN=$(pw badmin)
-secrets=("$ADMIN" "$OBS" "$OLD" "$NEW" "$P2" "$P3" "$P9" "$WEAK" "$B_ADMIN")
+P3=$(pw app3) P9=$(pw app9) WEAK=$(pw weak) B_ADMIN=$(pw badmin) ADMIN2=$(pw admin2)
+secrets=("$ADMIN" "$OBS" "$OLD" "$NEW" "$P2" "$P3" "$P9" "$WEAK" "$B_ADMIN" "$ADMIN2")
 
 port=$(nx_free_port 16379)
 nx_redis_init "$RA" "$port" aclfile
@@ -68,6 +68,7 @@ SEC=$E2E_DIR/sec
 mkdir -p "$SEC" && chown postgres: "$SEC" && chmod 700 "$SEC"
 sec() { (umask 077; printf '%s' "$2" >"$SEC/$1.json"); chown postgres: "$SEC/$1.json"; }
 sec admin "{\"username\": \"nxadmin\", \"password\": \"$ADMIN\"}"
+sec admin2 "{\"username\": \"nxadmin\", \"password\": \"$ADMIN2\"}"
 sec badpw "{\"username\": \"nxadmin\", \"password\": \"$ADMIN-x\"}"
 sec weak "{\"username\": \"weak\", \"password\": \"$WEAK\"}"
 sec old "{\"username\": \"app1\", \"password\": \"$OLD\"}"
@@ -183,6 +184,23 @@ r=$(rcall pre_check rotate_password '{"username": "app2"}')
 check "rotate: pre_check of a user that is off fails" says "$r" "is off"
 rc nxadmin "$ADMIN" ACL SETUSER app2 on >/dev/null
 
+# The connector's own login: verify may still get the replaced credential,
+# rollback the rotated one; the connector logs in with the rotation's secrets.
+P='{"username": "nxadmin"}'
+r=$(rcall execute rotate_password "$P" "$SEC/admin2.json" "$SEC/admin.json")
+check "rotate own login: execute succeeds" j "$r" '.ok and .result.passwords_removed == 1'
+check "rotate own login: redis-cli logs in with the new password" logs_in nxadmin "$ADMIN2"
+check "rotate own login: the old one is refused" refused nxadmin "$ADMIN"
+check "rotate own login: verify, with the old credential" ok "$(rcall verify rotate_password "$P" "$SEC/admin2.json" "$SEC/admin.json")"
+r=$(CRED=admin2 rcall rollback rotate_password "$P" "$SEC/admin.json" "$SEC/admin2.json" '' true)
+check "rotate own login: rollback, with the new credential" j "$r" '.ok and .result.password == "restored"'
+check "rotate own login: verify after rollback, with the new credential" \
+  ok "$(CRED=admin2 rcall verify rotate_password "$P" "$SEC/admin.json" "$SEC/admin2.json" '' true)"
+check "rotate own login: the old password logs in again" logs_in nxadmin "$ADMIN"
+check "rotate own login: the new one is refused" refused nxadmin "$ADMIN2"
+r=$(CRED=admin2 rcall execute disable_user '{"username": "app2"}')
+check "rotate own login: other changes do not try the rotation's secrets" says "$r" "refused the connector's login"
+
 # --- create_user ------------------------------------------------------
 P='{"username": "app9", "key_patterns": "app9:* cache:*", "categories": "+@read +@write -@keyspace"}'
 check "create: pre_check passes" ok "$(rcall pre_check create_user "$P")"
@@ -255,6 +273,8 @@ r=$(rcall rollback disable_user "$P" '' '' '{"username": "app2", "enabled_before
 check "disable: rollback turns it on" j "$r" '.ok and .result.enabled'
 check "disable: after rollback app2 logs in" pong app2 "$P2"
 check "disable: verify after rollback (undoing)" ok "$(rcall verify disable_user "$P" '' '' '' true)"
+r=$(rcall rollback disable_user "$P" '' '' '{"username": "app2"}' true)
+check "disable: rollback refuses a state that does not say what was" says "$r" "does not say whether"
 check "disable: the connector's own login is refused" says "$(rcall pre_check disable_user '{"username": "nxadmin"}')" "own login"
 check "disable: ... also by execute" says "$(rcall execute disable_user '{"username": "nxadmin"}')" "own login"
 check "disable: the connector still logs in" ok "$(rcall test)"
