@@ -27,8 +27,8 @@
 #include <errno.h>
 #include <hiredis/sds.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #define NXR_DEFAULT_PORT 6379
 #define NXR_HOST_MAX 255
@@ -103,8 +103,7 @@ nxr_io_failed(NxRedis *r, const char *what)
 {
 	const char *why = r->ctx && r->ctx->errstr[0] ? r->ctx->errstr : "connection lost";
 
-	if (r->ctx && r->ctx->err == REDIS_ERR_IO &&
-		(errno == EAGAIN || errno == EWOULDBLOCK || strstr(why, "temporarily unavailable")))
+	if (r->ctx && r->ctx->err == REDIS_ERR_IO && strstr(why, "temporarily unavailable"))
 		nx_connector_fail(r->out, "no answer from the redis server at %s:%d to %s within the timeout",
 						  r->host, r->port, what);
 	else
@@ -189,7 +188,8 @@ nxr_auth(NxRedis *r, const char *user, const char *password)
 	pfree(cmd);
 	while (sent && done < sdslen(r->ctx->obuf))
 	{
-		ssize_t		n = write(r->ctx->fd, r->ctx->obuf + done, sdslen(r->ctx->obuf) - done);
+		ssize_t		n = send(r->ctx->fd, r->ctx->obuf + done, sdslen(r->ctx->obuf) - done,
+							 MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -256,10 +256,12 @@ nxr_open(NxRedis *r)
 {
 	Jsonb	   *tries[3] = {r->call->credential, NULL, NULL};
 	NxRedisLogin login = NXR_LOGIN_REFUSED;
+	char	   *password = nx_jsonb_get_cstring(r->call->credential, "password");
+	bool		has_password = password != NULL;
 
+	nxr_secret_free(password);
 	r->login = nx_jsonb_get_cstring(r->call->credential, "username");
-	if (r->login == NULL || r->login[0] == '\0' ||
-		nx_jsonb_get_cstring(r->call->credential, "password") == NULL)
+	if (r->login == NULL || r->login[0] == '\0' || !has_password)
 	{
 		nx_connector_fail(r->out, "the redis connector's credential needs a username and a password");
 		return false;
@@ -273,8 +275,7 @@ nxr_open(NxRedis *r)
 	}
 	for (size_t i = 0; i < lengthof(tries) && login == NXR_LOGIN_REFUSED; i++)
 	{
-		char	   *password = nx_jsonb_get_cstring(tries[i], "password");
-
+		password = nx_jsonb_get_cstring(tries[i], "password");
 		if (password == NULL)
 			continue;
 		login = nxr_auth(r, r->login, password);
@@ -371,14 +372,17 @@ nxr_command(NxRedis *r, bool secret, int argc, const char **argv)
 		return reply;
 	if (secret)
 		nx_connector_fail(r->out, "the redis server refused %s (%.*s)", nxr_command_name(argc, argv),
-						  (int) strcspn(reply->str, " "), reply->str);
+						  (int) Min(strcspn(reply->str, " "), 40), reply->str);
 	else
 		nx_connector_fail(r->out, "the redis server refused %s: %.300s",
 						  nxr_command_name(argc, argv), reply->str);
 	return NULL;
 }
 
-/* nxr_step reports progress; false (the call failed as cancelled) to stop. */
+/*
+ * nxr_step reports progress before a change begins; false (the call
+ * failed as cancelled) to stop.
+ */
 bool
 nxr_step(NxRedis *r, int percent, const char *what)
 {
@@ -386,6 +390,18 @@ nxr_step(NxRedis *r, int percent, const char *what)
 		return true;
 	nx_connector_fail(r->out, "cancelled before %s", what);
 	return false;
+}
+
+/*
+ * nxr_progress reports progress once a change has begun: it is finished
+ * whether or not the job was cancelled meanwhile, since stopping half way
+ * (a user off with its connections still open, two passwords, a change
+ * not saved) is worse than either end.
+ */
+void
+nxr_progress(NxRedis *r, int percent, const char *what)
+{
+	(void) nx_connector_step(r->call, percent, what);
 }
 
 /*
@@ -422,8 +438,7 @@ nxr_persist(NxRedis *r, StringInfo result)
 	const char *save[] = {"ACL", "SAVE"};
 	redisReply *reply;
 
-	if (!nxr_step(r, 90, "ACL SAVE"))
-		return false;
+	nxr_progress(r, 90, "ACL SAVE");
 	if (setting == 0)
 	{
 		nxr_json_bool(result, "persisted", false);

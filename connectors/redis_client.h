@@ -76,6 +76,7 @@ extern redisReply *nxr_command_raw(NxRedis *r, int argc, const char **argv);
 extern NxRedisLogin nxr_try_login(const NxConnectorCall *call, NxConnectorResult *out,
 								  const char *user, const char *password);
 extern bool nxr_step(NxRedis *r, int percent, const char *what);
+extern void nxr_progress(NxRedis *r, int percent, const char *what);
 extern bool nxr_persist(NxRedis *r, StringInfo result);
 extern void nxr_secret_free(char *s);
 

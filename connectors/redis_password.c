@@ -93,9 +93,9 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 		return;
 	hash = nxr_password_hash(password);
 	add[0] = psprintf("#%s", hash);
-	if (!nxr_set_user(r, a->username, true, 1, add) ||
-		!nxr_step(r, 40, "logging in as the account"))
+	if (!nxr_set_user(r, a->username, true, 1, add))
 		return;
+	nxr_progress(r, 40, "logging in as the account");
 
 	login = nxr_try_login(r->call, r->out, a->username, password);
 	if (login != NXR_LOGIN_OK)
@@ -116,7 +116,8 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 		return;
 	}
 
-	if (!nxr_step(r, 70, "removing the old password") || !nxr_get_user(r, a->username, &after))
+	nxr_progress(r, 70, "removing the old password");
+	if (!nxr_get_user(r, a->username, &after))
 		return;
 	remove = palloc(sizeof(char *) * (after.npasswords + 1));
 	for (int i = 0; i < after.npasswords; i++)

@@ -75,9 +75,12 @@ nxr_set_enabled(NxRedis *r, const NxRedisArgs *a, bool on, StringInfo result)
 	if (!nxr_step(r, 30, on ? "turning the user on" : "turning the user off") ||
 		!nxr_set_user(r, a->username, false, 1, rule))
 		return false;
-	if (!on && (!nxr_step(r, 60, "ending the user's connections") ||
-				!nxr_kill_clients(r, a->username, &killed)))
-		return false;
+	if (!on)
+	{
+		nxr_progress(r, 60, "ending the user's connections");
+		if (!nxr_kill_clients(r, a->username, &killed))
+			return false;
+	}
 	nxr_json_str(result, "username", a->username);
 	nxr_json_bool(result, "enabled", on);
 	if (!on)
