@@ -56,13 +56,21 @@ nx_redis_user() {
 
 nx_redis_hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 
+# The pid of each server started, also kept here: a stop must work even if
+# the directory (and its pidfile) is gone.
+declare -gA NX_REDIS_PIDS=()
+
 nx_redis_start() {
   local dir=$1 i
   nx_as_postgres redis-server "$dir/redis.conf" >"$dir/start.log" 2>&1 ||
     { cat "$dir/start.log" "$dir/redis.log" >&2; return 1; }
   for i in $(seq 50); do
-    # any answer (NOAUTH included: the default user is off) means it is up
-    [ -n "$(redis-cli -h 127.0.0.1 -p "$(cat "$dir/port")" PING 2>/dev/null)" ] && return 0
+    # any answer (NOAUTH included: the default user is off) means it is up;
+    # the daemon writes its pidfile about when it starts listening
+    if [ -s "$dir/redis.pid" ] && [ -n "$(redis-cli -h 127.0.0.1 -p "$(cat "$dir/port")" PING 2>/dev/null)" ]; then
+      NX_REDIS_PIDS[$dir]=$(cat "$dir/redis.pid")
+      return 0
+    fi
     sleep 0.1
   done
   tail -n 20 "$dir/redis.log" >&2
@@ -71,8 +79,9 @@ nx_redis_start() {
 
 nx_redis_stop() {
   local dir=$1 pid i
-  [ -f "$dir/redis.pid" ] || return 0
-  pid=$(cat "$dir/redis.pid")
+  pid=$(cat "$dir/redis.pid" 2>/dev/null || echo "${NX_REDIS_PIDS[$dir]:-}")
+  unset "NX_REDIS_PIDS[$dir]"
+  [ -n "$pid" ] || return 0
   kill -CONT "$pid" 2>/dev/null
   kill -TERM "$pid" 2>/dev/null
   for i in $(seq 50); do
