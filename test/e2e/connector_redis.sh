@@ -30,7 +30,8 @@ sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION nexplane_test" >/dev/nul
 pw() { echo "canary-$1-$(openssl rand -hex 8)"; }
 ADMIN=$(pw admin) OBS=$(pw observer) OLD=$(pw old) NEW=$(pw new) P2=$(pw app2)
 P3=$(pw app3) P9=$(pw app9) WEAK=$(pw weak) B_ADMIN=$(pw badmin) ADMIN2=$(pw admin2)
-secrets=("$ADMIN" "$OBS" "$OLD" "$NEW" "$P2" "$P3" "$P9" "$WEAK" "$B_ADMIN" "$ADMIN2")
+NOCFG=$(pw nocfg)
+secrets=("$ADMIN" "$OBS" "$OLD" "$NEW" "$P2" "$P3" "$P9" "$WEAK" "$B_ADMIN" "$ADMIN2" "$NOCFG")
 
 port=$(nx_free_port 16379)
 nx_redis_init "$RA" "$port" aclfile
@@ -39,6 +40,7 @@ nx_redis_user "$RA" default off
 # the connector's login, with the least it needs (docs/connectors/redis.md)
 nx_redis_user "$RA" nxadmin on "$(h "$ADMIN")" resetchannels -@all +acl +client\|list +client\|kill +config\|get
 nx_redis_user "$RA" observer on "$(h "$OBS")" resetchannels -@all +slowlog +monitor +acl\|log +acl\|getuser +client\|list +ping
+nx_redis_user "$RA" nocfg on "$(h "$NOCFG")" resetchannels -@all +acl +client\|list +client\|kill
 nx_redis_user "$RA" weak on "$(h "$WEAK")" resetchannels -@all +ping
 nx_redis_user "$RA" app1 on "$(h "$OLD")" '~app1:*' resetchannels -@all +@read +@write +ping
 nx_redis_user "$RA" app2 on "$(h "$P2")" resetchannels -@all +ping
@@ -70,6 +72,7 @@ sec() { (umask 077; printf '%s' "$2" >"$SEC/$1.json"); chown postgres: "$SEC/$1.
 sec admin "{\"username\": \"nxadmin\", \"password\": \"$ADMIN\"}"
 sec admin2 "{\"username\": \"nxadmin\", \"password\": \"$ADMIN2\"}"
 sec badpw "{\"username\": \"nxadmin\", \"password\": \"$ADMIN-x\"}"
+sec nocfg "{\"username\": \"nocfg\", \"password\": \"$NOCFG\"}"
 sec weak "{\"username\": \"weak\", \"password\": \"$WEAK\"}"
 sec old "{\"username\": \"app1\", \"password\": \"$OLD\"}"
 sec new "{\"username\": \"app1\", \"password\": \"$NEW\"}"
@@ -320,6 +323,17 @@ check "a change against a server that is down fails clearly" says "$r" "could no
 r=$(CRED=badpw rcall execute disable_user '{"username": "app1"}')
 check "a change with a wrong admin password fails clearly" says "$r" "refused the connector's login"
 check "... and app1 is untouched" pong app1 "$OLD"
+
+# A login without CONFIG GET cannot tell whether there is an ACL file: acl_save decides.
+r=$(CRED=nocfg rcall test)
+check "no CONFIG GET: test passes and says it cannot tell" j "$r" '.ok and .result.aclfile == null and .result.privileges."config|get" == false'
+r=$(CRED=nocfg rcall execute disable_user '{"username": "app1"}')
+check "no CONFIG GET: a change says its persistence is unknown" \
+  j "$r" '.ok and .result.persisted == false and (.result.persistence | contains("set acl_save"))'
+r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $port, \"acl_save\": true}" CRED=nocfg \
+  rcall rollback disable_user '{"username": "app1"}' '' '' "$(jq -c .rollback_state <<<"$r")" true)
+check "no CONFIG GET, acl_save true: the rollback is saved" j "$r" '.ok and .result.enabled and .result.persisted'
+check "... in the ACL file" grep -q '^user app1 on' "$RA/users.acl"
 
 # --- a server without an ACL file, briefly ----------------------------
 bport=$(nx_free_port $((port + 1)))
