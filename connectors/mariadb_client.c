@@ -6,7 +6,8 @@
  *	  rows out, quoting, and JSON for what the operations report.
  *
  * Every connection is TCP (a host of "localhost" would otherwise mean the
- * local socket), never reads option files, never loads local files for
+ * local socket), uses TLS when the server offers it (verified, and
+ * required, with tls_ca), never reads option files, never loads local files for
  * the server (LOAD DATA LOCAL lets a hostile server read any file the
  * backend can), and has connect, read and write timeouts from the time
  * left before the deadline.  A server's error message may quote the
@@ -76,12 +77,20 @@ nxm_open(const NxConnectorCall *call, const char *user, const char *password, bo
 	mysql_options(db, MYSQL_OPT_LOCAL_INFILE, &off);
 	mysql_options(db, MYSQL_OPT_RECONNECT, &off);
 	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/*
+	 * TLS whenever the server offers it, even unverified: without it the
+	 * statements' password hashes and a verify login's scramble cross the
+	 * network readable, and together they let an eavesdropper log in.
+	 * With tls_ca the certificate is verified, name included.
+	 */
+	mysql_options(db, MYSQL_OPT_SSL_ENFORCE, &on);
 	if (tls_ca != NULL && tls_ca[0] != '\0')
 	{
 		mysql_options(db, MYSQL_OPT_SSL_CA, tls_ca);
 		mysql_options(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
-		mysql_options(db, MYSQL_OPT_SSL_ENFORCE, &on);
 	}
+	else
+		mysql_options(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
 	if (admin)
 		mysql_options(db, MYSQL_INIT_COMMAND, NXM_ADMIN_INIT);
 
@@ -91,6 +100,17 @@ nxm_open(const NxConnectorCall *call, const char *user, const char *password, bo
 		strlcpy(message, mysql_error(db), sizeof(message));
 		mysql_close(db);
 		*err_text = psprintf("%s:%lld as %s: %s", host, (long long) port, user, message);
+		return NULL;
+	}
+	/*
+	 * libmariadb refuses a server without TLS once verification is on; a
+	 * library that went on in clear must not get the statements either.
+	 */
+	if (tls_ca != NULL && tls_ca[0] != '\0' && mysql_get_ssl_cipher(db) == NULL)
+	{
+		mysql_close(db);
+		*err_text = psprintf("%s:%lld as %s: the server did not use TLS, and tls_ca requires it",
+							 host, (long long) port, user);
 		return NULL;
 	}
 	return db;

@@ -18,8 +18,26 @@ log_min_error_statement = debug1
 CONF
 sql -c "CREATE EXTENSION nexplane" -c "CREATE EXTENSION nexplane_test" >/dev/null
 
+# TLS: a CA of this run signs the server's certificate (for 127.0.0.1);
+# another CA signs nothing the server has.
+T=$E2E_DIR/tls
+mkdir -p "$T"
+tls_ca() { # name
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/CN=nexplane test $1" -keyout "$T/$1.key" -out "$T/$1.pem" 2>/dev/null
+}
+tls_ca ca && tls_ca other_ca &&
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$T/server.key" -out "$T/server.csr" 2>/dev/null &&
+  openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+    -days 1 -extfile <(echo "subjectAltName=IP:127.0.0.1") -out "$T/server.pem" 2>/dev/null ||
+  echo "not ok - TLS certificates are made"
+chown -R postgres: "$T"
+
 MPORT=$(nx_free_port 33306)
-nx_mariadb_init "$M" "$MPORT" && nx_mariadb_start "$M" || { echo "not ok - mariadb starts"; exit 1; }
+nx_mariadb_init "$M" "$MPORT" &&
+  nx_mariadb_start "$M" --ssl-ca="$T/ca.pem" --ssl-cert="$T/server.pem" --ssl-key="$T/server.key" ||
+  { echo "not ok - mariadb starts"; exit 1; }
 check "mariadbd runs as the postgres user" test "$(ps -o user= -p "$(cat "$M/mariadbd.pid")")" = postgres
 
 # The passwords of this run; one has a quote, a backslash and a semicolon,
@@ -112,6 +130,13 @@ check "test: logs in and reports the server version" jq -e '.ok and (.result.ser
 check "test: reports the connector's account" jq -e '.result.current_user == "nxadmin@127.0.0.1"' <<<"$r"
 r=$(CRED=wrong call test)
 check "test with a wrong admin password fails clearly" fails_with "$r" "Access denied for user 'nxadmin'"
+r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $MPORT, \"tls_ca\": \"$T/ca.pem\"}" call test)
+check "test with tls_ca: TLS, the certificate verified" jq -e '.ok and (.result.tls_cipher | type == "string")' <<<"$r"
+r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $MPORT, \"tls_ca\": \"$T/other_ca.pem\"}" call test)
+check "test with another CA's tls_ca fails clearly" fails_with "$r" "could not connect to 127.0.0.1:$MPORT as nxadmin: TLS/SSL error"
+r=$(CFG="{\"host\": \"localhost\", \"port\": $MPORT, \"tls_ca\": \"$T/ca.pem\"}" call test)
+check "test with tls_ca and a name the certificate lacks fails" jq -e '.ok == false' <<<"$r"
+check "test without tls_ca: TLS all the same, since the server offers it" jq -e '.result.tls_cipher | type == "string"' <<<"$(call test)"
 r=$(call discover)
 check "discover: ok" is_ok "$r"
 check "discover: the account 'app'@'127.0.0.1'" jq -e --arg id "'app'@'127.0.0.1'" \
@@ -332,6 +357,15 @@ check "a hung server fails clearly" fails_with "$r" "could not connect to 127.0.
 check "  ... within the 2 s timeout (took $(((t1 - t0) / 1000000)) ms)" test $(((t1 - t0) / 1000000)) -lt 4500
 r=$(call test)
 check "the server answers again" is_ok "$r"
+
+# ---- a server without TLS: tls_ca refuses it; without tls_ca, clear text
+nx_mariadb_stop "$M" && nx_mariadb_start "$M" || echo "not ok - mariadb restarts without TLS"
+r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $MPORT, \"tls_ca\": \"$T/ca.pem\"}" call test)
+check "tls_ca and a server without TLS: refused, not sent in clear" \
+  jq -e '.ok == false and (.error | test("SSL is required, but the server does not support it|the server did not use TLS"))' <<<"$r"
+r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $MPORT, \"tls_ca\": \"$T/ca.pem\"}" call execute lock_user '{"user": "app"}')
+check "  ... and no change is made" test "$(root "SELECT JSON_VALUE(Priv, '\$.account_locked') FROM mysql.global_priv WHERE User = 'app'")" = 0
+check "without tls_ca the connector still connects, in clear" jq -e '.ok and .result.tls_cipher == null' <<<"$(call test)"
 
 # ---- no password anywhere
 root "FLUSH LOGS" >/dev/null

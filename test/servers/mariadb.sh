@@ -8,7 +8,9 @@
 # docs/connectors/mariadb.md says it needs, and nothing more.
 #
 #   nx_mariadb_init DIR PORT     install into DIR/data, to listen on PORT
-#   nx_mariadb_start DIR  start it and wait until it answers
+#   nx_mariadb_start DIR [ARGS...]
+#                         start it (ARGS: more mariadbd options, such as
+#                         --ssl-cert) and wait until it answers
 #   nx_mariadb_admin DIR ADMIN PASSWORD
 #                         make the connector's login 'ADMIN'@'127.0.0.1'
 #                         (its password written as its hash, never in clear)
@@ -56,6 +58,7 @@ SQL
 
 nx_mariadb_start() {
   local dir=$1 port i
+  shift
   port=$(cat "$dir/port")
   # setsid: the server is its own process group, out of the test's way
   nx_as_postgres setsid "$NX_MARIADBD" --no-defaults --datadir="$dir/data" \
@@ -64,7 +67,7 @@ nx_mariadb_start() {
     --general-log=1 --general-log-file="$dir/general.log" \
     --slow-query-log=1 --long-query-time=0 --slow-query-log-file="$dir/slow.log" \
     --log-bin="$dir/binlog" --server-id=1 \
-    --innodb-buffer-pool-size=16M --performance-schema=0 </dev/null >"$dir/stdout.log" 2>&1 &
+    --innodb-buffer-pool-size=16M --performance-schema=0 "$@" </dev/null >"$dir/stdout.log" 2>&1 &
   for i in $(seq 1 300); do
     if [ -s "$dir/mariadbd.pid" ] &&
       mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -u "$(id -un)" ping >/dev/null 2>&1; then
