@@ -143,10 +143,16 @@ nxm_change_op(const NxConnectorCall *call, NxConnectorResult *out, NxmOp op)
 				 errmsg("mariadb change type %s has no implementation", call->change_type->name)));
 	fn = op == NXM_PRE_CHECK ? change->pre_check : op == NXM_EXECUTE ? change->execute
 		: op == NXM_VERIFY ? change->verify : change->rollback;
-	if (fn == NULL)
+	/* undoing: a change that can be, and what its execute stored */
+	if (op == NXM_ROLLBACK || (op == NXM_VERIFY && call->undoing))
 	{
-		nx_connector_fail(out, "%s cannot be rolled back", change->name);
-		return;
+		if (change->rollback == NULL)
+		{
+			nx_connector_fail(out, "%s cannot be rolled back", change->name);
+			return;
+		}
+		if (!nxm_require_rollback_state(call, out))
+			return;
 	}
 	if (!change->prepare(call, &plan, out))
 		return;

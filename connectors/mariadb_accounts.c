@@ -154,20 +154,13 @@ nxm_rotate_verify(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConne
 	out->ok = true;
 }
 
-static void
-nxm_rotate_rollback(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
-{
-	if (nxm_require_rollback_state(call, out))
-		nxm_rotate_execute(call, db, plan, out);
-}
-
 const NxmChange nxm_rotate_password = {
 	.name = "rotate_password",
 	.prepare = nxm_rotate_prepare,
 	.pre_check = nxm_rotate_pre_check,
 	.execute = nxm_rotate_execute,
 	.verify = nxm_rotate_verify,
-	.rollback = nxm_rotate_rollback,
+	.rollback = nxm_rotate_execute,	/* with the previous password */
 	/* the rotated account may be the connector's own: its old login is gone */
 	.verify_alone = true,
 };
@@ -256,8 +249,6 @@ nxm_create_verify(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConne
 	NxmAccountState st;
 	StringInfoData buf;
 
-	if (call->undoing && !nxm_require_rollback_state(call, out))
-		return;
 	if (!nxm_account_state(db, &plan->account, &st, out))
 		return;
 	nxm_result_start(&buf, &plan->account);
@@ -301,20 +292,13 @@ nxm_drop_account(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnec
 	out->ok = true;
 }
 
-static void
-nxm_create_rollback(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
-{
-	if (nxm_require_rollback_state(call, out))
-		nxm_drop_account(call, db, plan, out);
-}
-
 const NxmChange nxm_create_user = {
 	.name = "create_user",
 	.prepare = nxm_create_prepare,
 	.pre_check = nxm_create_pre_check,
 	.execute = nxm_create_execute,
 	.verify = nxm_create_verify,
-	.rollback = nxm_create_rollback,
+	.rollback = nxm_drop_account,
 };
 
 /* ---------------------------------------------------------------- */
@@ -352,11 +336,6 @@ nxm_drop_verify(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnect
 	NxmAccountState st;
 	StringInfoData buf;
 
-	if (call->undoing)
-	{
-		nx_connector_fail(out, "drop_user cannot be rolled back");
-		return;
-	}
 	if (plan->account.host == NULL)
 	{
 		/* execute found the user's one account; now there must be none */
@@ -480,11 +459,7 @@ nxm_lock_verify(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnect
 	bool		want = plan->turn_on;
 
 	if (call->undoing)
-	{
-		if (!nxm_require_rollback_state(call, out))
-			return;
 		want = nx_jsonb_get_bool(call->rollback_state, "locked_before");
-	}
 	if (!nxm_account_resolve(db, &plan->account, out) ||
 		!nxm_account_state(db, &plan->account, &st, out))
 		return;
@@ -504,8 +479,7 @@ nxm_lock_verify(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnect
 static void
 nxm_lock_rollback(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 {
-	if (nxm_require_rollback_state(call, out))
-		nxm_lock_set(call, db, plan, nx_jsonb_get_bool(call->rollback_state, "locked_before"), out);
+	nxm_lock_set(call, db, plan, nx_jsonb_get_bool(call->rollback_state, "locked_before"), out);
 }
 
 const NxmChange nxm_lock_user = {

@@ -302,6 +302,11 @@ r=$(call verify drop_user '{"user": "doomed"}')
 check "drop_user verify: ok" is_ok "$r"
 r=$(call rollback drop_user '{"user": "doomed"}')
 check "drop_user has no rollback" fails_with "$r" "drop_user cannot be rolled back"
+r=$(call verify drop_user '{"user": "doomed"}' "" "" "" true)
+check "  ... nor a verify with undoing" fails_with "$r" "drop_user cannot be rolled back"
+r=$(call rollback lock_user '{"user": "app"}')
+check "a rollback without rollback_state is refused" fails_with "$r" "there is no rollback_state from execute: nothing to undo"
+check "  ... and changes nothing" test "$(root "SELECT JSON_VALUE(Priv, '\$.account_locked') FROM mysql.global_priv WHERE User = 'app'")" = 0
 r=$(call pre_check drop_user '{"user": "nxadmin"}')
 check "drop_user refuses the connector's own login" fails_with "$r" "is the connector's own login"
 r=$(call execute drop_user '{"user": "nobody"}')
