@@ -19,8 +19,12 @@ nx_as_postgres() {
 }
 
 nx_free_port() {
-  local p
-  for p in $(seq "${1:-54321}" 65000); do
+  local p start=${1:-54321} spread=0
+  # without a start of its own (a test's cluster), from a random point of
+  # the range: runs started side by side rarely reach for the same port
+  # between one's look and its bind
+  [ -n "${1:-}" ] || spread=$((RANDOM % 2000))
+  for p in $(seq $((start + spread)) 65000) $(seq "$start" 65000); do
     if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ]; then
       echo "$p"; return 0
     fi
