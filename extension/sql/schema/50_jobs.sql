@@ -55,7 +55,7 @@ CREATE TABLE nexplane.schedules (
     id           uuid NOT NULL DEFAULT gen_random_uuid(),
     connector_id uuid NOT NULL,
     job_kind     text NOT NULL CHECK (job_kind IN ('discover', 'test_connection')),
-    cron         text NOT NULL CHECK (length(cron) BETWEEN 9 AND 100),
+    cron         text NOT NULL CHECK (length(cron) BETWEEN 1 AND 100),  -- cron.c parses it
     timezone     text NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64),
     enabled      boolean NOT NULL DEFAULT true,
     next_run_at  timestamptz,
