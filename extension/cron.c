@@ -77,6 +77,15 @@ static const struct
 	{"@hourly", "0 * * * *"},
 };
 
+static char *
+unexpected(const CronField *f, const char *p)
+{
+	if (isprint((unsigned char) *p))
+		return psprintf("%s field: unexpected \"%c\" (a field has numbers%s, *, ranges a-b, steps /n and lists a,b)",
+						f->name, *p, f->names ? ", names" : "");
+	return psprintf("%s field: an unexpected character", f->name);
+}
+
 /*
  * One value at *p: a number or, where the field has them, a name.  *p is
  * moved past it.
@@ -96,8 +105,8 @@ parse_value(const CronField *f, const char **p, int *value, char **problem)
 			v = Min(v * 10 + (*q - '0'), 100000);
 		if (v < f->min || v > f->max)
 		{
-			*problem = psprintf("%s field: %.*s is out of range %d-%d", f->name,
-								(int) Min(q - s, 12), s, f->min, f->max);
+			*problem = psprintf("%s field: %.*s%s is out of range %d-%d", f->name,
+								(int) Min(q - s, 6), s, q - s > 6 ? "..." : "", f->min, f->max);
 			return false;
 		}
 		*value = v;
@@ -129,11 +138,8 @@ parse_value(const CronField *f, const char **p, int *value, char **problem)
 	}
 	if (*q == '\0' || *q == ',' || *q == '-' || *q == '/')
 		*problem = psprintf("%s field: a value is missing", f->name);
-	else if (isprint((unsigned char) *q))
-		*problem = psprintf("%s field: \"%c\" is not supported (use numbers, names, *, ranges a-b, steps /n and lists a,b)",
-							f->name, *q);
 	else
-		*problem = psprintf("%s field: an unexpected character", f->name);
+		*problem = unexpected(f, q);
 	return false;
 }
 
@@ -154,6 +160,7 @@ parse_field(const CronField *f, const char *text, uint64 *bits, bool *starts_sta
 	*cadence = false;
 	for (;;)
 	{
+		const char *item = p;
 		int			lo,
 					hi,
 					step = 1;
@@ -185,7 +192,8 @@ parse_field(const CronField *f, const char *text, uint64 *bits, bool *starts_sta
 				single = false;
 				if (hi < lo)
 				{
-					*problem = psprintf("%s field: range %d-%d runs backwards", f->name, lo, hi);
+					*problem = psprintf("%s field: range %.*s runs backwards (a range does not wrap around)",
+										f->name, (int) Min(p - item, 30), item);
 					return false;
 				}
 			}
@@ -204,8 +212,8 @@ parse_field(const CronField *f, const char *text, uint64 *bits, bool *starts_sta
 				step = Min(step * 10 + (*p - '0'), 100000);
 			if (step < 1 || step > f->max)
 			{
-				*problem = psprintf("%s field: step %.*s is out of range 1-%d", f->name,
-									(int) Min(p - s, 12), s, f->max);
+				*problem = psprintf("%s field: step %.*s%s is out of range 1-%d", f->name,
+									(int) Min(p - s, 6), s, p - s > 6 ? "..." : "", f->max);
 				return false;
 			}
 			if (single)
@@ -218,11 +226,7 @@ parse_field(const CronField *f, const char *text, uint64 *bits, bool *starts_sta
 			return true;
 		if (*p != ',')
 		{
-			if (isprint((unsigned char) *p))
-				*problem = psprintf("%s field: \"%c\" is not supported (use numbers, names, *, ranges a-b, steps /n and lists a,b)",
-									f->name, *p);
-			else
-				*problem = psprintf("%s field: an unexpected character", f->name);
+			*problem = unexpected(f, p);
 			return false;
 		}
 		p++;
