@@ -227,7 +227,9 @@ CREATE FUNCTION nexplane._schedules_tick(now timestamptz DEFAULT now()) RETURNS 
         SELECT d.tenant_id, d.job_kind, CASE WHEN d.going IS NULL THEN 'queued' ELSE 'skipped' END,
                d.connector_id, d.id, d.slot,
                jsonb_strip_nulls(jsonb_build_object(
-                   'missed_since', CASE WHEN d.slot > d.next_run_at THEN d.next_run_at END,
+                   'missed_since', CASE WHEN d.slot > d.next_run_at
+                                        THEN to_char(d.next_run_at AT TIME ZONE 'UTC',
+                                                     'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
                    'still_going', d.going)),
                CASE WHEN d.going IS NOT NULL
                     THEN format('skipped: job %s of this schedule was still queued or running',
