@@ -337,7 +337,8 @@ nx_cron_parse(const char *expr, NxCron *cron, char **problem)
 
 		for (int m = 1; m <= 12; m++)
 		{
-			uint32		month_days = (uint32) (((UINT64CONST(1) << (days_in_month(2000, m) + 1)) - 1) & ~1);
+			/* bits 1 to n; 2000 is a leap year, so February has its 29th */
+			uint32		month_days = (uint32) ((UINT64CONST(2) << days_in_month(2000, m)) - 2);
 
 			if ((cron->months & (1u << m)) && (cron->days & month_days))
 				possible = true;
