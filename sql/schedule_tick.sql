@@ -89,7 +89,8 @@ SELECT * FROM pg_temp.jobs(:'b') WHERE slot > '01-06 17:00Z';
 SELECT * FROM pg_temp.runs(:'b');
 SELECT * FROM pg_temp.runs(:'a');
 
--- The tick's rows are audited like any other, as the server's own doing.
+-- The tick's changes to schedules are audited, as the server's own doing
+-- (the job queue itself is not row-audited).
 SELECT e.action, e.actor_kind, count(*)
   FROM nexplane.audit_events e
  WHERE e.target_table IN ('jobs', 'schedules')
