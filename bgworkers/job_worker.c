@@ -314,10 +314,12 @@ nx_job_worker_main(Datum arg)
 				wait_ms = Min(wait_ms, next_due);
 		}
 
+		nx_job_run_noops(jobs, n);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			nx_job_run(&jobs[i]);
+			if (strcmp(jobs[i].kind, "noop") != 0)
+				nx_job_run(&jobs[i]);
 		}
 		if (n > 0)
 			continue;

@@ -43,6 +43,7 @@ typedef struct NxJob
 
 /* job_run.c */
 extern void nx_job_run(NxJob *job);
+extern void nx_job_run_noops(NxJob *jobs, int n);
 
 /* job_finish.c: the writes after a job's network calls */
 extern void nx_job_evidence(const NxJob *job, const char *kind, const char *content);

@@ -4,8 +4,10 @@ CREATE TABLE nexplane.jobs (
     tenant_id         uuid NOT NULL REFERENCES nexplane.tenants (id),
     id                uuid NOT NULL DEFAULT gen_random_uuid(),
     kind              text NOT NULL
+                      -- noop: does nothing but leave evidence (benchmarks, crash
+                      -- tests); no API function queues one
                       CHECK (kind IN ('execute_change', 'rollback_change', 'discover',
-                                      'test_connection', 'verify_change')),
+                                      'test_connection', 'verify_change', 'noop')),
     -- skipped: a schedule's run not started because its previous run
     -- was still going (kept as the record of the skip)
     state             text NOT NULL DEFAULT 'queued'
