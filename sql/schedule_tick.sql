@@ -1,8 +1,8 @@
 -- The clock tick, _schedules_tick(now): one job per due slot; a second
 -- tick for a slot inserts nothing; after downtime one run for all that was
 -- missed; a run still queued or running when the next is due makes that
--- one 'skipped', kept as the record; disabled and broken schedules are
--- passed by without stopping the others.
+-- one 'skipped', kept as the record; disabled and broken schedules, and
+-- those of a disabled connector, are passed by without stopping the others.
 --
 -- The tick is given 'now', in 2020, before any real schedule's next run,
 -- and all the ticking happens in one transaction that is rolled back, so
@@ -88,6 +88,18 @@ SELECT * FROM pg_temp.jobs(:'c');
 SELECT * FROM pg_temp.jobs(:'b') WHERE slot > '01-06 17:00Z';
 SELECT * FROM pg_temp.runs(:'b');
 SELECT * FROM pg_temp.runs(:'a');
+
+-- A disabled connector's schedules are passed by: no job (connector_test
+-- would refuse one too), and no catch-up once it is enabled again.
+UPDATE nexplane.schedules SET cron = '0 * * * *', next_run_at = '2020-01-06 19:00Z' WHERE id = :'b';
+UPDATE nexplane.connectors SET status = 'disabled' WHERE id = '10000000-0000-0000-0000-000000000002';
+SELECT nexplane._schedules_tick('2020-01-06 19:00:30Z') AS connector_disabled;
+SELECT * FROM pg_temp.jobs(:'b') WHERE slot > '01-06 17:00Z';
+SELECT * FROM pg_temp.runs(:'b');
+
+-- Runs may be tried three times, like connector_test's; a skip is never tried.
+SELECT state, max_attempts, count(*) FROM nexplane.jobs
+ WHERE schedule_id IN (:'a', :'b', :'c') GROUP BY 1, 2 ORDER BY 1, 2;
 
 -- The tick's changes to schedules are audited, as the server's own doing
 -- (the job queue itself is not row-audited).

@@ -204,7 +204,10 @@ $$;
 --   missed, its payload saying since when);
 -- - 'skipped' instead of 'queued' when a run of the schedule is still
 --   queued or running, the skip kept as the record;
+-- - no job while its connector is disabled (as connector_test refuses);
 -- - the next run after now.
+-- Its jobs may be tried three times, like connector_test's and
+-- connector_discover's (they change nothing).
 -- The (tenant, schedule, slot) key makes a second tick for the same slot
 -- insert nothing; a schedule locked by another tick is left to it.
 CREATE FUNCTION nexplane._schedules_tick(now timestamptz DEFAULT now()) RETURNS jsonb
@@ -212,18 +215,20 @@ CREATE FUNCTION nexplane._schedules_tick(now timestamptz DEFAULT now()) RETURNS 
     WITH due AS MATERIALIZED (
         SELECT s.tenant_id, s.id, s.connector_id, s.job_kind, s.next_run_at,
                coalesce(x.due, s.next_run_at) AS slot, x.next,
+               x.next IS NOT NULL AND c.status <> 'disabled' AS runs,
                (SELECT j.id FROM nexplane.jobs j
                  WHERE j.tenant_id = s.tenant_id AND j.schedule_id = s.id
                    AND j.state IN ('queued', 'running')
                  ORDER BY j.created_at LIMIT 1) AS going
           FROM nexplane.schedules s
+          JOIN nexplane.connectors c ON c.tenant_id = s.tenant_id AND c.id = s.connector_id
          CROSS JOIN LATERAL nexplane._cron_slots(s.cron, s.timezone, s.next_run_at,
                                                  _schedules_tick.now) x
          WHERE s.enabled AND s.next_run_at <= _schedules_tick.now
            FOR UPDATE OF s SKIP LOCKED
     ), enqueued AS (
         INSERT INTO nexplane.jobs (tenant_id, kind, state, connector_id, schedule_id,
-                                   scheduled_for, payload, error, finished_at)
+                                   scheduled_for, payload, error, finished_at, max_attempts)
         SELECT d.tenant_id, d.job_kind, CASE WHEN d.going IS NULL THEN 'queued' ELSE 'skipped' END,
                d.connector_id, d.id, d.slot,
                jsonb_strip_nulls(jsonb_build_object(
@@ -234,16 +239,17 @@ CREATE FUNCTION nexplane._schedules_tick(now timestamptz DEFAULT now()) RETURNS 
                CASE WHEN d.going IS NOT NULL
                     THEN format('skipped: job %s of this schedule was still queued or running',
                                 d.going) END,
-               CASE WHEN d.going IS NOT NULL THEN now() END
+               CASE WHEN d.going IS NOT NULL THEN now() END,
+               CASE WHEN d.going IS NULL THEN 3 ELSE 1 END
           FROM due d
-         WHERE d.next IS NOT NULL
+         WHERE d.runs
         ON CONFLICT (tenant_id, schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL
         DO NOTHING
         RETURNING state
     ), moved AS (
         UPDATE nexplane.schedules s
            SET next_run_at = d.next,
-               last_run_at = CASE WHEN d.next IS NOT NULL THEN d.slot ELSE s.last_run_at END
+               last_run_at = CASE WHEN d.runs THEN d.slot ELSE s.last_run_at END
           FROM due d
          WHERE s.tenant_id = d.tenant_id AND s.id = d.id
         RETURNING 1
