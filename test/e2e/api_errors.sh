@@ -68,6 +68,24 @@ call GET "/v1/users/$(sql -c "SELECT id FROM nexplane.users WHERE email = 'admin
 check "404 for another tenant's user" is_error 404
 TOKEN=$OTHER call GET "/v1/change-requests/$theirs"
 check "... which its own tenant still sees" test "$STATUS" = 200
+TOKEN=$OTHER call POST /v1/schedules '{"connector_id": "10000000-0000-0000-0000-00000000000b", "job_kind": "discover", "cron": "@daily"}'
+their_schedule=$(field .id)
+call GET "/v1/schedules/$their_schedule"
+check "404 for another tenant's schedule" is_error 404
+call POST "/v1/schedules/$their_schedule/toggle" '{"enabled": false}'
+check "404 when toggling another tenant's schedule" is_error 404
+call DELETE "/v1/schedules/$their_schedule"
+check "404 when deleting another tenant's schedule" is_error 404
+TOKEN=$OTHER call GET "/v1/schedules/$their_schedule"
+check "... which is still there and enabled" test "$STATUS:$(field .enabled)" = 200:true
+call POST /v1/schedules "{\"connector_id\": \"$conn\", \"job_kind\": \"discover\", \"cron\": \"0 25 * * *\"}"
+check "422 on a bad cron expression, naming the field" \
+  bash -c "[ $STATUS = 422 ] && grep -q 'hour field: 25 is out of range' <<<'$BODY'"
+call POST /v1/schedules "{\"connector_id\": \"$conn\", \"job_kind\": \"discover\", \"cron\": \"@daily\", \"timezone\": \"UTC+3\"}"
+check "422 on a time zone that is not the tz database's" \
+  bash -c "[ $STATUS = 422 ] && grep -q 'unknown time zone' <<<'$BODY'"
+TOKEN=$VIEW call POST /v1/schedules "{\"connector_id\": \"$conn\", \"job_kind\": \"discover\", \"cron\": \"@daily\"}"
+check "403 when a viewer creates a schedule" is_error 403
 call GET /v1/nothing-here
 check "404 for an unknown route" is_error 404
 call DELETE /v1/auth/me
