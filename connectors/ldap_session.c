@@ -32,6 +32,7 @@ nx_ldap_run(const NxConnectorCall *call, NxConnectorResult *out, NxLdapOp op)
 
 	s->call = call;
 	s->out = out;
+	s->timeout_ms = nx_connector_timeout_ms(call);
 	out->ok = false;
 	PG_TRY();
 	{
@@ -150,9 +151,11 @@ nx_ldap_step(NxLdap *s, int percent, const char *step)
 }
 
 /*
- * Fail with what we were doing, libldap's name for the result code, and
- * the directory's diagnostic message unless it holds one of the
- * operation's passwords (a password-quality module may echo one).
+ * Fail with what we were doing and why: for a server that cannot be
+ * reached or did not answer in time, that; otherwise libldap's name for
+ * the result code and the directory's diagnostic message, unless that
+ * holds one of the operation's passwords (a password-quality module may
+ * echo one).
  */
 void
 nx_ldap_fail_rc(NxLdap *s, int rc, const char *fmt,...)
@@ -167,11 +170,22 @@ nx_ldap_fail_rc(NxLdap *s, int rc, const char *fmt,...)
 	va_end(ap);
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s: %s", what, ldap_err2string(rc));
 	if (rc == LDAP_TIMEOUT)
-		appendStringInfoString(&buf, " (the directory did not answer before the call's deadline)");
-	else if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR)
-		appendStringInfo(&buf, " (%s)", s->url);
+	{
+		nx_connector_fail(s->out, "%s: the directory did not answer before the call's deadline (%d ms)",
+						  what, s->timeout_ms);
+		return;
+	}
+	if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR)
+	{
+		bool		tls = s->starttls || pg_strncasecmp(s->url, "ldaps://", 8) == 0;
+
+		nx_connector_fail(s->out, "%s: cannot reach the directory at %s (%s)%s", what, s->url,
+						  ldap_err2string(rc),
+						  tls ? "; with TLS, check that its certificate is signed by the CA of config.tls_ca and names the URL's host" : "");
+		return;
+	}
+	appendStringInfo(&buf, "%s: %s", what, ldap_err2string(rc));
 	if (s->ld != NULL &&
 		ldap_get_option(s->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag) == LDAP_OPT_SUCCESS &&
 		diag != NULL)
@@ -182,7 +196,7 @@ nx_ldap_fail_rc(NxLdap *s, int rc, const char *fmt,...)
 			if (strstr(diag, s->secrets[i]) != NULL)
 				safe = false;
 		if (safe)
-			appendStringInfo(&buf, ": %s", diag);
+			appendStringInfo(&buf, " (%s)", diag);
 		ldap_memfree(diag);
 	}
 	nx_connector_fail(s->out, "%s", buf.data);
@@ -255,7 +269,9 @@ nx_ldap_connect(NxLdap *s, const char *bind_dn, const char *password)
 	rc = ldap_sasl_bind_s(s->ld, bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS)
 	{
-		nx_ldap_fail_rc(s, rc, "the directory refused the bind as %s", bind_dn);
+		/* libldap's own failures are negative, the server's answers not */
+		nx_ldap_fail_rc(s, rc, rc > 0 ? "the directory refused the bind as %s" : "binding as %s",
+						bind_dn);
 		return false;
 	}
 	return true;

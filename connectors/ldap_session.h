@@ -36,6 +36,7 @@ typedef struct NxLdap
 {
 	const NxConnectorCall *call;
 	NxConnectorResult *out;
+	int			timeout_ms;		/* the call's, when it began */
 
 	/* the config, checked */
 	char	   *url;

@@ -8,7 +8,9 @@
 #
 #   nx_slapd_init DIR PORT TLSPORT SUFFIX MANAGER_DN
 #       write DIR/slapd.d; MANAGER_DN is the connector's login: the ACLs
-#       give it exactly what docs/connectors/ldap.md says it needs
+#       and limits give it exactly what docs/connectors/ldap.md says it
+#       needs (write on userPassword, pwdAccountLockedTime, member and
+#       uniqueMember; read elsewhere; paged searches past the size limit)
 #   nx_slapd_load DIR LDIF        add entries (offline, with slapadd)
 #   nx_slapd_start DIR            start it and wait until it answers
 #   nx_slapd_stop DIR             stop it (its own pid); harmless if down
@@ -91,6 +93,7 @@ olcDbMaxSize: 67108864
 olcDbIndex: objectClass eq
 olcDbIndex: uid,cn eq
 olcDbIndex: member,uniqueMember eq
+olcLimits: dn.exact="$manager" size.prtotal=unlimited
 olcAccess: {0}to attrs=userPassword by dn.exact="$manager" write by self write by anonymous auth by * none
 olcAccess: {1}to attrs=pwdAccountLockedTime by dn.exact="$manager" write by * read
 olcAccess: {2}to attrs=member,uniqueMember by dn.exact="$manager" write by users read
