@@ -55,12 +55,22 @@ nx_ldap_printable(const char *v)
 	return true;
 }
 
+/* Is the URL's host this machine's loopback (127.0.0.0/8, ::1, localhost)? */
+static bool
+nx_ldap_loopback(const char *host)
+{
+	return pg_strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+		(strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == strlen(host));
+}
+
 static bool
 nx_ldap_config(NxLdap *s)
 {
 	Jsonb	   *config = s->call->config;
 	char	   *base;
 	LDAPURLDesc *lud = NULL;
+	bool		loopback;
+	bool		has_host;
 	int			rc;
 
 	s->url = nx_jsonb_get_cstring(config, "url");
@@ -82,11 +92,20 @@ nx_ldap_config(NxLdap *s)
 		return false;
 	}
 	rc = ldap_url_parse(s->url, &lud);
-	if (lud)
-		ldap_free_urldesc(lud);
-	if (rc != LDAP_URL_SUCCESS)
+	if (rc != LDAP_URL_SUCCESS || lud == NULL)
 	{
+		if (lud)
+			ldap_free_urldesc(lud);
 		nx_connector_fail(s->out, "config.url is not a valid LDAP URL");
+		return false;
+	}
+	/* Without a host, libldap would take ldap.conf's URI: say which. */
+	loopback = lud->lud_host != NULL && nx_ldap_loopback(lud->lud_host);
+	has_host = lud->lud_host != NULL && lud->lud_host[0] != '\0';
+	ldap_free_urldesc(lud);
+	if (!has_host)
+	{
+		nx_connector_fail(s->out, "config.url must name the directory's host");
 		return false;
 	}
 
@@ -99,6 +118,15 @@ nx_ldap_config(NxLdap *s)
 	if (s->starttls && pg_strncasecmp(s->url, "ldaps://", 8) == 0)
 	{
 		nx_connector_fail(s->out, "config.starttls is for ldap:// URLs; an ldaps:// URL is TLS already");
+		return false;
+	}
+	/*
+	 * Binds and password modify carry passwords: in clear only over
+	 * loopback, else ldaps:// or StartTLS.
+	 */
+	if (!loopback && !s->starttls && pg_strncasecmp(s->url, "ldaps://", 8) != 0)
+	{
+		nx_connector_fail(s->out, "config.url is ldap:// to a host that is not loopback: use ldaps:// or set starttls, so that no password crosses the network in clear");
 		return false;
 	}
 	s->tls_ca = nx_jsonb_get_cstring(config, "tls_ca");
@@ -247,10 +275,11 @@ nx_ldap_connect(NxLdap *s, const char *bind_dn, const char *password)
 		ldap_set_option(s->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12);
 		if (s->tls_ca != NULL)
 			ldap_set_option(s->ld, LDAP_OPT_X_TLS_CACERTFILE, s->tls_ca);
-		rc = ldap_set_option(s->ld, LDAP_OPT_X_TLS_NEWCTX, &client);
-		if (rc != LDAP_OPT_SUCCESS)
+		/* LDAP_OPT_ERROR is -1, like LDAP_SERVER_DOWN: say it here */
+		if (ldap_set_option(s->ld, LDAP_OPT_X_TLS_NEWCTX, &client) != LDAP_OPT_SUCCESS)
 		{
-			nx_ldap_fail_rc(s, rc, "cannot set up TLS (is config.tls_ca a readable PEM file?)");
+			nx_connector_fail(s->out, "cannot set up TLS%s",
+							  s->tls_ca ? ": is config.tls_ca a PEM file the server can read?" : "");
 			return false;
 		}
 	}

@@ -376,6 +376,10 @@ r=$(CONFIG='{"url": "ldapi:///var/run/slapd/ldapi", "base_dn": "dc=nexplane,dc=t
 check "an ldapi:// URL is refused" fails_with "$r" "must be one ldap:// or ldaps:// URL"
 r=$(CONFIG="{\"url\": \"$URL $URL\", \"base_dn\": \"$S\"}" cc test)
 check "a list of URLs is refused" fails_with "$r" "must be one ldap:// or ldaps:// URL"
+r=$(CONFIG="{\"url\": \"ldap://192.0.2.1:$port\", \"base_dn\": \"$S\"}" cc test)
+check "ldap:// in clear to a host that is not loopback is refused" fails_with "$r" "use ldaps:// or set starttls"
+r=$(CONFIG="{\"url\": \"ldap:///\", \"base_dn\": \"$S\"}" cc test)
+check "a URL without a host is refused" fails_with "$r" "must name the directory's host"
 r=$(CONFIG="{\"url\": \"$URL\"}" cc test)
 check "a config without base_dn is refused" fails_with "$r" "config.base_dn is required"
 r=$(CRED=wrong cc test)
@@ -397,6 +401,10 @@ r=$(CONFIG="{\"url\": \"$URL\", \"base_dn\": \"$S\", \"starttls\": true, \"tls_c
 check "StartTLS with tls_ca" jqe '.ok and .result.tls' <<<"$r"
 r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\"}" cc test)
 check "ldaps:// to a certificate no trusted CA signed is refused" fails_with "$r" "check that its certificate is signed by the CA of config.tls_ca"
+r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\", \"tls_ca\": \"$LD/tls/none.pem\"}" cc test)
+check "a tls_ca that cannot be read is refused" fails_with "$r" "cannot set up TLS: is config.tls_ca a PEM file"
+r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\", \"tls_ca\": \"tls/ca.pem\"}" cc test)
+check "a relative tls_ca is refused" fails_with "$r" "config.tls_ca must be the absolute path"
 r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\", \"starttls\": true}" cc test)
 check "starttls on an ldaps:// URL is refused" fails_with "$r" "an ldaps:// URL is TLS already"
 

@@ -124,7 +124,7 @@ nx_slapd_start() {
     >>"$dir/slapd.log" 2>&1 &
   echo $! >"$dir/runner.pid"
   for i in $(seq 1 100); do
-    if ldapsearch -x -LLL -o nettimeout=1 -H "${NX_SLAPD_URL:-$(cut -d' ' -f1 "$dir/urls")}" \
+    if ldapsearch -x -LLL -o nettimeout=1 -H "$(cut -d' ' -f1 "$dir/urls")" \
       -s base -b "" namingContexts >/dev/null 2>&1; then
       return 0
     fi
@@ -138,7 +138,9 @@ nx_slapd_stop() {
   local dir=$1 pid i
   [ -f "$dir/slapd.pid" ] || [ -f "$dir/runner.pid" ] || return 0
   pid=$(cat "$dir/slapd.pid" 2>/dev/null || cat "$dir/runner.pid")
+  # a test may have stopped it (SIGSTOP) to make it hang
   kill "$pid" 2>/dev/null || { rm -f "$dir/slapd.pid" "$dir/runner.pid"; return 0; }
+  kill -CONT "$pid" 2>/dev/null
   for i in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
