@@ -61,7 +61,8 @@ static const NxChangeType change_types[] = {
 	.rotates_secret = false},
 	{.name = "remove_from_group", .class = NX_CHANGE_DESTRUCTIVE,
 		.risk_weight = NX_WEIGHT_DESTRUCTIVE, .rollback = true,
-	.description = "Remove a member from a group.", .params = group_params, .rotates_secret = false},
+		.description = "Remove a member from a group.", .params = group_params,
+	.rotates_secret = false},
 	{.name = "lock_account", .class = NX_CHANGE_MODIFYING, .risk_weight = NX_WEIGHT_MODIFYING,
 		.rollback = true, .description = "Lock an account (ppolicy).", .params = account_params,
 	.rotates_secret = false},
@@ -110,41 +111,20 @@ nx_ldap_change_ops(const NxConnectorCall *call, NxConnectorResult *out)
 	return NULL;
 }
 
-static void
-ldap_pre_check(const NxConnectorCall *call, NxConnectorResult *out)
-{
-	const NxLdapChangeOps *o = nx_ldap_change_ops(call, out);
+/* ldap_pre_check, ldap_execute, ...: run the change type's own op. */
+#define NX_LDAP_CHANGE_OP(op) \
+	static void \
+	ldap_##op(const NxConnectorCall *call, NxConnectorResult *out) \
+	{ \
+		const NxLdapChangeOps *o = nx_ldap_change_ops(call, out); \
+		if (o) \
+			nx_ldap_run(call, out, o->op); \
+	}
 
-	if (o)
-		nx_ldap_run(call, out, o->pre_check);
-}
-
-static void
-ldap_execute(const NxConnectorCall *call, NxConnectorResult *out)
-{
-	const NxLdapChangeOps *o = nx_ldap_change_ops(call, out);
-
-	if (o)
-		nx_ldap_run(call, out, o->execute);
-}
-
-static void
-ldap_verify(const NxConnectorCall *call, NxConnectorResult *out)
-{
-	const NxLdapChangeOps *o = nx_ldap_change_ops(call, out);
-
-	if (o)
-		nx_ldap_run(call, out, o->verify);
-}
-
-static void
-ldap_rollback(const NxConnectorCall *call, NxConnectorResult *out)
-{
-	const NxLdapChangeOps *o = nx_ldap_change_ops(call, out);
-
-	if (o)
-		nx_ldap_run(call, out, o->rollback);
-}
+NX_LDAP_CHANGE_OP(pre_check)
+NX_LDAP_CHANGE_OP(execute)
+NX_LDAP_CHANGE_OP(verify)
+NX_LDAP_CHANGE_OP(rollback)
 
 /* A JSON array of an attribute's values. */
 static void
@@ -175,24 +155,16 @@ nx_ldap_test(NxLdap *s)
 	char	   *base_attrs[] = {"1.1", NULL};
 	LDAPMessage *dse;
 	LDAPMessage *base;
-	struct berval *authzid = NULL;
-	char	   *whoami = NULL;
+	char	   *whoami;
 	char	   *version;
 	char	   *vendor;
 	StringInfoData buf;
-	int			rc;
 
 	if (!nx_ldap_step(s, 10, "binding") || !nx_ldap_login(s))
 		return;
 	if (!nx_ldap_step(s, 50, "reading the root DSE"))
 		return;
-	nx_ldap_arm(s);
-	rc = ldap_whoami_s(s->ld, &authzid, NULL, NULL);
-	if (rc == LDAP_SUCCESS && authzid != NULL)
-		whoami = pnstrdup(authzid->bv_val, authzid->bv_len);
-	if (authzid)
-		ber_bvfree(authzid);
-
+	whoami = nx_ldap_whoami(s);
 	if (!nx_ldap_read(s, "the base DN", s->base_dn, NULL, base_attrs, &base))
 		return;
 	if (base == NULL)
@@ -225,9 +197,11 @@ nx_ldap_test(NxLdap *s)
 	appendStringInfo(&buf, ", \"tls\": %s",
 					 s->starttls || pg_strncasecmp(s->url, "ldaps://", 8) == 0 ? "true" : "false");
 	appendStringInfo(&buf, ", \"password_modify\": %s",
-					 nx_ldap_has_value(s, dse, "supportedExtension", NX_LDAP_OID_PASSWD_MODIFY) ? "true" : "false");
+					 nx_ldap_has_value(s, dse, "supportedExtension", NX_LDAP_OID_PASSWD_MODIFY) ?
+					 "true" : "false");
 	appendStringInfo(&buf, ", \"ppolicy\": %s",
-					 nx_ldap_has_value(s, dse, "supportedControl", NX_LDAP_OID_PPOLICY) ? "true" : "false");
+					 nx_ldap_has_value(s, dse, "supportedControl", NX_LDAP_OID_PPOLICY) ?
+					 "true" : "false");
 	appendStringInfoString(&buf, ", \"naming_contexts\": ");
 	nx_ldap_json_values(s, &buf, dse, "namingContexts");
 	appendStringInfoChar(&buf, '}');
@@ -257,7 +231,8 @@ nx_ldap_asset(NxLdap *s, StringInfo buf, LDAPMessage *e, const char *dn)
 	const char *name = uid ? uid : cn ? cn : dn;
 	int			len = strlen(name);
 
-	appendStringInfo(buf, "{\"kind\": \"%s\", \"external_id\": ", gon || gun || posix ? "group" : "user");
+	appendStringInfo(buf, "{\"kind\": \"%s\", \"external_id\": ",
+					 gon || gun || posix ? "group" : "user");
 	nx_ldap_json_str(buf, dn);
 	/* names are at most 200 characters */
 	appendStringInfoString(buf, ", \"name\": ");

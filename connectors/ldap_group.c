@@ -48,7 +48,8 @@ nx_ldap_group_open(NxLdap *s, NxLdapGroupChange *g, bool from_state)
 		return false;
 	if (e == NULL)
 	{
-		nx_connector_fail(s->out, "group %s does not exist or this login cannot read it", g->group_dn);
+		nx_connector_fail(s->out, "group %s does not exist or this login cannot read it",
+						  g->group_dn);
 		return false;
 	}
 	if (nx_ldap_has_value(s, e, "objectClass", "groupOfNames"))
@@ -133,7 +134,8 @@ nx_ldap_group_pre_check(NxLdap *s)
 		}
 		if (strcmp(g.attr, "member") == 0 && g.members <= 1)
 		{
-			nx_connector_fail(s->out, "%s is the last member of %s, and a groupOfNames must have one",
+			nx_connector_fail(s->out,
+							  "%s is the last member of %s, and a groupOfNames must have one",
 							  g.member_dn, g.group_dn);
 			return;
 		}
@@ -168,9 +170,10 @@ nx_ldap_group_execute(NxLdap *s)
 															 before ? "true" : "false"));
 	s->out->result = nx_ldap_group_json(&g, psprintf(", \"changed\": %s",
 													 change ? "true" : "false"));
-	s->out->evidence = nx_ldap_group_json(&g, psprintf(", \"member_before\": %s, \"member_after\": %s",
-													   before ? "true" : "false",
-													   after ? "true" : "false"));
+	s->out->evidence = nx_ldap_group_json(&g,
+										  psprintf(", \"member_before\": %s, \"member_after\": %s",
+												   before ? "true" : "false",
+												   after ? "true" : "false"));
 	s->out->ok = true;
 }
 
@@ -230,7 +233,8 @@ nx_ldap_group_rollback(NxLdap *s)
 		return;
 	if (!nx_ldap_modify(s, psprintf("%s %s %s %s", was ? "adding back" : "removing", g.member_dn,
 									was ? "to" : "from", g.group_dn),
-						g.group_dn, was ? LDAP_MOD_ADD : LDAP_MOD_DELETE, g.attr, g.member_dn, true))
+						g.group_dn, was ? LDAP_MOD_ADD : LDAP_MOD_DELETE, g.attr, g.member_dn,
+						true))
 		return;
 	if (!nx_ldap_group_has(s, &g, &now))
 		return;

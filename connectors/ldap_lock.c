@@ -77,7 +77,8 @@ nx_ldap_lock_effective(NxLdap *s, NxLdapLock *l)
 		return false;
 	if (!has)
 	{
-		nx_connector_fail(s->out, "the directory does not run the ppolicy overlay: a lock would have no effect");
+		nx_connector_fail(s->out,
+						  "the directory does not run the ppolicy overlay: a lock would have no effect");
 		return false;
 	}
 	if (l->policy == NULL)
@@ -87,7 +88,8 @@ nx_ldap_lock_effective(NxLdap *s, NxLdapLock *l)
 	lockout = e ? nx_ldap_value(s, e, "pwdLockout") : NULL;
 	if (lockout == NULL || pg_strcasecmp(lockout, "TRUE") != 0)
 	{
-		nx_connector_fail(s->out, "the password policy of %s (%s) does not have pwdLockout TRUE: a lock would have no effect",
+		nx_connector_fail(s->out,
+						  "the password policy of %s (%s) does not have pwdLockout TRUE: a lock would have no effect",
 						  l->dn, l->policy);
 		return false;
 	}
@@ -170,7 +172,8 @@ nx_ldap_lock_execute(NxLdap *s)
 	if (!nx_ldap_lock_open(s, &l, false))
 		return;
 	before = l.value;
-	change = l.lock ? before == NULL || strcmp(before, NX_LDAP_LOCKED_FOREVER) != 0 : before != NULL;
+	change = l.lock ? before == NULL || strcmp(before, NX_LDAP_LOCKED_FOREVER) != 0 :
+		before != NULL;
 	if (!nx_ldap_step(s, 60, l.lock ? "locking" : "unlocking"))
 		return;
 	if (change &&
@@ -183,7 +186,8 @@ nx_ldap_lock_execute(NxLdap *s)
 	s->out->rollback_state = nx_ldap_lock_json(&l, "previous", before, NULL, NULL, "");
 	s->out->result = nx_ldap_lock_json(&l, "pwdAccountLockedTime", l.value, NULL, NULL,
 									   psprintf(", \"locked\": %s, \"changed\": %s",
-												l.value ? "true" : "false", change ? "true" : "false"));
+												l.value ? "true" : "false",
+												change ? "true" : "false"));
 	s->out->evidence = nx_ldap_lock_json(&l, "before", before, "after", l.value, "");
 	s->out->ok = true;
 }

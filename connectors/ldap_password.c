@@ -59,7 +59,8 @@ nx_ldap_password_account(NxLdap *s, bool need_new, char **password)
 	}
 	if (dn != NULL && old_dn != NULL && !nx_ldap_dn_equal(dn, old_dn))
 	{
-		nx_connector_fail(s->out, "new_secret and old_secret name different accounts (%s, %s)", dn, old_dn);
+		nx_connector_fail(s->out, "new_secret and old_secret name different accounts (%s, %s)",
+						  dn, old_dn);
 		return NULL;
 	}
 	if (dn == NULL)
@@ -73,7 +74,8 @@ nx_ldap_password_account(NxLdap *s, bool need_new, char **password)
 	state_dn = nx_jsonb_get_cstring(call->rollback_state, "account_dn");
 	if (state_dn != NULL && !nx_ldap_dn_equal(dn, state_dn))
 	{
-		nx_connector_fail(s->out, "the secret names %s but the change was made to %s", dn, state_dn);
+		nx_connector_fail(s->out, "the secret names %s but the change was made to %s",
+						  dn, state_dn);
 		return NULL;
 	}
 	return dn;
@@ -97,7 +99,8 @@ nx_ldap_password_pre_check(NxLdap *s)
 		return;
 	if (!has)
 	{
-		nx_connector_fail(s->out, "the directory does not offer the password modify extended operation (RFC 3062)");
+		nx_connector_fail(s->out,
+						  "the directory does not offer the password modify extended operation (RFC 3062)");
 		return;
 	}
 	if (!nx_ldap_read(s, "account", dn, NULL, attrs, &e))
@@ -110,7 +113,9 @@ nx_ldap_password_pre_check(NxLdap *s)
 	locked = nx_ldap_value(s, e, "pwdAccountLockedTime");
 	if (locked != NULL && strcmp(locked, NX_LDAP_LOCKED_FOREVER) == 0)
 	{
-		nx_connector_fail(s->out, "account %s is locked: its new password could not be verified; unlock it first", dn);
+		nx_connector_fail(s->out,
+						  "account %s is locked: its new password could not be verified; unlock it first",
+						  dn);
 		return;
 	}
 	initStringInfo(&buf);
@@ -171,7 +176,8 @@ nx_ldap_password_set(NxLdap *s)
 	s->out->rollback_state = nx_ldap_jsonb(&buf);
 
 	resetStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"operation\": \"password modify (RFC 3062)\", \"account_dn\": ");
+	appendStringInfoString(&buf,
+						   "{\"operation\": \"password modify (RFC 3062)\", \"account_dn\": ");
 	nx_ldap_json_str(&buf, dn);
 	appendStringInfoString(&buf, ", \"performed_as\": ");
 	nx_ldap_json_str(&buf, login);
@@ -199,21 +205,14 @@ nx_ldap_password_verify(NxLdap *s)
 {
 	char	   *password;
 	char	   *dn = nx_ldap_password_account(s, true, &password);
-	struct berval *authzid = NULL;
-	char	   *whoami = NULL;
+	char	   *whoami;
 	StringInfoData buf;
-	int			rc;
 
 	if (dn == NULL || !nx_ldap_step(s, 20, "binding as the account"))
 		return;
 	if (!nx_ldap_connect(s, dn, password))
 		return;
-	nx_ldap_arm(s);
-	rc = ldap_whoami_s(s->ld, &authzid, NULL, NULL);
-	if (rc == LDAP_SUCCESS && authzid != NULL)
-		whoami = pnstrdup(authzid->bv_val, authzid->bv_len);
-	if (authzid)
-		ber_bvfree(authzid);
+	whoami = nx_ldap_whoami(s);
 	/* Who am I says "dn:<dn>"; it must be the account, not anonymous. */
 	if (whoami != NULL && (strncmp(whoami, "dn:", 3) != 0 || !nx_ldap_dn_equal(whoami + 3, dn)))
 	{

@@ -117,7 +117,8 @@ nx_ldap_config(NxLdap *s)
 	s->starttls = nx_jsonb_get_bool(config, "starttls");
 	if (s->starttls && pg_strncasecmp(s->url, "ldaps://", 8) == 0)
 	{
-		nx_connector_fail(s->out, "config.starttls is for ldap:// URLs; an ldaps:// URL is TLS already");
+		nx_connector_fail(s->out,
+						  "config.starttls is for ldap:// URLs; an ldaps:// URL is TLS already");
 		return false;
 	}
 	/*
@@ -126,7 +127,8 @@ nx_ldap_config(NxLdap *s)
 	 */
 	if (!loopback && !s->starttls && pg_strncasecmp(s->url, "ldaps://", 8) != 0)
 	{
-		nx_connector_fail(s->out, "config.url is ldap:// to a host that is not loopback: use ldaps:// or set starttls, so that no password crosses the network in clear");
+		nx_connector_fail(s->out,
+						  "config.url is ldap:// to a host that is not loopback: use ldaps:// or set starttls, so that no password crosses the network in clear");
 		return false;
 	}
 	s->tls_ca = nx_jsonb_get_cstring(config, "tls_ca");
@@ -200,7 +202,8 @@ nx_ldap_fail_rc(NxLdap *s, int rc, const char *fmt,...)
 	initStringInfo(&buf);
 	if (rc == LDAP_TIMEOUT)
 	{
-		nx_connector_fail(s->out, "%s: the directory did not answer before the call's deadline (%d ms)",
+		nx_connector_fail(s->out,
+						  "%s: the directory did not answer before the call's deadline (%d ms)",
 						  what, s->timeout_ms);
 		return;
 	}
@@ -210,7 +213,9 @@ nx_ldap_fail_rc(NxLdap *s, int rc, const char *fmt,...)
 
 		nx_connector_fail(s->out, "%s: cannot reach the directory at %s (%s)%s", what, s->url,
 						  ldap_err2string(rc),
-						  tls ? "; with TLS, check that its certificate is signed by the CA of config.tls_ca and names the URL's host" : "");
+						  tls ?
+						  "; with TLS, check that its certificate is signed by the CA of config.tls_ca and names the URL's host" :
+						  "");
 		return;
 	}
 	appendStringInfo(&buf, "%s: %s", what, ldap_err2string(rc));
@@ -251,7 +256,8 @@ nx_ldap_connect(NxLdap *s, const char *bind_dn, const char *password)
 	/* An empty password makes an unauthenticated bind: anonymous. */
 	if (password == NULL || password[0] == '\0')
 	{
-		nx_connector_fail(s->out, "no password for %s: an empty one would bind anonymously", bind_dn);
+		nx_connector_fail(s->out, "no password for %s: an empty one would bind anonymously",
+						  bind_dn);
 		return false;
 	}
 	rc = ldap_initialize(&s->ld, s->url);
@@ -279,7 +285,8 @@ nx_ldap_connect(NxLdap *s, const char *bind_dn, const char *password)
 		if (ldap_set_option(s->ld, LDAP_OPT_X_TLS_NEWCTX, &client) != LDAP_OPT_SUCCESS)
 		{
 			nx_connector_fail(s->out, "cannot set up TLS%s",
-							  s->tls_ca ? ": is config.tls_ca a PEM file the server can read?" : "");
+							  s->tls_ca ?
+							  ": is config.tls_ca a PEM file the server can read?" : "");
 			return false;
 		}
 	}
@@ -323,6 +330,26 @@ nx_ldap_login(NxLdap *s)
 		return false;
 	}
 	return nx_ldap_connect(s, dn, pw);
+}
+
+/*
+ * Who are we bound as (RFC 4532)?  "dn:<dn>", "" for anonymous, NULL when
+ * the server does not say (a policy may refuse it after a reset).
+ */
+char *
+nx_ldap_whoami(NxLdap *s)
+{
+	struct berval *authzid = NULL;
+	char	   *whoami = NULL;
+	int			rc;
+
+	nx_ldap_arm(s);
+	rc = ldap_whoami_s(s->ld, &authzid, NULL, NULL);
+	if (rc == LDAP_SUCCESS)
+		whoami = authzid ? pnstrdup(authzid->bv_val, authzid->bv_len) : pstrdup("");
+	if (authzid)
+		ber_bvfree(authzid);
+	return whoami;
 }
 
 void

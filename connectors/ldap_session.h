@@ -66,6 +66,7 @@ typedef void (*NxLdapOp) (NxLdap *s);
 extern void nx_ldap_run(const NxConnectorCall *call, NxConnectorResult *out, NxLdapOp op);
 extern bool nx_ldap_connect(NxLdap *s, const char *bind_dn, const char *password);
 extern bool nx_ldap_login(NxLdap *s);
+extern char *nx_ldap_whoami(NxLdap *s);
 extern void nx_ldap_close(NxLdap *s);
 extern void nx_ldap_arm(NxLdap *s);
 extern bool nx_ldap_step(NxLdap *s, int percent, const char *step);

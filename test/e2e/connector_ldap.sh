@@ -29,6 +29,7 @@ ALICE=uid=alice,ou=people,$S
 BOB=uid=bob,ou=people,$S
 CAROL=uid=carol,ou=people,$S
 DAVE=uid=dave,ou=people,$S
+ERIN=uid=erin,ou=people,$S
 DEVS=cn=devs,ou=groups,$S
 OPS=cn=ops,ou=groups,$S
 SOLO=cn=solo,ou=groups,$S
@@ -49,7 +50,7 @@ secret() { # name dn password
     printf '{"bind_dn": "%s", "password": "%s"}' "$2" "$3" >"$SEC/$1.json")
 }
 PASSWORDS=(canary-mgr-pw-1 canary-alice-old-2 canary-alice-new-3 canary-bob-pw-4 canary-carol-pw-5
-  canary-dave-pw-6 canary-mgr-new-7 canary-wrong-8 canary-bulk-pw-9)
+  canary-dave-pw-6 canary-mgr-new-7 canary-wrong-8 canary-bulk-pw-9 canary-erin-pw-10 canary-erin-new-11)
 secret mgr "$MGR" canary-mgr-pw-1
 secret alice_old "$ALICE" canary-alice-old-2
 secret alice_new "$ALICE" canary-alice-new-3
@@ -57,6 +58,8 @@ secret bob "$BOB" canary-bob-pw-4
 secret carol "$CAROL" canary-carol-pw-5
 secret dave "$DAVE" canary-dave-pw-6
 secret mgr_new "$MGR" canary-mgr-new-7
+secret erin "$ERIN" canary-erin-pw-10
+secret erin_new "$ERIN" canary-erin-new-11
 secret wrong "$MGR" canary-wrong-8
 secret bulk "$S" canary-bulk-pw-9
 chown -R postgres: "$SEC"
@@ -102,6 +105,14 @@ cn: nolock
 pwdAttribute: userPassword
 pwdLockout: FALSE
 
+dn: cn=mustchange,ou=policies,$S
+objectClass: device
+objectClass: pwdPolicy
+cn: mustchange
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMustChange: TRUE
+
 dn: $MGR
 objectClass: applicationProcess
 objectClass: simpleSecurityObject
@@ -109,10 +120,11 @@ cn: nexplane
 userPassword: $(hash mgr)
 
 EOF
-  for u in alice:alice_old bob:bob carol:carol dave:dave; do
+  for u in alice:alice_old bob:bob carol:carol dave:dave erin:erin; do
     printf 'dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\nmail: %s@nexplane.test\nuserPassword: %s\n' \
       "${u%%:*}" "$S" "${u%%:*}" "${u%%:*}" "${u%%:*}" "${u%%:*}" "$(hash "${u#*:}")"
     [ "${u%%:*}" = dave ] && echo "pwdPolicySubentry: cn=nolock,ou=policies,$S"
+    [ "${u%%:*}" = erin ] && echo "pwdPolicySubentry: cn=mustchange,ou=policies,$S"
     echo
   done
   # Past slapd's default size limit (500): discover must page.
@@ -195,9 +207,9 @@ check "test reports the server, the login, password modify and ppolicy" \
     and .result.password_modify and .result.ppolicy and (.result.tls | not)' <<<"$r"
 r=$(cc discover)
 check "discover succeeds" is_ok "$r"
-check "discover pages past the server's size limit: 525 users, 4 groups" \
-  jqe '.result.count == 529 and .result.pages >= 3 and (.result.truncated | not)
-    and ([.result.assets[] | select(.kind == "user")] | length) == 525
+check "discover pages past the server's size limit: 526 users, 4 groups" \
+  jqe '.result.count == 530 and .result.pages >= 3 and (.result.truncated | not)
+    and ([.result.assets[] | select(.kind == "user")] | length) == 526
     and ([.result.assets[] | select(.kind == "group")] | length) == 4' <<<"$r"
 check "discover describes users and groups" \
   jqe --arg a "$ALICE" --arg d "$DEVS" --arg o "$OPS" --arg p "$POSIX" '
@@ -244,6 +256,13 @@ check "verify of the connector's own rotation" is_ok "$r"
 r=$(CRED=mgr_new cc rollback reset_password '{}' mgr mgr_new "{\"account_dn\": \"$MGR\"}" true)
 check "its rollback, logged in with the new password" is_ok "$r"
 check "the connector's old password binds again" binds "$MGR" mgr
+
+# reset_password under a policy of its own with pwdMustChange
+r=$(cc execute reset_password '{}' erin_new erin)
+check "reset_password under a pwdMustChange policy" is_ok "$r"
+r=$(cc verify reset_password '{}' erin_new erin)
+check "its verify binds as erin with the new password" is_ok "$r"
+check "erin's new password binds (ldapwhoami)" binds "$ERIN" erin_new
 
 # add_to_group: bob to devs (groupOfNames)
 P="{\"group_dn\": \"$DEVS\", \"member_dn\": \"$BOB\"}"
