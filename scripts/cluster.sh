@@ -18,10 +18,14 @@ nx_as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
 }
 
+# A port nothing listens on, and no socket uses at all: a client's socket
+# that took it as its own port (TIME_WAIT included, in /proc/net/tcp*)
+# makes a later bind fail with "Address already in use".
 nx_free_port() {
   local p
   for p in $(seq "${1:-54321}" 65000); do
-    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ]; then
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ] &&
+      ! grep -q ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
       echo "$p"; return 0
     fi
   done
