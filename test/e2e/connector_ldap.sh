@@ -393,6 +393,8 @@ r=$(cc execute reset_password '{}')
 check "reset_password without new_secret is refused" fails_with "$r" "new_secret is required"
 r=$(CONFIG='{"url": "ldapi:///var/run/slapd/ldapi", "base_dn": "dc=nexplane,dc=test"}' cc test)
 check "an ldapi:// URL is refused" fails_with "$r" "must be one ldap:// or ldaps:// URL"
+r=$(CONFIG="{\"url\": \"$URL/$(printf '%0600d' 0)\", \"base_dn\": \"$S\"}" cc test)
+check "an oversized URL is refused" fails_with "$r" "config.url is longer than 512 bytes"
 r=$(CONFIG="{\"url\": \"$URL $URL\", \"base_dn\": \"$S\"}" cc test)
 check "a list of URLs is refused" fails_with "$r" "must be one ldap:// or ldaps:// URL"
 r=$(CONFIG="{\"url\": \"ldap://192.0.2.1:$port\", \"base_dn\": \"$S\"}" cc test)
@@ -418,6 +420,8 @@ r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\", \"tls_ca\": \"$LD/tls/ca
 check "ldaps:// with tls_ca" jqe '.ok and .result.tls' <<<"$r"
 r=$(CONFIG="{\"url\": \"$URL\", \"base_dn\": \"$S\", \"starttls\": true, \"tls_ca\": \"$LD/tls/ca.pem\"}" cc test)
 check "StartTLS with tls_ca" jqe '.ok and .result.tls' <<<"$r"
+r=$(CONFIG="{\"url\": \"ldaps://localhost:$tlsport\", \"base_dn\": \"$S\", \"tls_ca\": \"$LD/tls/ca.pem\"}" cc test)
+check "ldaps:// to a host its certificate does not name is refused" fails_with "$r" "check that its certificate"
 r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\"}" cc test)
 check "ldaps:// to a certificate no trusted CA signed is refused" fails_with "$r" "check that its certificate is signed by the CA of config.tls_ca"
 r=$(CONFIG="{\"url\": \"$TLSURL\", \"base_dn\": \"$S\", \"tls_ca\": \"$LD/tls/none.pem\"}" cc test)
