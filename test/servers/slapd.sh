@@ -120,8 +120,14 @@ nx_slapd_load() {
 nx_slapd_start() {
   local dir=$1 i
   # -d stats keeps slapd in the foreground, logging to stderr: our log file.
-  nx_slapd_as_postgres $NX_SLAPD -F "$dir/slapd.d" -h "$(cat "$dir/urls")" -d stats \
-    >>"$dir/slapd.log" 2>&1 &
+  # setpriv execs it (runuser would stay its parent, and stop itself for
+  # good when a test stops slapd with SIGSTOP), so $! is slapd itself.
+  if [ "$(id -un)" = postgres ]; then
+    $NX_SLAPD -F "$dir/slapd.d" -h "$(cat "$dir/urls")" -d stats >>"$dir/slapd.log" 2>&1 &
+  else
+    setpriv --reuid=postgres --regid=postgres --init-groups -- \
+      $NX_SLAPD -F "$dir/slapd.d" -h "$(cat "$dir/urls")" -d stats >>"$dir/slapd.log" 2>&1 &
+  fi
   echo $! >"$dir/runner.pid"
   for i in $(seq 1 100); do
     if ldapsearch -x -LLL -o nettimeout=1 -H "$(cut -d' ' -f1 "$dir/urls")" \
