@@ -19,7 +19,7 @@
 #   eng_state CR                  state: error
 #   eng_job CONN KIND             queue test_connection or discover; waits;
 #                                 prints the job's state
-#   eng_works CONN CRED           does the target take the stored credential?
+#   eng_works CONN CRED [PARAMS]  does the target take the stored credential?
 # Each eng_* call is a new psql session, logged in as the user it needs.
 
 ENG_ADMIN=admin@eng.test ENG_OP=op@eng.test ENG_APPR=appr@eng.test
@@ -107,7 +107,7 @@ eng_job() { # CONN KIND
   echo "$s"
 }
 
-eng_works() { [ "$(sql -c "SELECT nexplane_test.credential_works('$1', '$2')")" = t ]; }
+eng_works() { [ "$(sql -c "SELECT nexplane_test.credential_works('$1', '$2', '${3:-{\}}')")" = t ]; }
 
 # No secret of the list in the nexplane server log, the results, the
 # evidence or the audit trail: eng_no_secrets SECRET...

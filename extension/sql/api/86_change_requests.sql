@@ -206,10 +206,6 @@ BEGIN
         PERFORM nexplane._raise('NX409', 'a rollback is not rolled back', NULL,
             'Request the original change again instead.');
     END IF;
-    IF o.rollback_state IS NULL THEN
-        PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
-            'Its execution stored no rollback state (it never reached the target).');
-    END IF;
     IF NOT coalesce((SELECT (t->>'rollback')::boolean
                        FROM nexplane.connectors n,
                             jsonb_array_elements(nexplane._connector_types()) ct,
@@ -217,6 +213,10 @@ BEGIN
                       WHERE n.tenant_id = o.tenant_id AND n.id = o.connector_id
                         AND ct->>'type' = n.type AND t->>'name' = o.change_type), false) THEN
         PERFORM nexplane._raise('NX409', format('a %s cannot be rolled back', o.change_type));
+    END IF;
+    IF o.rollback_state IS NULL THEN
+        PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
+            'Its execution stored no rollback state (it never reached the target).');
     END IF;
     IF EXISTS (SELECT 1 FROM nexplane.change_requests r
                 WHERE r.tenant_id = o.tenant_id AND r.rollback_of = o.id

@@ -126,8 +126,9 @@ nxt_stored_secret(const char *tenant, const char *credential_id)
 }
 
 /*
- * credential_works(connector_id, credential_id): does the connector's
- * target accept the credential as the vault holds it now?  The connector's
+ * credential_works(connector_id, credential_id, params): does the
+ * connector's target accept the credential as the vault holds it now?
+ * params are the rotation's (the account, for connectors that name it).  The connector's
  * verify of a rotation, logging in as the account with the stored secret.
  * Answers a boolean only; the plaintext stays in this call's memory.
  */
@@ -167,7 +168,8 @@ nxt_credential_works(PG_FUNCTION_ARGS)
 			call.change_type = t;
 	if (call.change_type == NULL || c->verify == NULL)
 		ereport(ERROR, (errcode(ERRCODE_NX_INVALID), errmsg("connector %s has no rotation to verify", c->name)));
-	call.params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	call.params = PG_ARGISNULL(2) ?
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))) : PG_GETARG_JSONB_P(2);
 	call.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
 	c->verify(&call, &out);
 	memset(VARDATA(call.new_secret), 0, VARSIZE(call.new_secret) - VARHDRSZ);

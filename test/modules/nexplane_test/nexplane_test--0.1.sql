@@ -23,7 +23,8 @@ REVOKE ALL ON FUNCTION connector_call(text, text, jsonb, jsonb, text, jsonb, jso
                                       jsonb, boolean, integer) FROM PUBLIC;
 
 -- credential_works: does the connector's target take the stored credential?
-CREATE FUNCTION credential_works(connector_id uuid, credential_id uuid) RETURNS boolean
+CREATE FUNCTION credential_works(connector_id uuid, credential_id uuid,
+                                 params jsonb DEFAULT '{}') RETURNS boolean
     AS 'MODULE_PATHNAME', 'nxt_credential_works' LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION credential_works(uuid, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credential_works(uuid, uuid, jsonb) FROM PUBLIC;
