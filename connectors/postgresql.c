@@ -377,8 +377,9 @@ nx_pg_true(const char *v)
 /*
  * Roles (but PostgreSQL's own pg_ roles) with their attributes and the
  * roles they are members of, and databases.  Memberships come as rows of
- * their own, merged by name in C order, so no text from the target is
- * ever spliced into the JSON unescaped.
+ * their own (one per pair: PostgreSQL 16 keeps a grant per grantor),
+ * merged by name in C order, so no text from the target is ever spliced
+ * into the JSON unescaped.
  */
 static void
 nx_pg_discover_body(NxPgSession *s, const NxPgParams *p)
@@ -398,11 +399,11 @@ nx_pg_discover_body(NxPgSession *s, const NxPgParams *p)
 	if (roles == NULL || !nx_pg_step(s, 40, "listing memberships"))
 		return;
 	members = nx_pg_exec(s, "listing memberships",
-						 "SELECT u.rolname, g.rolname, m.admin_option"
+						 "SELECT u.rolname, g.rolname, bool_or(m.admin_option)"
 						 " FROM pg_catalog.pg_auth_members m"
 						 " JOIN pg_catalog.pg_roles u ON u.oid = m.member"
 						 " JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
-						 " WHERE u.rolname !~ '^pg_'"
+						 " WHERE u.rolname !~ '^pg_' GROUP BY 1, 2"
 						 " ORDER BY u.rolname COLLATE \"C\", g.rolname COLLATE \"C\"", 0, NULL);
 	if (members == NULL || !nx_pg_step(s, 70, "listing databases"))
 		return;
@@ -532,6 +533,11 @@ nx_pg_dispatch(const NxConnectorCall *call, NxConnectorResult *out, NxPgOp op)
 			body = c->verify;
 			if (c->verify_as_account)
 				login = call->new_secret;
+			if (c->verify_as_account && nx_jsonb_get_cstring(login, "username") == NULL)
+			{
+				nx_connector_fail(out, "the new secret has no username to log in as");
+				return;
+			}
 			break;
 		case NX_PG_ROLLBACK:
 		default:

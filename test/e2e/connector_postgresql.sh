@@ -15,13 +15,30 @@
 T=$E2E_DIR/target
 trap 'nx_pg_target_stop "$T"; nx_cluster_stop "$E2E_DIR/pg"; [ -n "${KEEP:-}" ] || rm -rf "$E2E_DIR"' EXIT
 
-e2e_cluster <<'CONF' || { echo "not ok - nexplane cluster starts"; exit 1; }
-log_statement = 'all'
-log_min_messages = debug1
-CONF
+# Other scripts start clusters at the same time and may take a port
+# between our look and our bind: each try starts from a random port.
+started() { # dir, then the command that makes and starts it on port $port
+  local dir=$1 try
+  shift
+  for try in 1 2 3; do
+    port=$(nx_free_port $((54400 + RANDOM % 8000)))
+    "$@" && return 0
+    nx_pg_target_stop "$dir"
+    rm -rf "$dir"
+  done
+  return 1
+}
+nexplane_cluster() { # like e2e_cluster, on $port, logging every statement
+  nx_cluster_init "$E2E_DIR/pg" "$port" >/dev/null && nx_cluster_trust_local "$E2E_DIR/pg" &&
+    printf '%s\n' "log_statement = 'all'" "log_min_messages = debug1" >>"$E2E_DIR/pg/data/postgresql.conf" &&
+    nx_cluster_start "$E2E_DIR/pg"
+}
+started "$E2E_DIR/pg" nexplane_cluster || { echo "not ok - nexplane cluster starts"; exit 1; }
 # The target hashes with md5 unless told otherwise: the connector must send
 # SCRAM anyway.
-nx_pg_target_start "$T" <<<"password_encryption = 'md5'" || { echo "not ok - target starts"; exit 1; }
+target() { nx_pg_target_start "$T" "$port" <<<"password_encryption = 'md5'"; }
+started "$T" target ||
+  { echo "not ok - target starts"; exit 1; }
 TPORT=$(cat "$T/port")
 tsql() { nx_pg_target_sql "$T" "$@"; }
 # Set-up statements with passwords in them stay out of the target's log.
@@ -48,6 +65,7 @@ hostinj	{"host": "127.0.0.1 port=1", "port": $TPORT}
 dbinj	{"host": "127.0.0.1", "port": $TPORT, "database": "postgres host=127.0.0.2"}
 badport	{"host": "127.0.0.1", "port": "5432"}
 admin	{"username": "nx_admin", "password": "canary-admin-pw-7"}
+admin_new	{"username": "nx_admin", "password": "canary-admin-new-13"}
 badadmin	{"username": "nx_admin", "password": "canary-wrong-admin-8"}
 trusty	{"username": "nx_trusty", "password": "canary-trusty-5"}
 app_old	{"username": "app_user", "password": "canary-app-old-1"}
@@ -59,7 +77,7 @@ evil	{"username": "app_user'; DROP ROLE readers; --", "password": "canary-evil-1
 empty	{"username": "app_user", "password": ""}
 EOF
 sql -c "\\copy s FROM '$E2E_DIR/secrets.tsv'"
-canaries="canary-admin-pw-7 canary-wrong-admin-8 canary-trusty-5 canary-app-old-1 canary-app-new-2
+canaries="canary-admin-pw-7 canary-admin-new-13 canary-wrong-admin-8 canary-trusty-5 canary-app-old-1 canary-app-new-2
   canary-app-bad-9 canary-ghost-10 canary-readers-11 canary-evil-12 canary-sleeper-3 canary-doomed-4"
 
 # call OP [CHANGE PARAMS NEW OLD ROLLBACK_STATE UNDOING TIMEOUT_MS]: one
@@ -161,6 +179,22 @@ check "rotate: secrets naming two roles are refused" fails_with 'different roles
 out=$(call execute rotate_password '{}')
 check "rotate: execute without a new secret is refused" fails_with 'no username' "$out"
 check "rotate: the refusals left the password alone" logs_in app_user canary-app-old-1
+# The connector's own login (no credential_id): the engine passes it as the
+# account; the rollback logs in with the password now in place.
+out=$(call pre_check rotate_password '{}')
+check "rotate own: pre_check without secrets names the connector's login" \
+  jq -e '.ok and .result.role == "nx_admin"' <<<"$out"
+check "rotate own: with a credential_id but no secret, pre_check asks for one" \
+  fails_with 'neither secret' "$(call pre_check rotate_password '{"credential_id": "00000000-0000-0000-0000-000000000001"}')"
+out=$(call execute rotate_password '{}' admin_new admin)
+check "rotate own: execute ok" is_ok "$out"
+check "rotate own: the new password logs in" logs_in nx_admin canary-admin-new-13
+check "rotate own: the old one does not" refused nx_admin canary-admin-pw-7
+check "rotate own: verify ok" is_ok "$(call verify rotate_password '{}' admin_new admin)"
+check "rotate own: rollback ok" is_ok "$(CRED=admin_new call rollback rotate_password '{}' admin admin_new '{"role": "nx_admin"}' true)"
+check "rotate own: the old password logs in again" logs_in nx_admin canary-admin-pw-7
+check "rotate own: verify undoing ok" is_ok "$(call verify rotate_password '{}' admin admin_new '{"role": "nx_admin"}' true)"
+check "rotate: verify without a new secret is refused" fails_with 'no username' "$(call verify rotate_password '{}')"
 
 # ---- create_role -----------------------------------------------------------
 p='{"role": "nx_new", "login": true, "connection_limit": 3}'
@@ -294,6 +328,28 @@ kill -CONT "$(nx_pg_target_pid "$T")"
 check "target hung: times out" fails_with 'timed out' "$out"
 check "target hung: within the timeout and a little ($ms ms)" test "$ms" -ge 1400 -a "$ms" -lt 2500
 check "the target answers again" is_ok "$(call test)"
+# A statement that waits on a lock: another session holds app_user's row.
+tsql -c "BEGIN" -c "ALTER ROLE app_user CONNECTION LIMIT 5" -c "SELECT pg_sleep(4)" -c "ROLLBACK" >/dev/null &
+blocker=$!
+sleep 0.5
+start=$(date +%s%N)
+out=$(call execute lock_role '{"role": "app_user"}' '' '' '' false 1500)
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "a statement blocked on the target: a clear error" fails_with 'NOLOGIN.*(timed out|lock timeout)' "$out"
+check "a statement blocked on the target: within the timeout ($ms ms)" test "$ms" -lt 2500
+check "a statement blocked on the target: rollback state kept" jq -e '.rollback_state.was_login' <<<"$out"
+wait "$blocker"
+check "the blocked ALTER ROLE never ran" test "$(rolattr app_user rolcanlogin)" = t
+# The backend running the connector can be cancelled mid-wait.
+kill -STOP "$(nx_pg_target_pid "$T")"
+start=$(date +%s%N)
+out=$(sql -c "SET statement_timeout = 500" -c "SELECT nexplane_test.connector_call('postgresql', 'test',
+  (SELECT v FROM s WHERE k = 'config'), (SELECT v FROM s WHERE k = 'admin'))" 2>&1)
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+kill -CONT "$(nx_pg_target_pid "$T")"
+printf '%s\n' "$out" >>"$E2E_DIR/results.txt"
+check "a cancel ends the wait for a hung target" grep -q 'canceling statement due to statement timeout' <<<"$out"
+check "a cancel ends it at once ($ms ms)" test "$ms" -lt 1500
 
 # ---- no secret anywhere ----------------------------------------------------
 check "the nexplane log shows the calls" grep -q 'connector_call' "$E2E_DIR/pg/server.log"
