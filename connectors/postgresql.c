@@ -155,11 +155,12 @@ nx_pg_check_name(NxConnectorResult *out, const char *what, const char *name)
 
 /*
  * Check params against the change type's table: every key declared, of
- * its type, the required ones present.  (cr_create checks the same; a
- * direct call must not get past it either.)
+ * its type, the required ones present (when required: a rollback works
+ * from its rollback state and may come without them).  cr_create checks
+ * the same; a direct call must not get past it either.
  */
 static bool
-nx_pg_check_params(NxConnectorResult *out, const NxChangeType *t, Jsonb *params)
+nx_pg_check_params(NxConnectorResult *out, const NxChangeType *t, Jsonb *params, bool required)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -204,7 +205,7 @@ nx_pg_check_params(NxConnectorResult *out, const NxChangeType *t, Jsonb *params)
 			[NX_FIELD_BOOLEAN] = "true or false",
 		};
 
-		if (fv == NULL && f->required)
+		if (fv == NULL && f->required && required)
 		{
 			nx_connector_fail(out, "%s needs the parameter %s", t->name, f->name);
 			return false;
@@ -252,7 +253,7 @@ nx_pg_params(const NxConnectorCall *call, NxConnectorResult *out, bool rollback,
 	memset(p, 0, sizeof(*p));
 	p->login = true;
 	p->connection_limit = -1;
-	if (!nx_pg_check_params(out, t, call->params))
+	if (!nx_pg_check_params(out, t, call->params, !rollback))
 		return false;
 	if (t->rotates_secret)
 		return true;			/* postgresql_password.c reads the secrets */

@@ -208,29 +208,40 @@ nx_pg_role_json(const char *name, const char *key, bool value)
 }
 
 /*
- * NOLOGIN, then end the sessions.  rollback_state is not touched here:
- * the callers record what they undo before calling.
+ * Shut the role out with sql (NOLOGIN, or DROP ROLE), then end the
+ * sessions it had; the result says how many, under done ("locked").
+ * rollback_state is not touched here: the callers record what they undo
+ * before calling.
  */
 static void
-nx_pg_lock(NxPgSession *s, const char *name, const NxPgRole *r)
+nx_pg_shut_out(NxPgSession *s, const char *name, const NxPgRole *r, const char *what,
+			   const char *sql, const char *done)
 {
-	char	   *ident = nx_pg_ident(s, name);
 	int64		ended = 0;
 	StringInfoData buf;
 
-	if (ident == NULL ||
-		!nx_pg_command(s, "making the role NOLOGIN", psprintf("ALTER ROLE %s NOLOGIN", ident)) ||
-		!nx_pg_step(s, 50, "ending the role's sessions") ||
+	if (!nx_pg_command(s, what, sql) || !nx_pg_step(s, 50, "ending the role's sessions") ||
 		!nx_pg_end_sessions(s, r->oid, &ended))
 		return;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	nx_pg_json_str(&buf, "role", name);
-	nx_pg_json_bool(&buf, "locked", true);
+	nx_pg_json_bool(&buf, done, true);
 	nx_pg_json_bool(&buf, "was_login", r->can_login);
 	nx_pg_json_int(&buf, "sessions_ended", ended);
 	appendStringInfoChar(&buf, '}');
 	s->out->result = nx_pg_jsonb(&buf);
+}
+
+/* NOLOGIN, then end its sessions. */
+static void
+nx_pg_lock(NxPgSession *s, const char *name, const NxPgRole *r)
+{
+	char	   *ident = nx_pg_ident(s, name);
+
+	if (ident != NULL)
+		nx_pg_shut_out(s, name, r, "making the role NOLOGIN",
+					   psprintf("ALTER ROLE %s NOLOGIN", ident), "locked");
 }
 
 static bool
@@ -327,27 +338,15 @@ create_verify(NxPgSession *s, const NxPgParams *p)
 		nx_connector_fail(s->out, "role \"%s\" exists but with other attributes", p->role);
 }
 
-/* DROP ROLE, then end what sessions it had; result says how many. */
+/* DROP ROLE, then end the sessions it had (they would live on). */
 static void
 nx_pg_drop(NxPgSession *s, const char *name, const NxPgRole *r)
 {
 	char	   *ident = nx_pg_ident(s, name);
-	int64		ended = 0;
-	StringInfoData buf;
 
-	if (ident == NULL ||
-		!nx_pg_command(s, "dropping the role", psprintf("DROP ROLE %s", ident)) ||
-		!nx_pg_step(s, 50, "ending the role's sessions") ||
-		!nx_pg_end_sessions(s, r->oid, &ended))
-		return;
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", name);
-	nx_pg_json_bool(&buf, "dropped", true);
-	nx_pg_json_bool(&buf, "was_login", r->can_login);
-	nx_pg_json_int(&buf, "sessions_ended", ended);
-	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	if (ident != NULL)
+		nx_pg_shut_out(s, name, r, "dropping the role", psprintf("DROP ROLE %s", ident),
+					   "dropped");
 }
 
 /* Undo a create: drop the role, unless it is gone already. */

@@ -434,34 +434,21 @@ nx_pg_exec(NxPgSession *s, const char *what, const char *sql, int nparams,
 	return rows;
 }
 
-/* name quoted as an identifier by libpq; NULL with out filled in on failure */
-char *
-nx_pg_ident(NxPgSession *s, const char *name)
+/*
+ * value quoted by libpq as an identifier or a literal, copied into
+ * palloc'd memory; libpq's buffer is wiped before it is freed (a literal
+ * may be a password's verifier).  NULL with out filled in on failure.
+ */
+static char *
+nx_pg_quote(NxPgSession *s, const char *value, bool ident)
 {
-	char	   *q = PQescapeIdentifier(s->conn, name, strlen(name));
+	size_t		n = strlen(value);
+	char	   *q = ident ? PQescapeIdentifier(s->conn, value, n) : PQescapeLiteral(s->conn, value, n);
 	char	   *copy;
 
 	if (q == NULL)
 	{
-		nx_connector_fail(s->out, "could not quote a name: %s",
-						  nx_pg_oneline(PQerrorMessage(s->conn)));
-		return NULL;
-	}
-	copy = pstrdup(q);
-	PQfreemem(q);
-	return copy;
-}
-
-/* value quoted as a literal; libpq's buffer is wiped before it is freed */
-char *
-nx_pg_literal(NxPgSession *s, const char *value)
-{
-	char	   *q = PQescapeLiteral(s->conn, value, strlen(value));
-	char	   *copy;
-
-	if (q == NULL)
-	{
-		nx_connector_fail(s->out, "could not quote a value: %s",
+		nx_connector_fail(s->out, "could not quote a %s: %s", ident ? "name" : "value",
 						  nx_pg_oneline(PQerrorMessage(s->conn)));
 		return NULL;
 	}
@@ -469,4 +456,16 @@ nx_pg_literal(NxPgSession *s, const char *value)
 	explicit_bzero(q, strlen(q));
 	PQfreemem(q);
 	return copy;
+}
+
+char *
+nx_pg_ident(NxPgSession *s, const char *name)
+{
+	return nx_pg_quote(s, name, true);
+}
+
+char *
+nx_pg_literal(NxPgSession *s, const char *value)
+{
+	return nx_pg_quote(s, value, false);
 }

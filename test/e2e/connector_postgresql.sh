@@ -232,10 +232,14 @@ check "lock: the open session was ended" session_ended app_user
 check "lock: app_user is NOLOGIN" test "$(rolattr app_user rolcanlogin)" = f
 check "lock: its password no longer logs in" refused app_user canary-app-old-1
 check "lock: verify ok" is_ok "$(call verify lock_role '{"role": "app_user"}')"
-check "lock: rollback ok" is_ok "$(call rollback lock_role '{"role": "app_user"}' '' '' "$rb" true)"
+check "lock: rollback ok, from its rollback state alone (no params)" is_ok "$(call rollback lock_role '' '' '' "$rb" true)"
 check "lock: after rollback app_user logs in" logs_in app_user canary-app-old-1
-check "lock: verify undoing ok" is_ok "$(call verify lock_role '{"role": "app_user"}' '' '' "$rb" true)"
+check "lock: verify undoing ok (no params either)" is_ok "$(call verify lock_role '' '' '' "$rb" true)"
 check "lock: verify fails while it can log in" fails_with 'can still log in' "$(call verify lock_role '{"role": "app_user"}')"
+out=$(call execute lock_role '{"role": "postgres"}')
+check "lock: a superuser is out of a CREATEROLE login's reach" fails_with 'must be superuser' "$out"
+check "lock: its rollback changes nothing" is_ok "$(call rollback lock_role '' '' '' "$(jq -c .rollback_state <<<"$out")" true)"
+check "lock: the superuser can still log in" test "$(rolattr postgres rolcanlogin)" = t
 check "lock: the connector's own login is refused" fails_with "connector's own login" "$(call pre_check lock_role '{"role": "nx_admin"}')"
 
 # ---- unlock_role -----------------------------------------------------------
