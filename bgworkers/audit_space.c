@@ -29,16 +29,18 @@
  * AUDIT_SPACE_MAX_PAGES empty pages in each, which a heap scan skips and
  * no btree search reaches (nothing links to them).
  *
- * It runs in the database named by nexplane.database, once recovery has
- * finished (on a primary, or a standby once promoted), and takes its lock
- * conditionally, so it never holds up DROP EXTENSION or an ALTER of the
- * table.  An error ends it; the postmaster starts it again 10 s later.
+ * The launcher (launcher.c) starts it in the database named by
+ * nexplane.database, once recovery has finished (on a primary, or a
+ * standby once promoted).  It takes its lock conditionally, so it never
+ * holds up DROP EXTENSION or an ALTER of the table, and leaves when a DROP
+ * DATABASE waits for it (worker_common.c).  An error ends it; the launcher
+ * starts it again.
  *
  *-------------------------------------------------------------------------
  */
 #include "nexplane.h"
 
-#include "audit_space.h"
+#include "jobs.h"
 
 #include "access/relation.h"
 #include "access/xact.h"
@@ -62,23 +64,6 @@
 #define AUDIT_SPACE_NAP_MS		100
 #define AUDIT_SPACE_MIN_PAGES	8
 #define AUDIT_SPACE_MAX_PAGES	1024	/* 8 MB */
-
-void
-nx_audit_space_register(void)
-{
-	BackgroundWorker worker = {0};
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "nexplane");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "nx_audit_space_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "nexplane audit space");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "nexplane audit space");
-	RegisterBackgroundWorker(&worker);
-}
 
 /* The number of new (never initialised) pages at the end of rel, up to max. */
 static int
@@ -272,6 +257,8 @@ nx_audit_space_main(Datum arg)
 						 AUDIT_SPACE_NAP_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		if (nx_worker_should_leave())
+			proc_exit(0);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

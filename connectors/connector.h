@@ -149,6 +149,9 @@ extern bool nx_connector_step(const NxConnectorCall *call, int percent, const ch
 extern int	nx_connector_timeout_ms(const NxConnectorCall *call);
 extern void nx_connector_fail(NxConnectorResult *out, const char *fmt,...) pg_attribute_printf(2, 3);
 
+/* fields.c: NX422 naming the field unless jb fits the table */
+extern void nx_fields_check(const NxField *fields, Jsonb *jb, const char *what);
+
 /* registry.c */
 extern const NxConnector *nx_connector_find(const char *name);
 extern const NxChangeType *nx_change_type_find(const NxConnector *c, const char *name);

@@ -94,7 +94,7 @@ nx_append_fields(StringInfo buf, const char *key, const NxField *fields)
 	};
 
 	appendStringInfo(buf, ", \"%s\": [", key);
-	for (const NxField *f = fields; f->name; f++)
+	for (const NxField *f = fields; f && f->name; f++)
 	{
 		appendStringInfo(buf, "%s{\"name\": ", f == fields ? "" : ", ");
 		escape_json(buf, f->name);
@@ -139,6 +139,8 @@ nx_connector_types(PG_FUNCTION_ARGS)
 							 nx_change_class_name(t->class), t->risk_weight,
 							 t->rollback ? "true" : "false");
 			escape_json(&buf, t->description);
+			nx_append_fields(&buf, "params", t->params);
+			appendStringInfo(&buf, ", \"rotates_secret\": %s", t->rotates_secret ? "true" : "false");
 			appendStringInfoChar(&buf, '}');
 		}
 		appendStringInfoString(&buf, "]}");

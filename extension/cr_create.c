@@ -11,6 +11,7 @@
  */
 #include "nexplane.h"
 
+#include "connector.h"
 #include "context.h"
 #include "risk.h"
 #include "spi_util.h"
@@ -52,6 +53,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *connector_id;
 	char	   *change_type;
 	char	   *params;
+	Jsonb	   *params_jb = NULL;
 	char	   *title;
 	char	   *description = NULL;
 	char	   *assets = "{}";
@@ -86,6 +88,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 					 errmsg("params is too large"),
 					 errdetail("At most %d bytes are accepted.", NX_PARAMS_MAX)));
 		params = JsonbToCString(NULL, &p->root, VARSIZE(p));
+		params_jb = p;
 	}
 	title = text_to_cstring(nx_arg_text(fcinfo, 3, "title", 200));
 	if (title[0] == '\0')
@@ -130,11 +133,29 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	{
 		const char *args[] = {tenant_id, connector_id};
 
-		if (nx_spi("SELECT 1 FROM nexplane.connectors"
+		const NxConnector *connector;
+		const NxChangeType *type;
+
+		if (nx_spi("SELECT type, status FROM nexplane.connectors"
 				   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 2, args) != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_NOT_FOUND),
 					 errmsg("connector %s not found", connector_id)));
+		if (strcmp(nx_spi_get(0, 2), "disabled") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_CONFLICT),
+					 errmsg("connector %s is disabled", connector_id)));
+		/* a change type is one of the connector type's, with its parameters */
+		connector = nx_connector_find(nx_spi_get(0, 1));
+		type = nx_change_type_find(connector, change_type);
+		if (type == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NX_INVALID),
+					 errmsg("connector type %s has no change type \"%s\"",
+							connector ? connector->name : nx_spi_get(0, 1), change_type),
+					 errhint("connector_types() lists each type's change types.")));
+		if (type->params)
+			nx_fields_check(type->params, params_jb, "params");
 		/* one entry per asset, in a stable order */
 		{
 			const char *aargs[] = {assets};
@@ -150,6 +171,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.asset_ids = assets;
 	in.at = scheduled_for;
 	in.requester_role = ctx->role;
+	in.params = params_jb;
 	risk = nx_risk_compute(&in);
 	risk_text = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
 	{

@@ -27,6 +27,10 @@ int			nx_login_failure_window = 3600;
 char	   *nx_master_key_file = NULL;
 char	   *nx_previous_master_key_file = NULL;
 char	   *nx_database = NULL;
+int			nx_job_workers = 2;
+int			nx_job_lease = 60;
+int			nx_job_timeout = 30;
+int			nx_job_retention = 30;
 
 /* nx_guc_define defines the parameters and reserves the prefix. */
 void
@@ -82,5 +86,22 @@ nx_guc_define(void)
 							   "The database where the nexplane extension lives, for its background workers.",
 							   NULL, &nx_database, "postgres",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.job_workers",
+							"Background workers that run jobs (connectors).",
+							NULL, &nx_job_workers, 2, 0, NX_MAX_JOB_WORKERS,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.job_lease",
+							"How long a worker holds a job before another may recover it; "
+							"extended while the job runs.",
+							NULL, &nx_job_lease, 60, 10, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.job_timeout",
+							"The longest one connector operation may take (shorter than the lease).",
+							NULL, &nx_job_timeout, 30, 1, 3000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.job_retention",
+							"How long finished jobs are kept (evidence is kept for good).",
+							NULL, &nx_job_retention, 30, 1, 3650,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("nexplane");
 }

@@ -29,6 +29,13 @@ extern char *nx_previous_master_key_file;
 /* where the background workers run (bgworkers/) */
 extern char *nx_database;
 
+/* the job workers (bgworkers/) */
+#define NX_MAX_JOB_WORKERS 32
+extern int	nx_job_workers;
+extern int	nx_job_lease;		/* seconds */
+extern int	nx_job_timeout;		/* seconds */
+extern int	nx_job_retention;	/* days */
+
 extern void nx_guc_define(void);
 
 #endif							/* NX_GUC_H */

@@ -8,7 +8,7 @@
  */
 #include "nexplane.h"
 
-#include "audit_space.h"
+#include "jobs.h"
 #include "context.h"
 #include "login_throttle.h"
 #include "master_key.h"
@@ -23,9 +23,12 @@ _PG_init(void)
 {
 	nx_guc_define();
 	nx_master_key_init();
-	nx_audit_space_register();
+	nx_launcher_register();
 	nx_context_init();
 	nx_utility_hook_install();
 	if (process_shared_preload_libraries_in_progress)
+	{
 		nx_throttle_init();
+		nx_jobs_shmem_init();
+	}
 }

@@ -6,7 +6,9 @@
  * The score is the sum of the weights below, capped at 100: what the change
  * does (its class), where (production, sensitive tags), how widely (blast
  * radius), when (freeze, change window, weekend), the connector's recent
- * failures, and who asks.  Levels: below 25 low, below 50 medium, below
+ * failures, who asks, and whether it touches an all-powerful account.
+ * Where comes from the connector (its environment and tags) and from the
+ * assets named, never only from what the requester lists.  Levels: below 25 low, below 50 medium, below
  * 75 high, else critical.  Every factor that counts is listed with its
  * weight and a reason, so a score can always be explained.
  *
@@ -41,6 +43,18 @@ static const NxWeight weights[] = {
 	{"weekend", 5},
 	{"recent_failure", 5},		/* each, up to three */
 	{"operator_requester", 5},
+	{"privileged_target", 25},
+};
+
+/*
+ * Names of accounts and groups that hold everything; a change that names
+ * one (granting it, resetting its password, adding to it) is privileged.
+ */
+static const char *const privileged_names[] = {
+	"superuser", "postgres", "root", "admin", "admins", "administrator", "administrators",
+	"rds_superuser", "azure_pg_admin", "cloudsqlsuperuser", "pg_write_server_files",
+	"pg_execute_server_program", "pg_read_server_files", "sudo", "wheel", "domain admins",
+	"enterprise admins", "schema admins", "default", "all privileges", "all",
 };
 
 /* blast radius: the weight for at least this many assets */
@@ -76,6 +90,29 @@ nx_factor(StringInfo buf, int *score, const char *name, int weight, const char *
 					 buf->data[buf->len - 1] == '[' ? "" : ", ", name, weight);
 	escape_json(buf, reason);
 	appendStringInfoChar(buf, '}');
+}
+
+/* The first string value of params (top level) that names a privileged account. */
+static const char *
+nx_privileged_name(Jsonb *params)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (params == NULL || !JB_ROOT_IS_OBJECT(params))
+		return NULL;
+	it = JsonbIteratorInit(&params->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_VALUE || v.type != jbvString || v.val.string.len > 64)
+			continue;
+		for (size_t i = 0; i < lengthof(privileged_names); i++)
+			if ((int) strlen(privileged_names[i]) == v.val.string.len &&
+				pg_strncasecmp(privileged_names[i], v.val.string.val, v.val.string.len) == 0)
+				return privileged_names[i];
+	}
+	return NULL;
 }
 
 /* Inside SPI, under the caller's tenant (RLS) or in system mode. */
@@ -115,6 +152,10 @@ nx_risk_compute(const NxRiskInput *in)
 		   "                     coalesce($4::timestamptz, now())),"
 		   " extract(isodow FROM coalesce($4::timestamptz, now()) AT TIME ZONE 'UTC') >= 6,"
 		   " (SELECT c.type FROM nexplane.connectors c"
+		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid),"
+		   " (SELECT c.environment FROM nexplane.connectors c"
+		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid),"
+		   " (SELECT c.tags && ARRAY['critical', 'pci', 'pii'] FROM nexplane.connectors c"
 		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid)",
 		   4, args);
 	assets = atoll(nx_spi_get(0, 1));
@@ -142,12 +183,27 @@ nx_risk_compute(const NxRiskInput *in)
 	if (prod > 0)
 		nx_factor(&f, &score, "production", nx_weight("production"),
 				  psprintf("%lld production asset(s)", (long long) prod));
+	else if (nx_spi_get(0, 11) && strcmp(nx_spi_get(0, 11), "production") == 0)
+		nx_factor(&f, &score, "production", nx_weight("production"),
+				  "the connector points at production");
 	else if (staging > 0)
 		nx_factor(&f, &score, "staging", nx_weight("staging"),
 				  psprintf("%lld staging asset(s)", (long long) staging));
+	else if (nx_spi_get(0, 11) && strcmp(nx_spi_get(0, 11), "staging") == 0)
+		nx_factor(&f, &score, "staging", nx_weight("staging"), "the connector points at staging");
 	if (sensitive > 0)
 		nx_factor(&f, &score, "sensitive_tags", nx_weight("sensitive_tags"),
 				  "assets tagged critical, pci or pii");
+	else if (nx_spi_get(0, 12) && strcmp(nx_spi_get(0, 12), "t") == 0)
+		nx_factor(&f, &score, "sensitive_tags", nx_weight("sensitive_tags"),
+				  "the connector is tagged critical, pci or pii");
+	{
+		const char *who = nx_privileged_name(in->params);
+
+		if (who)
+			nx_factor(&f, &score, "privileged_target", nx_weight("privileged_target"),
+					  psprintf("the change names the all-powerful account or group \"%s\"", who));
+	}
 	for (size_t i = 0; i < lengthof(blast_radius); i++)
 		if (assets >= blast_radius[i].assets)
 		{
@@ -209,6 +265,8 @@ nx_risk_score(PG_FUNCTION_ARGS)
 	in.at = PG_ARGISNULL(3) ? NULL :
 		DatumGetCString(DirectFunctionCall1(timestamptz_out, PG_GETARG_DATUM(3)));
 	in.requester_role = ctx->role;
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		in.params = PG_GETARG_JSONB_P(4);
 	SPI_connect();
 	result = nx_risk_compute(&in);
 	PG_RETURN_DATUM(nx_spi_return(result));

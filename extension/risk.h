@@ -18,6 +18,7 @@ typedef struct NxRiskInput
 	const char *asset_ids;		/* uuid[] literal */
 	const char *at;				/* planned time, or NULL for now */
 	const char *requester_role;
+	Jsonb	   *params;			/* the change's, or NULL */
 } NxRiskInput;
 
 extern Jsonb *nx_risk_compute(const NxRiskInput *in);

@@ -41,6 +41,7 @@ typedef struct NxChangeRequest
 	const char *change_type;
 	const char *asset_ids;		/* uuid[] literal */
 	const char *scheduled_for;
+	Jsonb	   *params;
 } NxChangeRequest;
 
 /* What one action brings: the caller, the target, and the action's input. */
@@ -169,7 +170,7 @@ nx_cr_read(const NxAct *a, NxChangeRequest *cr)
 	const char *args[] = {a->tenant_id, a->id};
 
 	if (nx_q(a, "SELECT c.state, c.requester_id, c.scheduled_for > now(), c.connector_id,"
-			 "       c.change_type, c.asset_ids, c.scheduled_for"
+			 "       c.change_type, c.asset_ids, c.scheduled_for, c.params"
 			 "  FROM nexplane.change_requests c"
 			 " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid FOR UPDATE", 2, args) != 1)
 		ereport(ERROR,
@@ -184,6 +185,13 @@ nx_cr_read(const NxAct *a, NxChangeRequest *cr)
 	cr->change_type = nx_spi_get(0, 5);
 	cr->asset_ids = nx_spi_get(0, 6);
 	cr->scheduled_for = nx_spi_get(0, 7);
+	{
+		Jsonb	   *p = nx_spi_get_jsonb(0, 8);
+
+		cr->params = p ? palloc(VARSIZE(p)) : NULL;
+		if (p)
+			memcpy(cr->params, p, VARSIZE(p));
+	}
 }
 
 /* The approvals a change request needs and has: {count, admin} each. */
@@ -261,7 +269,7 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 {
 	const NxChangeRequest *cr = m->cr;
 	NxRiskInput in = {cr->tenant_id, cr->connector_id, cr->change_type,
-	cr->asset_ids, cr->scheduled_for, m->ctx->role};
+	cr->asset_ids, cr->scheduled_for, m->ctx->role, cr->params};
 	const char *args[] = {cr->tenant_id, cr->id, NULL};
 	NxApprovals ap;
 

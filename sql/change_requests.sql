@@ -14,9 +14,9 @@ SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-00000000000
 SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'x', '[1]', 't')$$);
 SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'x', '{}', '')$$);
 SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'x', '{}', NULL)$$);
-SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'x', '{}', 't', NULL,
+SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password', '{}', 't', NULL,
                                             '{20000000-0000-0000-0000-0000000000ff}')$$);
-SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'x', '{}', 't', NULL,
+SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password', '{}', 't', NULL,
                                             ARRAY[NULL]::uuid[])$$);
 SELECT test.try(format('SELECT nexplane.cr_create(%L, %L, %L, %L)', '10000000-0000-0000-0000-000000000001',
                        'x', jsonb_build_object('big', repeat('x', 70000)), 't'));
@@ -51,17 +51,17 @@ SELECT test.as('op');
 CREATE TEMP TABLE scenarios AS
 SELECT name, nexplane.risk_score('10000000-0000-0000-0000-000000000001', ct, assets,
                                  '2030-01-16 10:00Z') AS r
-  FROM (VALUES ('add a user, no assets', 'create_user', '{}'::uuid[]),
+  FROM (VALUES ('add a user, no assets', 'create_role', '{}'::uuid[]),
                ('rotate on staging', 'rotate_password', '{20000000-0000-0000-0000-000000000002}'),
                ('rotate on production', 'rotate_password', '{20000000-0000-0000-0000-000000000001}'),
-               ('drop 25 pci hosts', 'drop_database',
+               ('drop 25 pci hosts', 'drop_role',
                 (SELECT array_agg(('30000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid)
                    FROM generate_series(1, 25) i))) v(name, ct, assets);
 SELECT name, r->>'score' AS score, r->>'level' AS level,
        (SELECT string_agg(f->>'name' || ' ' || (f->>'weight'), ', ') FROM jsonb_array_elements(r->'factors') f) AS factors
   FROM scenarios;
 SELECT r->'factors'->0 AS explained FROM scenarios WHERE name = 'drop 25 pci hosts';
-SELECT nexplane.risk_score('10000000-0000-0000-0000-000000000001', 'create_user', '{}',
+SELECT nexplane.risk_score('10000000-0000-0000-0000-000000000001', 'create_role', '{}',
                            '2030-01-19 10:00Z')->'factors' @> '[{"name": "weekend"}]' AS saturday_counts;
 SELECT test.as('admin');
 SELECT nexplane.risk_score('10000000-0000-0000-0000-000000000001', 'rotate_password', '{}',

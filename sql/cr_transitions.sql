@@ -151,7 +151,7 @@ SELECT test.try(format($$INSERT INTO nexplane.approvals (tenant_id, change_reque
 BEGIN;
 SELECT test.as('admin');
 SELECT c->>'risk_level' AS level, nexplane.cr_submit((c->>'id')::uuid)->>'state' AS after_submit
-  FROM nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_user', '{}',
+  FROM nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_role', '{}',
                           'low', NULL, '{}', '2030-01-16 10:00Z') c;
 SELECT test.as('op');
 SELECT c->>'id' AS high, c->>'risk_level' AS level
@@ -164,7 +164,7 @@ SELECT test.as('appr2');
 SELECT nexplane.cr_approve(:'high')->>'state' AS after_second;
 SELECT test.as('op');
 SELECT c->>'id' AS crit, c->>'risk_level' AS level
-  FROM test.cr('drop_database', (SELECT array_agg(('30000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid)
+  FROM test.cr('drop_role', (SELECT array_agg(('30000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid)
                                    FROM generate_series(1, 25) i)) c \gset
 SELECT :'level' AS level, nexplane.cr_submit(:'crit')->>'state' AS after_submit;
 SELECT test.as('appr');

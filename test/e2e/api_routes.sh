@@ -78,7 +78,7 @@ check "DELETE /v1/credentials/{id}" test "$STATUS" = 200
 
 # change requests, through a whole lifecycle
 conn=10000000-0000-0000-0000-00000000000a
-cr_body="{\"connector_id\": \"$conn\", \"change_type\": \"create_user\",
+cr_body="{\"connector_id\": \"$conn\", \"change_type\": \"create_role\",
           \"params\": {\"username\": \"alice\"}, \"title\": \"add alice\"}"
 TOKEN=$OP call POST /v1/change-requests "$cr_body" -H 'Idempotency-Key: api-1'
 check "POST /v1/change-requests: 201, a draft" test "$STATUS:$(field .state)" = 201:draft
@@ -89,7 +89,7 @@ call GET "/v1/change-requests?state=draft&limit=10"
 check "GET /v1/change-requests with a filter" test "$(field length)" = 1
 call GET "/v1/change-requests/$cr"
 check "GET /v1/change-requests/{id}" test "$(field .title)" = "add alice"
-call POST /v1/risk-score "{\"connector_id\": \"$conn\", \"change_type\": \"delete_user\"}"
+call POST /v1/risk-score "{\"connector_id\": \"$conn\", \"change_type\": \"drop_role\"}"
 check "POST /v1/risk-score" test "$(field '.factors | length > 0')" = true
 TOKEN=$OP call POST "/v1/change-requests/$cr/submit"
 check "POST .../submit" test "$STATUS" = 200
@@ -110,7 +110,7 @@ TOKEN=$OP call POST /v1/change-requests "$cr_body"
 cr2=$(field .id)
 TOKEN=$OP call POST "/v1/change-requests/$cr2/cancel" '{"reason": "not needed"}'
 check "POST .../cancel" test "$(field .state)" = cancelled
-TOKEN=$OP call POST /v1/change-requests "${cr_body/create_user/delete_user}"
+TOKEN=$OP call POST /v1/change-requests "${cr_body/create_role/drop_role}"
 cr3=$(field .id)
 TOKEN=$OP call POST "/v1/change-requests/$cr3/submit"
 TOKEN=$APPR call POST "/v1/change-requests/$cr3/reject" '{"reason": "too risky"}'

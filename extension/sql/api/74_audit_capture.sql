@@ -6,8 +6,12 @@ CREATE FUNCTION nexplane._audit_trigger() RETURNS trigger
 CREATE FUNCTION nexplane._append_only() RETURNS trigger
     AS 'MODULE_PATHNAME', 'nx_append_only' LANGUAGE C;
 
--- Every tenant table is audited, except the audit trail's own tables and
--- derived data (the live feed's tables, whose sources are audited).
+-- Every tenant table is audited, except the audit trail's own tables,
+-- derived data (the live feed's tables, whose sources are audited) and the
+-- job queue: its rows are work in progress (claims, leases, progress),
+-- and what a job did is audited where it lands: the change request's
+-- transitions, the evidence, the connector, assets and credentials it
+-- touched (docs/jobs.md).
 DO $$
 DECLARE
     t regclass;
@@ -16,7 +20,7 @@ BEGIN
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
                 AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
                                       'audit_time_ranges', 'change_request_events',
-                                      'event_heads', 'stream_events')
+                                      'event_heads', 'stream_events', 'jobs')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);

@@ -45,7 +45,8 @@ CREATE FUNCTION nexplane.cr_rollback(id uuid, reason text DEFAULT NULL) RETURNS 
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION nexplane.risk_score(connector_id uuid, change_type text,
                                     asset_ids uuid[] DEFAULT '{}',
-                                    scheduled_for timestamptz DEFAULT NULL) RETURNS jsonb
+                                    scheduled_for timestamptz DEFAULT NULL,
+                                    params jsonb DEFAULT NULL) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_risk_score' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 

@@ -49,3 +49,26 @@ ALTER TABLE nexplane.credentials FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.credentials
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+
+-- A rotation's other versions of a credential: the new secret, stored
+-- before the target is touched (pending), and the one it replaced
+-- (previous, kept for rollback).  The blob is bound to the credential like
+-- its current one.  At most one of each per credential.
+CREATE TABLE nexplane.credential_versions (
+    tenant_id     uuid NOT NULL REFERENCES nexplane.tenants (id),
+    credential_id uuid NOT NULL,
+    status        text NOT NULL CHECK (status IN ('pending', 'previous')),
+    secret_blob   text NOT NULL,
+    key_version   integer NOT NULL,
+    job_id        uuid,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, credential_id, status),
+    FOREIGN KEY (tenant_id, credential_id) REFERENCES nexplane.credentials (tenant_id, id)
+        ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, key_version) REFERENCES nexplane.tenant_keys (tenant_id, version)
+);
+ALTER TABLE nexplane.credential_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.credential_versions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.credential_versions
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());

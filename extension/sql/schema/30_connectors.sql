@@ -10,11 +10,20 @@ CREATE TABLE nexplane.connectors (
     credential_id   uuid,
     owner_id        uuid,
     scope           text CHECK (length(scope) <= 500),
+    -- where it points: risk reads these, never only what a requester says
+    environment     text NOT NULL DEFAULT 'unknown'
+                    CHECK (environment IN ('production', 'staging', 'development', 'test', 'unknown')),
+    tags            text[] NOT NULL DEFAULT '{}' CHECK (cardinality(tags) <= 20),
     status          text NOT NULL DEFAULT 'active'
                     CHECK (status IN ('active', 'disabled', 'error')),
     last_run_at     timestamptz,
     last_success_at timestamptz,
     last_error      text,
+    -- the circuit breaker (bgworkers/job_breaker.c): consecutive failures,
+    -- and while open, until when and for how long it opened last
+    failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    breaker_until   timestamptz,
+    breaker_seconds integer CHECK (breaker_seconds BETWEEN 1 AND 900),
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),

@@ -4,8 +4,10 @@ CREATE TABLE nexplane.jobs (
     tenant_id         uuid NOT NULL REFERENCES nexplane.tenants (id),
     id                uuid NOT NULL DEFAULT gen_random_uuid(),
     kind              text NOT NULL
+                      -- noop: does nothing but leave evidence (benchmarks, crash
+                      -- tests); no API function queues one
                       CHECK (kind IN ('execute_change', 'rollback_change', 'discover',
-                                      'test_connection', 'verify_change')),
+                                      'test_connection', 'verify_change', 'noop')),
     -- skipped: a schedule's run not started because its previous run
     -- was still going (kept as the record of the skip)
     state             text NOT NULL DEFAULT 'queued'
@@ -35,9 +37,18 @@ CREATE TABLE nexplane.jobs (
         REFERENCES nexplane.change_requests (tenant_id, id),
     FOREIGN KEY (tenant_id, connector_id) REFERENCES nexplane.connectors (tenant_id, id)
 );
--- Workers claim across tenants: the queue index is not tenant-led.
-CREATE INDEX jobs_queue_idx ON nexplane.jobs (priority DESC, run_after)
+-- The queue, as the workers read it (bgworkers/job_worker.c): by tenant
+-- (fair shares; the leading tenant_id also finds the tenants with work),
+-- by due time (when to wake next), and the changes apart (one at a time
+-- per connector, which the unique index makes hold even between racing
+-- workers).
+CREATE INDEX jobs_queue_idx ON nexplane.jobs (tenant_id, priority DESC, run_after)
     WHERE state = 'queued';
+CREATE INDEX jobs_due_idx ON nexplane.jobs (run_after) WHERE state = 'queued';
+CREATE INDEX jobs_change_queue_idx ON nexplane.jobs (priority DESC, run_after)
+    WHERE state = 'queued' AND kind IN ('execute_change', 'rollback_change');
+CREATE UNIQUE INDEX jobs_one_change_idx ON nexplane.jobs (tenant_id, connector_id)
+    WHERE state = 'running' AND kind IN ('execute_change', 'rollback_change');
 -- One run per schedule slot: a double clock tick inserts nothing twice.
 CREATE UNIQUE INDEX jobs_schedule_slot_idx ON nexplane.jobs (tenant_id, schedule_id, scheduled_for)
     WHERE schedule_id IS NOT NULL;
@@ -83,11 +94,12 @@ CREATE TABLE nexplane.evidence (
     sha256            bytea NOT NULL CHECK (length(sha256) = 32),
     created_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, job_id) REFERENCES nexplane.jobs (tenant_id, id),
+    -- job_id outlives its job: finished jobs are pruned, evidence is kept
     FOREIGN KEY (tenant_id, change_request_id)
         REFERENCES nexplane.change_requests (tenant_id, id)
 );
 CREATE INDEX evidence_cr_idx ON nexplane.evidence (tenant_id, change_request_id, created_at);
+CREATE INDEX evidence_job_idx ON nexplane.evidence (tenant_id, job_id);
 ALTER TABLE nexplane.evidence ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.evidence FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.evidence

@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_run.h
+ *	  One job while it runs: what job_run.c loads for it and what the
+ *	  rotation steps (job_rotation.c) add.  Private to the job engine.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NX_JOB_RUN_H
+#define NX_JOB_RUN_H
+
+#include "jobs.h"
+
+typedef struct NxRun
+{
+	NxJob	   *job;
+	MemoryContext cxt;			/* everything below lives here */
+	const NxConnector *connector;
+	Jsonb	   *config;
+	Jsonb	   *credential;		/* the connector's own login (secret) */
+	char	   *credential_id;
+	char	   *status;			/* the connector's */
+	char	   *breaker_until;	/* set while its breaker is open */
+	/* changes */
+	char	   *cr_state;
+	const NxChangeType *change_type;
+	Jsonb	   *params;
+	Jsonb	   *rollback_state;
+	/* rotations */
+	char	   *account_id;		/* the credential being rotated */
+	Jsonb	   *new_secret;
+	Jsonb	   *old_secret;
+	/* secrets to zero when the job ends */
+	void	   *wipe[8];
+	Size		wipe_len[8];
+	int			nwipe;
+} NxRun;
+
+/* Keep a secret's Jsonb copy in the run's memory, zeroed at its end. */
+extern Jsonb *nx_run_keep_secret(NxRun *run, const unsigned char *json, size_t len);
+
+/* job_rotation.c, each inside a transaction and SPI */
+extern const char *nx_rotation_prepare(NxRun *run);
+extern void nx_rotation_promote(NxRun *run);
+extern void nx_rotation_discard(NxRun *run);
+extern const char *nx_rotation_prepare_undo(NxRun *run);
+extern void nx_rotation_swap_back(NxRun *run);
+extern bool nx_rotation_has_pending(NxRun *run);
+
+#endif							/* NX_JOB_RUN_H */
