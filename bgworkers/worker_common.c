@@ -20,7 +20,11 @@
 #include "catalog/pg_database.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 bool
 nx_worker_should_leave(void)
@@ -34,9 +38,29 @@ nx_worker_should_leave(void)
 	return false;
 }
 
-/* Inside a transaction: is the nexplane extension installed here? */
+/*
+ * Inside a transaction: is the nexplane extension here, and will it stay
+ * for this transaction?  The worker takes AccessShareLock on
+ * nexplane.jobs without waiting: a DROP EXTENSION that holds the table
+ * makes the worker skip this round rather than fail on a vanished table,
+ * and a DROP EXTENSION that comes later waits for the round's short
+ * transaction (it cannot commit, so the worker's catalog stays whole).
+ */
 bool
 nx_worker_extension_ready(void)
 {
-	return OidIsValid(get_extension_oid("nexplane", true));
+	Oid			nsp = get_namespace_oid("nexplane", true);
+	Oid			jobs;
+
+	if (!OidIsValid(nsp) || !OidIsValid(get_extension_oid("nexplane", true)))
+		return false;
+	jobs = get_relname_relid("jobs", nsp);
+	if (!OidIsValid(jobs) || !ConditionalLockRelationOid(jobs, AccessShareLock))
+		return false;
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(jobs)))
+	{
+		UnlockRelationOid(jobs, AccessShareLock);
+		return false;
+	}
+	return true;
 }

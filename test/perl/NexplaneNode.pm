@@ -6,6 +6,7 @@
 #
 #   my $node = NexplaneNode->new_node('name');               # socket: trust
 #   my $node = NexplaneNode->new_node('name', auth => 'peer'); # as `make run`
+#   my $node = NexplaneNode->new_node('name', streaming => 1); # can have standbys
 #   $node->start;
 #   NexplaneNode::create_extensions($node, 'pg_cron', 'nexplane');
 #
@@ -37,7 +38,9 @@ sub new_node
 	croak "auth must be 'trust' or 'peer'" unless $auth =~ /^(trust|peer)$/;
 
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => [ '--encoding=UTF8', '--locale=C.UTF-8' ]);
+	$node->init(
+		allows_streaming => $opts{streaming} // 0,
+		extra => [ '--encoding=UTF8', '--locale=C.UTF-8' ]);
 	my $data = $node->data_dir;
 
 	# pg_hba.conf as initdb --auth-local=peer --auth-host=scram-sha-256
