@@ -30,6 +30,8 @@ static const NxField config_fields[] = {
 	{"database", NX_FIELD_STRING, false, "Database to connect to (default postgres)."},
 	{"sslmode", NX_FIELD_STRING, false, "libpq sslmode; verify-full checks the certificate."},
 	{"sslrootcert", NX_FIELD_STRING, false, "PEM file of the CA that signed the server's certificate."},
+	/* read by the engine, which makes rotations' passwords */
+	{"password_length", NX_FIELD_INTEGER, false, "Length of generated passwords, 16 to 128 (default 32)."},
 	{.name = NULL}
 };
 
