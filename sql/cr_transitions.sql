@@ -11,7 +11,7 @@ DECLARE
 BEGIN
     PERFORM test.as('op');
     id := (nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password',
-                              '{"user": "app"}', 'matrix ' || state, NULL, '{}',
+                              '{}', 'matrix ' || state, NULL, '{}',
                               CASE WHEN state = 'scheduled' THEN '2030-01-16 10:00Z'::timestamptz END)->>'id')::uuid;
     IF state = 'draft' THEN RETURN id; END IF;
     IF state = 'cancelled' THEN PERFORM nexplane.cr_cancel(id); RETURN id; END IF;
@@ -153,7 +153,7 @@ SELECT test.try(format($$INSERT INTO nexplane.approvals (tenant_id, change_reque
 BEGIN;
 SELECT test.as('admin');
 SELECT c->>'risk_level' AS level, nexplane.cr_submit((c->>'id')::uuid)->>'state' AS after_submit
-  FROM nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_role', '{}',
+  FROM nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_role', '{"role": "app"}',
                           'low', NULL, '{}', '2030-01-16 10:00Z') c;
 SELECT test.as('op');
 SELECT c->>'id' AS high, c->>'risk_level' AS level

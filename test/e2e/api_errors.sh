@@ -21,9 +21,9 @@ call POST /v1/change-requests '{"connector_id": '
 check "400 on malformed JSON, saying where" bash -c "[ $STATUS = 400 ] && grep -q 'malformed JSON body at line 1' <<<'$BODY'"
 call POST /v1/change-requests '[1, 2]'
 check "400 when the body is not an object" is_error 400
-call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {}, \"title\": \"t\", \"titel\": \"x\"}"
+call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {\"role\": \"app\"}, \"title\": \"t\", \"titel\": \"x\"}"
 check "400 on an unknown field (a typo is not ignored)" bash -c "[ $STATUS = 400 ] && grep -q titel <<<'$BODY'"
-call POST /v1/change-requests '{"connector_id": "not-a-uuid", "change_type": "create_role", "params": {}, "title": "t"}'
+call POST /v1/change-requests '{"connector_id": "not-a-uuid", "change_type": "create_role", "params": {"role": "app"}, "title": "t"}'
 check "400 on a malformed UUID field" is_error 400
 call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": 7, \"params\": {}, \"title\": \"t\"}"
 check "400 on a wrong JSON type" is_error 400
@@ -58,7 +58,7 @@ TOKEN=garbage call GET /v1/auth/me
 check "401 with a bad token (NX401)" bash -c "[ $STATUS = 401 ] && grep -q NX401 <<<'$BODY'"
 TOKEN=$VIEW call POST /v1/users '{"email": "v2@acme.test", "password": "viewer-made-1", "role": "admin"}'
 check "403 for a role without the right" is_error 403
-TOKEN=$OTHER call POST /v1/change-requests '{"connector_id": "10000000-0000-0000-0000-00000000000b", "change_type": "create_role", "params": {}, "title": "theirs"}'
+TOKEN=$OTHER call POST /v1/change-requests '{"connector_id": "10000000-0000-0000-0000-00000000000b", "change_type": "create_role", "params": {"role": "app"}, "title": "theirs"}'
 theirs=$(field .id)
 call GET "/v1/change-requests/$theirs"
 check "404 for another tenant's change request" is_error 404
@@ -90,7 +90,7 @@ call GET /v1/nothing-here
 check "404 for an unknown route" is_error 404
 call DELETE /v1/auth/me
 check "405 with Allow for a known path" bash -c "[ $STATUS = 405 ] && grep -q 'Allow: GET' <<<'$HEADERS'"
-call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {}, \"title\": \"mine\"}" \
+call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {\"role\": \"app\"}, \"title\": \"mine\"}" \
   -H 'X-Request-Id: e2e-req-42' -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 mine=$(field .id)
 check "X-Request-Id is echoed" grep -qi 'X-Request-Id: e2e-req-42' <<<"$HEADERS"

@@ -79,7 +79,7 @@ check "DELETE /v1/credentials/{id}" test "$STATUS" = 200
 # change requests, through a whole lifecycle
 conn=10000000-0000-0000-0000-00000000000a
 cr_body="{\"connector_id\": \"$conn\", \"change_type\": \"create_role\",
-          \"params\": {\"username\": \"alice\"}, \"title\": \"add alice\"}"
+          \"params\": {\"role\": \"alice\"}, \"title\": \"add alice\"}"
 TOKEN=$OP call POST /v1/change-requests "$cr_body" -H 'Idempotency-Key: api-1'
 check "POST /v1/change-requests: 201, a draft" test "$STATUS:$(field .state)" = 201:draft
 cr=$(field .id)
