@@ -538,9 +538,7 @@ nx_audit_cursor_id(PG_FUNCTION_ARGS)
 	NxAuditKey *k;
 	uint64		id = 0;
 
-	if (len > 4 * NX_CURSOR_LEN)
-		len = -1;
-	else
+	if (len <= 4 * NX_CURSOR_LEN)	/* (a cursor is 34 characters) */
 		c = nx_base64url_decode(VARDATA_ANY(cursor), len, &clen);
 	if (c == NULL || clen != NX_CURSOR_LEN || c[0] != NX_CURSOR_FORMAT ||
 		(k = nx_audit_key(tenant, false)) == NULL ||
