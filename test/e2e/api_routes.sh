@@ -126,6 +126,12 @@ call DELETE "/v1/policies/$pid"
 check "DELETE /v1/policies/{id}" test "$STATUS" = 200
 call GET "/v1/audit?limit=5"
 check "GET /v1/audit with a limit" test "$STATUS:$(field length)" = 200:5
+fifth=$(field '.[4].cursor')
+call GET "/v1/audit?limit=2&before=$fifth"
+check "GET /v1/audit?before=<cursor>: the next page, chain_seq and cursors, no global ids" \
+  test "$STATUS:$(field length):$(field 'map(has("cursor") and has("chain_seq") and (has("id") | not)) | all')" = 200:2:true
+call GET "/v1/audit?before=not-a-cursor"
+check "GET /v1/audit?before=<not a cursor>: 400" test "$STATUS" = 400
 sql -c "SELECT nexplane._audit_seal_all()" >/dev/null
 call GET /v1/audit/verify
 check "GET /v1/audit/verify: the chain holds" test "$STATUS:$(field .ok)" = 200:true
