@@ -78,24 +78,30 @@ status_line_at(struct evbuffer *out, size_t off, char version[9])
 	return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 }
 
-/* Remove the last n bytes of out (evbuffers only drain from the front). */
-static void
+/*
+ * Remove the last n bytes of out (evbuffers only drain from the front);
+ * false, with out unchanged, when memory is short.
+ */
+static bool
 drop_tail(struct evbuffer *out, size_t n)
 {
 	size_t		keep = evbuffer_get_length(out) - n;
 	struct evbuffer *head;
 
-	if (keep == 0)
-	{
-		evbuffer_drain(out, n);
-		return;
-	}
+	if (keep == 0)				/* the usual case: libevent's page is all there is */
+		return evbuffer_drain(out, n) == 0;
 	if ((head = evbuffer_new()) == NULL)
-		return;
-	evbuffer_remove_buffer(out, head, keep);
+		return false;
+	if (evbuffer_remove_buffer(out, head, keep) != (int) keep)
+	{
+		evbuffer_prepend_buffer(out, head);
+		evbuffer_free(head);
+		return false;
+	}
 	evbuffer_drain(out, n);
 	evbuffer_add_buffer(out, head);
 	evbuffer_free(head);
+	return true;
 }
 
 /* What went wrong, as far as the status tells (libevent says no more). */
@@ -138,8 +144,11 @@ peer_of(struct bufferevent *bev, char *buf, size_t size)
 		snprintf(buf, size, "-");
 }
 
-/* libevent's page from w->start to the end of out becomes the shim's. */
-static void
+/*
+ * libevent's page from w->start to the end of out becomes the shim's;
+ * false when memory is short (libevent's page then goes out).
+ */
+static bool
 replace_page(RefusalWatch *w, struct evbuffer *out, int status, const char *version)
 {
 	struct evbuffer *answer = evbuffer_new();
@@ -161,7 +170,7 @@ replace_page(RefusalWatch *w, struct evbuffer *out, int status, const char *vers
 		if (answer)
 			evbuffer_free(answer);
 		free(doc);
-		return;					/* out of memory: libevent's page goes out */
+		return false;
 	}
 	len = strlen(doc) + 1;
 	gmtime_r(&now, &tm);
@@ -176,7 +185,12 @@ replace_page(RefusalWatch *w, struct evbuffer *out, int status, const char *vers
 	evbuffer_add(answer, doc, len - 1);
 	evbuffer_add(answer, "\n", 1);
 
-	drop_tail(out, evbuffer_get_length(out) - w->start);
+	if (!drop_tail(out, evbuffer_get_length(out) - w->start))
+	{
+		evbuffer_free(answer);
+		free(doc);
+		return false;
+	}
 	evbuffer_add_buffer(out, answer);
 	evbuffer_free(answer);
 	free(doc);
@@ -190,6 +204,7 @@ replace_page(RefusalWatch *w, struct evbuffer *out, int status, const char *vers
 	json_object_set_new(line, "bytes", json_integer((json_int_t) len));
 	json_object_set_new(line, "remote", json_string(peer));
 	nx_log_access(line);
+	return true;
 }
 
 /* A header block began at w->start: is it complete, and is it libevent's? */
@@ -221,9 +236,8 @@ look_at_header(RefusalWatch *w, struct evbuffer *out)
 		return;
 	}
 	w->busy = true;
-	replace_page(w, out, status, version);
+	w->state = replace_page(w, out, status, version) ? NX_REFUSAL_SWALLOW : NX_REFUSAL_IDLE;
 	w->busy = false;
-	w->state = NX_REFUSAL_SWALLOW;
 }
 
 /* Every change to the connection's output: evhttp's writes, TLS's sends. */
@@ -252,8 +266,10 @@ on_output(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
 	switch (w->state)
 	{
 		case NX_REFUSAL_SWALLOW:
+			/* (short of memory, the rest of the page trails the answer; the
+			 * client reads Content-Length bytes and the connection closes) */
 			w->busy = true;
-			drop_tail(out, info->n_added);
+			(void) drop_tail(out, info->n_added);
 			w->busy = false;
 			return;
 		case NX_REFUSAL_IDLE:
