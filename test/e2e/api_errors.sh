@@ -50,6 +50,8 @@ check "415 when the body is not JSON" is_error 415
 head -c 70000 /dev/zero | tr '\0' 'a' >"$E2E_DIR/big"
 call POST /v1/users '' --data-binary @"$E2E_DIR/big" -H 'Content-Type: application/json'
 check "413 when the body is over --max-body (got $STATUS)" test "$STATUS" = 413
+check "... in the shim's JSON shape, not libevent's page (more in api_error_pages.sh)" is_error 413
+check "... with the security headers" grep -qi '^Strict-Transport-Security:' <<<"$HEADERS"
 
 # 401, 403, 404, 405, 409
 TOKEN= call GET /v1/auth/me
