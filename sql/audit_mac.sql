@@ -14,7 +14,7 @@ SELECT count(nexplane.user_create(e, 'forge-user-pass-1', r))
 SELECT nexplane.logout() IS NOT NULL AS out;
 SELECT nexplane.login('op@forge.test', 'forge-user-pass-1') IS NOT NULL AS operator;
 SELECT c->>'id' AS cr FROM nexplane.cr_create('50000000-0000-0000-0000-000000000001',
-       'rotate_password', '{"user": "app"}', 'forge change') c \gset
+       'rotate_password', '{}', 'forge change') c \gset
 SELECT nexplane.cr_submit(:'cr')->>'state' AS submitted;
 SELECT nexplane.logout() IS NOT NULL AS out;
 -- The genuine trail verifies; the admin keeps a checkpoint of it.
