@@ -54,6 +54,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 # No LLVM bitcode: JIT inlining of these functions gains nothing.
 override with_llvm = no
+# Rebuild what includes a changed header (PGXS's -MMD dependency files).
+override autodepend = yes
 include $(PGXS)
 # after PGXS, which sets its own defaults
 PROVE_FLAGS = -I test/perl --verbose

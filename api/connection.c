@@ -16,10 +16,14 @@
  * connection past the cap gets a short deadline and its request a 503
  * with Retry-After and Connection: close, which costs a TLS handshake but
  * never a database call.
+ *
+ * Each connection's output is watched (refusal.c) so that the answers
+ * libevent writes by itself go out in the shim's shape too.
  */
 #include "connection.h"
 
 #include "log.h"
+#include "refusal.h"
 #include "tls.h"
 
 #include <event2/bufferevent.h>
@@ -37,6 +41,7 @@ typedef struct Conn {
 	struct bufferevent *bev;
 	struct event *deadline;
 	bool		over_cap;
+	RefusalWatch refusals;
 } Conn;
 
 static int	conn_index = -1;
@@ -50,6 +55,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void 
 	if (c == NULL)
 		return;
 	c->srv->connections--;
+	nx_refusal_unwatch(&c->refusals);	/* the bufferevent goes next */
 	event_free(c->deadline);
 	free(c);
 }
@@ -106,6 +112,7 @@ nx_conn_bufferevent(struct event_base *base, void *arg)
 	c->over_cap = srv->connections >= srv->cfg->max_connections;
 	srv->connections++;
 	SSL_set_ex_data(bufferevent_openssl_get_ssl(bev), conn_index, c);
+	nx_refusal_watch(&c->refusals, srv, bev);
 	if (c->over_cap)
 		nx_log("warning", "%d connections open, over --max-connections: refusing one",
 			   srv->connections);

@@ -64,6 +64,7 @@ nx_status_reason(int status)
 		case 409: return "Conflict";
 		case 413: return "Payload Too Large";
 		case 415: return "Unsupported Media Type";
+		case 417: return "Expectation Failed";
 		case 422: return "Unprocessable Content";
 		case 429: return "Too Many Requests";
 		case 500: return "Internal Server Error";

@@ -38,7 +38,6 @@ static void
 request_id_init(Request *r, struct evkeyvalq *in)
 {
 	const char *given = evhttp_find_header(in, "X-Request-Id");
-	unsigned char raw[16];
 
 	if (given && given[0] && strlen(given) <= 64 &&
 		strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
@@ -47,9 +46,17 @@ request_id_init(Request *r, struct evkeyvalq *in)
 		snprintf(r->request_id, sizeof(r->request_id), "%s", given);
 		return;
 	}
+	nx_request_id_random(r->request_id);
+}
+
+void
+nx_request_id_random(char id[65])
+{
+	unsigned char raw[16];
+
 	RAND_bytes(raw, sizeof(raw));
 	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
 }
 
 /* The trace-id of a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>. */
@@ -80,6 +87,8 @@ method_name(enum evhttp_cmd_type t)
 		case EVHTTP_REQ_DELETE: return "DELETE";
 		case EVHTTP_REQ_HEAD: return "HEAD";
 		case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+		case EVHTTP_REQ_TRACE: return "TRACE";
+		case EVHTTP_REQ_CONNECT: return "CONNECT";
 		default: return "OTHER";
 	}
 }
@@ -104,6 +113,7 @@ nx_request_new(Server *srv, struct evhttp_request *req)
 	request_id_init(r, in);
 	trace_id_init(r, in);
 	snprintf(r->method, sizeof(r->method), "%s", method_name(evhttp_request_get_command(req)));
+	r->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
 	if (evcon)
 		evhttp_connection_get_peer(evcon, &host, &port);
 	snprintf(r->peer, sizeof(r->peer), "%s", host ? host : "-");
@@ -181,16 +191,23 @@ nx_request_detach(Request *r)
 	}
 }
 
+const NxHeaderField nx_answer_headers[] = {
+	{"Cache-Control", "no-store"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"Strict-Transport-Security", "max-age=31536000"},
+	{NULL, NULL},
+};
+
 void
 nx_request_headers(Request *r, const char *content_type)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
 
-	evhttp_add_header(out, "Content-Type", content_type);
+	if (content_type)
+		evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "X-Request-Id", r->request_id);
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(out, "Strict-Transport-Security", "max-age=31536000");
+	for (const NxHeaderField *h = nx_answer_headers; h->name; h++)
+		evhttp_add_header(out, h->name, h->value);
 	if (r->srv->draining)
 		evhttp_add_header(out, "Connection", "close");
 }
@@ -256,11 +273,18 @@ nx_request_hold_stream_end(Request *r)
 
 /* ---------- answers ---------- */
 
-void
-nx_reply_json(Request *r, int status, const char *json)
+/*
+ * Write status, headers and json (NULL: no body, as for 204), log, free r.
+ * Content-Length is set here: libevent 2.1 leaves it out for HEAD and
+ * CONNECT, though it sends whatever body it is given.  An answer to HEAD
+ * is the same without its body; Content-Length says what GET would have had.
+ */
+static void
+reply(Request *r, int status, const char *json)
 {
 	struct evbuffer *buf = evbuffer_new();
-	size_t		len = strlen(json);
+	size_t		len = json ? strlen(json) + 1 : 0;
+	char		length[24];
 
 	/*
 	 * Hand the in-flight count over to the completion of the write, so that
@@ -273,14 +297,34 @@ nx_reply_json(Request *r, int status, const char *json)
 		r->counted = false;		/* the count moved to the pending answer */
 	}
 
-	nx_request_headers(r, "application/json");
-	evbuffer_add(buf, json, len);
-	evbuffer_add(buf, "\n", 1);
+	nx_request_headers(r, json ? "application/json" : NULL);
+	if (json)
+	{
+		snprintf(length, sizeof(length), "%zu", len);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Length", length);
+	}
+	if (json && !r->head)
+	{
+		evbuffer_add(buf, json, len - 1);
+		evbuffer_add(buf, "\n", 1);
+	}
 	/* logged first: over TLS the answer may leave inside evhttp_send_reply */
-	nx_request_log(r, status, len + 1);
+	nx_request_log(r, status, evbuffer_get_length(buf));
 	evhttp_send_reply(r->req, status, nx_status_reason(status), buf);
 	evbuffer_free(buf);
 	nx_request_free(r);
+}
+
+void
+nx_reply_json(Request *r, int status, const char *json)
+{
+	reply(r, status, json);
+}
+
+void
+nx_reply_empty(Request *r, int status)
+{
+	reply(r, status, NULL);
 }
 
 static void

@@ -27,7 +27,20 @@ typedef struct Request {
 	struct timespec start;
 	double		db_ms;
 	bool		counted;		/* holds one of srv->inflight */
+	bool		head;			/* HEAD: answered like GET, without the body */
 } Request;
+
+/* A header every answer carries, whoever wrote it (refusal.c too). */
+typedef struct NxHeaderField {
+	const char *name;
+	const char *value;
+} NxHeaderField;
+
+/* Cache-Control, nosniff, HSTS; ends with {NULL, NULL}. */
+extern const NxHeaderField nx_answer_headers[];
+
+/* A fresh random request id: 32 hex digits. */
+void		nx_request_id_random(char id[65]);
 
 /* A new request, counted in flight, with its identity read from req. */
 Request    *nx_request_new(Server *srv, struct evhttp_request *req);
@@ -40,6 +53,7 @@ PoolStmt	nx_request_auth_stmt(const Request *r, const char *token);
 
 /* Answers: each writes status, headers and body, logs, and frees r. */
 void		nx_reply_json(Request *r, int status, const char *json);
+void		nx_reply_empty(Request *r, int status);	/* no body: 204 */
 void		nx_reply_error(Request *r, int status, const char *message);
 void		nx_reply_unauthenticated(Request *r);
 void		nx_reply_unavailable(Request *r, const char *message);
@@ -47,7 +61,8 @@ void		nx_reply_db(Request *r, const PoolReply *reply, int ok_status, int value_s
 
 /* Streams, which answer in pieces (sse.c). */
 
-/* The headers every answer carries (request id, no-store, HSTS, ...). */
+/* The headers every answer carries (request id, nx_answer_headers, ...);
+ * content_type NULL for an answer without a body. */
 void		nx_request_headers(Request *r, const char *content_type);
 /* A request becomes a stream: it no longer holds up draining. */
 void		nx_request_detach(Request *r);

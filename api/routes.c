@@ -178,7 +178,8 @@ const Route nx_routes[] = {
 			  "Create a one-time agent enrollment token", NX_BODY_OPT("ttl", INTERVAL)),
 
 	/* audit and live events */
-	NX_GET("/v1/audit", "audit_query", "audit", "Query the audit trail", NX_FILTER),
+	NX_GET("/v1/audit", "audit_query", "audit",
+		   "Query the audit trail (keyset pages: pass the last event's cursor as before)", NX_FILTER),
 	NX_GET("/v1/audit/verify", "audit_verify", "audit", "Verify the audit hash chain", NX_NO_ARGS),
 	NX_POST("/v1/audit/verify", "audit_verify", "audit",
 			"Verify the audit hash chain and that it still extends a checkpoint",

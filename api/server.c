@@ -175,6 +175,54 @@ serve_sql(Request *r, const char *query)
 	nx_bound_free(&call);
 }
 
+/* ---------- methods no route lists ---------- */
+
+/*
+ * Allow: the methods of the path's routes, HEAD where GET answers one
+ * document (not the event stream), and OPTIONS.
+ */
+static void
+add_allow(Request *r, const char *path)
+{
+	RouteMatch	m;
+	bool		head = false;
+	char		allow[sizeof(m.allow) + 32];
+
+	if (nx_route_match("GET", path, &m) == NX_MATCH_OK)
+		head = m.route->kind != NX_KIND_EVENTS;
+	nx_route_match_free(&m);
+	/* no route takes OPTIONS: the router lists every method of the path */
+	nx_route_match("OPTIONS", path, &m);
+	snprintf(allow, sizeof(allow), "%s%s%sOPTIONS", m.allow, head ? ", HEAD" : "",
+			 m.allow[0] ? ", " : "");
+	nx_route_match_free(&m);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+}
+
+/* OPTIONS on a path: 204 with Allow; no database, no token (as 405). */
+static void
+serve_options(Request *r, const char *path)
+{
+	RouteMatch	m;
+	NxMatchResult res = nx_route_match("OPTIONS", path, &m);
+
+	nx_route_match_free(&m);
+	switch (res)
+	{
+		case NX_MATCH_BAD_METHOD:
+			add_allow(r, path);
+			nx_reply_empty(r, 204);
+			return;
+		case NX_MATCH_BAD_PATH:
+			nx_reply_error(r, 400, "the path is malformed or too long");
+			return;
+		case NX_MATCH_OK:		/* no route takes OPTIONS */
+		case NX_MATCH_NOT_FOUND:
+			nx_reply_error(r, 404, "no such route");
+			return;
+	}
+}
+
 /* ---------- dispatch ---------- */
 
 /*
@@ -200,23 +248,19 @@ on_request(struct evhttp_request *req, void *arg)
 	bool		over_cap = nx_conn_request_arrived(req);
 	Request    *r = nx_request_new(srv, req);
 	const struct evhttp_uri *parsed;
+	const char *path;
 
 	if (r == NULL)
 	{
-		evhttp_send_error(req, 503, "out of memory");
+		evhttp_send_error(req, 503, "out of memory");	/* refusal.c reshapes it */
 		return;
 	}
 	set_nodelay(req);
 
-	/* libevent calls us with no URI when it gave up on the request itself */
-	if (evhttp_request_get_uri(req) == NULL)
-	{
-		int			code = evhttp_request_get_response_code(req);
-
-		nx_reply_error(r, code == 413 ? 413 : 400,
-					   code == 413 ? "the request body is too large" : "malformed request");
-		return;
-	}
+	/*
+	 * A request libevent could not parse never gets here: libevent 2.1
+	 * answers it itself, and refusal.c rewrites that answer on its way out.
+	 */
 	if (srv->draining)
 	{
 		nx_reply_error(r, 503, "the server is shutting down");
@@ -234,7 +278,14 @@ on_request(struct evhttp_request *req, void *arg)
 		nx_reply_error(r, 400, "malformed request target");
 		return;
 	}
-	switch (nx_route_match(r->method, evhttp_uri_get_path(parsed), &r->match))
+	path = evhttp_uri_get_path(parsed);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
+	{
+		serve_options(r, path);
+		return;
+	}
+	/* HEAD is GET without the body (nx_reply_json leaves it out) */
+	switch (nx_route_match(r->head ? "GET" : r->method, path, &r->match))
 	{
 		case NX_MATCH_OK:
 			break;
@@ -242,12 +293,18 @@ on_request(struct evhttp_request *req, void *arg)
 			nx_reply_error(r, 404, "no such route");
 			return;
 		case NX_MATCH_BAD_METHOD:
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->match.allow);
+			add_allow(r, path);
 			nx_reply_error(r, 405, "this route does not take that method");
 			return;
 		case NX_MATCH_BAD_PATH:
 			nx_reply_error(r, 400, "the path is malformed or too long");
 			return;
+	}
+	if (r->head && r->match.route->kind == NX_KIND_EVENTS)
+	{
+		add_allow(r, path);
+		nx_reply_error(r, 405, "an event stream has no HEAD; GET it");
+		return;
 	}
 
 	switch (r->match.route->kind)
@@ -296,8 +353,10 @@ nx_server_start(Server *srv)
 	evhttp_set_max_headers_size(srv->http, cfg->max_headers);
 	evhttp_set_timeout(srv->http, cfg->timeout_s);
 	/*
-	 * Every method reaches the router, which answers 405 with Allow in the
-	 * shim's shape; libevent's own refusal was a bare HTML 501.
+	 * Every method HTTP/1.1 defines reaches on_request: OPTIONS gets 204
+	 * with Allow, HEAD is GET without the body, and a method a route does
+	 * not take gets 405 with Allow in the shim's shape.  libevent's own
+	 * refusal was a bare HTML 501.
 	 */
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 							   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |

@@ -246,18 +246,33 @@ void
 nx_rotation_swap_back(NxRun *run)
 {
 	const char *args[] = {run->job->tenant_id, run->account_id};
+	char	   *cur_blob,
+			   *cur_version,
+			   *prev_blob,
+			   *prev_version;
 
-	nx_spi("WITH cur AS (SELECT secret_blob, key_version FROM nexplane.credentials"
-		   "              WHERE tenant_id = $1::uuid AND id = $2::uuid FOR UPDATE),"
-		   "     prev AS (SELECT secret_blob, key_version FROM nexplane.credential_versions"
-		   "               WHERE tenant_id = $1::uuid AND credential_id = $2::uuid"
-		   "                 AND status = 'previous' FOR UPDATE),"
-		   "     up AS (UPDATE nexplane.credentials c"
-		   "               SET secret_blob = prev.secret_blob, key_version = prev.key_version,"
-		   "                   rotated_at = now()"
-		   "              FROM prev WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid)"
-		   " UPDATE nexplane.credential_versions v"
-		   "    SET secret_blob = cur.secret_blob, key_version = cur.key_version, created_at = now()"
-		   "   FROM cur WHERE v.tenant_id = $1::uuid AND v.credential_id = $2::uuid"
-		   "    AND v.status = 'previous'", 2, args);
+	if (nx_spi("SELECT c.secret_blob, c.key_version, p.secret_blob, p.key_version"
+			   "  FROM nexplane.credentials c JOIN nexplane.credential_versions p"
+			   "    ON p.tenant_id = c.tenant_id AND p.credential_id = c.id AND p.status = 'previous'"
+			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid"
+			   "   FOR UPDATE OF c, p", 2, args) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_INTERNAL),
+				 errmsg("the rotated credential lost its previous version during the rollback")));
+	cur_blob = pstrdup(nx_spi_get(0, 1));
+	cur_version = pstrdup(nx_spi_get(0, 2));
+	prev_blob = pstrdup(nx_spi_get(0, 3));
+	prev_version = pstrdup(nx_spi_get(0, 4));
+	{
+		const char *cargs[] = {args[0], args[1], prev_blob, prev_version};
+		const char *pargs[] = {args[0], args[1], cur_blob, cur_version};
+
+		nx_spi("UPDATE nexplane.credentials SET secret_blob = $3, key_version = $4::int,"
+			   "       rotated_at = now()"
+			   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 4, cargs);
+		nx_spi("UPDATE nexplane.credential_versions SET secret_blob = $3, key_version = $4::int,"
+			   "       created_at = now()"
+			   " WHERE tenant_id = $1::uuid AND credential_id = $2::uuid AND status = 'previous'",
+			   4, pargs);
+	}
 }

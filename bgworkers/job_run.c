@@ -193,16 +193,27 @@ nx_run_load(NxRun *run)
 	{
 		const char *cargs[] = {job->tenant_id, job->change_request_id};
 
-		if (nx_spi("SELECT state, change_type, params, rollback_state"
-				   "  FROM nexplane.change_requests WHERE tenant_id = $1::uuid AND id = $2::uuid"
-				   "   FOR UPDATE", 2, cargs) != 1)
+		/* a rollback's rollback state is its original's */
+		if (nx_spi("SELECT c.state, c.change_type, c.params,"
+				   "       coalesce(o.rollback_state, c.rollback_state), c.rollback_of, o.state"
+				   "  FROM nexplane.change_requests c LEFT JOIN nexplane.change_requests o"
+				   "    ON o.tenant_id = c.tenant_id AND o.id = c.rollback_of"
+				   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid"
+				   "   FOR UPDATE OF c", 2, cargs) != 1)
 			return "the job's change request does not exist";
 		run->cr_state = nx_keep(run, nx_spi_get(0, 1));
 		run->change_type = nx_change_type_find(run->connector, nx_spi_get(0, 2));
 		run->params = nx_keep_jsonb(run, nx_spi_get_jsonb(0, 3));
 		run->rollback_state = nx_keep_jsonb(run, nx_spi_get_jsonb(0, 4));
+		run->original_id = nx_keep(run, nx_spi_get(0, 5));
 		if (run->change_type == NULL)
 			return "the change type is not one of the connector's";
+		if (strcmp(job->kind, "rollback_change") == 0 &&
+			(run->original_id == NULL || run->rollback_state == NULL))
+			return "a rollback job needs the change it rolls back and that change's rollback state";
+		if (strcmp(job->kind, "rollback_change") == 0 && !job->recovering &&
+			strcmp(nx_spi_get(0, 6), "completed") != 0 && strcmp(nx_spi_get(0, 6), "failed") != 0)
+			return psprintf("the change to roll back is %s", nx_spi_get(0, 6));
 	}
 	return NULL;
 }
@@ -317,11 +328,19 @@ nx_cr_finish(NxRun *run, bool ok, Jsonb *result, const char *rollback_state, con
 			   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 3, rargs);
 	}
 	if (ok)
-		nx_spi(undo ? "SELECT nexplane._cr_rollback_complete($1::uuid, $2::uuid, $3::jsonb)"
-			   : "SELECT nexplane._cr_complete($1::uuid, $2::uuid, $3::jsonb)", 3, args);
+		nx_spi("SELECT nexplane._cr_complete($1::uuid, $2::uuid, $3::jsonb)", 3, args);
 	else
-		nx_spi(undo ? "SELECT nexplane._cr_rollback_fail($1::uuid, $2::uuid, $3)"
-			   : "SELECT nexplane._cr_fail($1::uuid, $2::uuid, $3)", 3, args);
+		nx_spi("SELECT nexplane._cr_fail($1::uuid, $2::uuid, $3)", 3, args);
+	/* a rollback's end is its original's too */
+	if (undo && run->original_id)
+	{
+		const char *oargs[] = {args[0], run->original_id, args[2]};
+
+		if (ok)
+			nx_spi("SELECT nexplane._cr_rollback_complete($1::uuid, $2::uuid, $3::jsonb)", 3, oargs);
+		else
+			nx_spi("SELECT nexplane._cr_rollback_fail($1::uuid, $2::uuid, $3)", 3, oargs);
+	}
 }
 
 /* Fail the job (and its change request, if it has one) before any call. */
@@ -554,9 +573,15 @@ nx_run_prepare(NxRun *run, bool *touch_cr, bool *waits)
 		nx_spi("SELECT nexplane._cr_start($1::uuid, $2::uuid)", 2, args);
 		run->cr_state = "executing";
 	}
-	if (strcmp(run->cr_state, undo ? "rolling_back" : "executing") != 0)
+	if (strcmp(run->cr_state, "executing") != 0)
 		return psprintf("the change request is %s", run->cr_state);
 	*touch_cr = true;
+	if (undo)
+	{
+		const char *args[] = {run->job->tenant_id, run->original_id};
+
+		nx_spi("SELECT nexplane._cr_rollback_start($1::uuid, $2::uuid)", 2, args);
+	}
 	if (strcmp(run->status, "disabled") == 0)
 		return "the connector is disabled";
 	if (run->breaker_until)

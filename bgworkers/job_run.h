@@ -23,6 +23,7 @@ typedef struct NxRun
 	char	   *breaker_until;	/* set while its breaker is open */
 	/* changes */
 	char	   *cr_state;
+	char	   *original_id;	/* a rollback's: the change it undoes */
 	const NxChangeType *change_type;
 	Jsonb	   *params;
 	Jsonb	   *rollback_state;

@@ -33,7 +33,6 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 
 #define NX_CHECKPOINT_LABEL "nexplane audit checkpoint v1"
 
@@ -42,19 +41,9 @@ static EVP_PKEY *
 nx_checkpoint_key(const NxMasterKey *mk)
 {
 	unsigned char seed[32];
-	EVP_PKEY_CTX *kdf = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	EVP_PKEY   *key = NULL;
-	size_t		len = sizeof(seed);
-	bool		ok;
 
-	ok = kdf != NULL && EVP_PKEY_derive_init(kdf) > 0 &&
-		EVP_PKEY_CTX_set_hkdf_md(kdf, EVP_sha256()) > 0 &&
-		EVP_PKEY_CTX_set1_hkdf_key(kdf, mk->secret, (int) mk->len) > 0 &&
-		EVP_PKEY_CTX_add1_hkdf_info(kdf, (const unsigned char *) NX_CHECKPOINT_LABEL,
-									(int) strlen(NX_CHECKPOINT_LABEL)) > 0 &&
-		EVP_PKEY_derive(kdf, seed, &len) > 0;
-	EVP_PKEY_CTX_free(kdf);
-	if (ok)
+	if (nx_hkdf_sha256(mk->secret, mk->len, NX_CHECKPOINT_LABEL, seed, sizeof(seed)))
 		key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
 	explicit_bzero(seed, sizeof(seed));
 	if (key == NULL)

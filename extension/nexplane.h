@@ -48,6 +48,8 @@ extern bytea *nx_sha256(const char *data, size_t len);
 extern char *nx_base64url_encode(const unsigned char *data, int len);
 extern unsigned char *nx_base64url_decode(const char *src, int srclen,
 										  int *outlen);
+extern bool nx_hkdf_sha256(const unsigned char *key, size_t keylen, const char *label,
+						   unsigned char *out, size_t outlen);
 
 /* json_fields.c */
 extern char *nx_jsonb_get_cstring(Jsonb *jb, const char *key);

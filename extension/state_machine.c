@@ -42,6 +42,7 @@ typedef struct NxChangeRequest
 	const char *asset_ids;		/* uuid[] literal */
 	const char *scheduled_for;
 	Jsonb	   *params;
+	const char *rollback_of;	/* the change this one rolls back, or NULL */
 } NxChangeRequest;
 
 /* What one action brings: the caller, the target, and the action's input. */
@@ -107,8 +108,9 @@ static const NxTransition transitions[] = {
 	{"execute", "scheduled", "executing", NULL, 0, true, NULL, NULL},
 	{"complete", "executing", "completed", NULL, 0, true, NULL, NULL},
 	{"fail", "executing", "failed", NULL, 0, true, NULL, NULL},
-	{"rollback", "completed", "rolling_back", NULL, NX_OPERATORS, false, "rollback_change", NULL},
-	{"rollback", "failed", "rolling_back", NULL, NX_OPERATORS, false, "rollback_change", NULL},
+	/* when its rollback (a change request of its own) starts to run */
+	{"rollback", "completed", "rolling_back", NULL, 0, true, NULL, NULL},
+	{"rollback", "failed", "rolling_back", NULL, 0, true, NULL, NULL},
 	{"rollback_complete", "rolling_back", "rolled_back", NULL, 0, true, NULL, NULL},
 	{"rollback_fail", "rolling_back", "rollback_failed", NULL, 0, true, NULL, NULL},
 };
@@ -170,7 +172,7 @@ nx_cr_read(const NxAct *a, NxChangeRequest *cr)
 	const char *args[] = {a->tenant_id, a->id};
 
 	if (nx_q(a, "SELECT c.state, c.requester_id, c.scheduled_for > now(), c.connector_id,"
-			 "       c.change_type, c.asset_ids, c.scheduled_for, c.params"
+			 "       c.change_type, c.asset_ids, c.scheduled_for, c.params, c.rollback_of"
 			 "  FROM nexplane.change_requests c"
 			 " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid FOR UPDATE", 2, args) != 1)
 		ereport(ERROR,
@@ -185,6 +187,7 @@ nx_cr_read(const NxAct *a, NxChangeRequest *cr)
 	cr->change_type = nx_spi_get(0, 5);
 	cr->asset_ids = nx_spi_get(0, 6);
 	cr->scheduled_for = nx_spi_get(0, 7);
+	cr->rollback_of = nx_spi_get(0, 9);
 	{
 		Jsonb	   *p = nx_spi_get_jsonb(0, 8);
 
@@ -404,7 +407,10 @@ nx_cr_act(NxAct *a)
 
 	if (t->job_kind)
 	{
-		const char *args[] = {a->tenant_id, a->id, t->job_kind};
+		/* a rollback's own change request runs the connector's rollback */
+		const char *args[] = {a->tenant_id, a->id,
+		cr.rollback_of && strcmp(t->job_kind, "execute_change") == 0 ?
+		"rollback_change" : t->job_kind};
 
 		nx_spi("INSERT INTO nexplane.jobs (tenant_id, kind, change_request_id, connector_id, run_after)"
 			   " SELECT tenant_id, $3, id, connector_id,"
@@ -488,7 +494,6 @@ NX_USER_ACTION(nx_cr_approve, "approve", "comment")
 NX_USER_ACTION(nx_cr_reject, "reject", "reason")
 NX_USER_ACTION(nx_cr_cancel, "cancel", "reason")
 NX_USER_ACTION(nx_cr_execute, "execute", NULL)
-NX_USER_ACTION(nx_cr_rollback, "rollback", "reason")
 
 /*
  * The worker's side: _cr_start(tenant, id), _cr_complete(tenant, id,
@@ -532,6 +537,7 @@ Datum fn(PG_FUNCTION_ARGS) { return nx_cr_worker_action(fcinfo, action); }
 NX_WORKER_ACTION(nx_cr_start, "execute")
 NX_WORKER_ACTION(nx_cr_complete, "complete")
 NX_WORKER_ACTION(nx_cr_fail, "fail")
+NX_WORKER_ACTION(nx_cr_rollback_start, "rollback")
 NX_WORKER_ACTION(nx_cr_rollback_complete, "rollback_complete")
 NX_WORKER_ACTION(nx_cr_rollback_fail, "rollback_fail")
 

@@ -2,7 +2,8 @@
  *
  * tokens.c
  *	  Random tokens (session ids, refresh tokens, API keys), SHA-256 of
- *	  what is stored instead of them, and base64url for JWTs.
+ *	  what is stored instead of them, base64url for JWTs, and HKDF for
+ *	  the keys derived from another (audit checkpoints, audit events).
  *
  * Randomness and hashing come from OpenSSL, base64 from PostgreSQL's
  * common code: nothing here is a hand-rolled primitive.
@@ -15,6 +16,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -115,6 +117,30 @@ nx_base64url_decode(const char *src, int srclen, int *outlen)
 	out[n] = '\0';
 	*outlen = n;
 	return out;
+}
+
+/*
+ * HKDF-SHA256 (RFC 5869) without salt: outlen bytes of key material for
+ * the purpose label names, from a key that is already uniformly random
+ * or long (the master key, a random audit key).  False if OpenSSL fails.
+ */
+bool
+nx_hkdf_sha256(const unsigned char *key, size_t keylen, const char *label,
+			   unsigned char *out, size_t outlen)
+{
+	EVP_PKEY_CTX *kdf = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	size_t		len = outlen;
+	bool		ok;
+
+	ok = kdf != NULL && EVP_PKEY_derive_init(kdf) > 0 &&
+		EVP_PKEY_CTX_set_hkdf_md(kdf, EVP_sha256()) > 0 &&
+		EVP_PKEY_CTX_set1_hkdf_key(kdf, key, (int) keylen) > 0 &&
+		EVP_PKEY_CTX_add1_hkdf_info(kdf, (const unsigned char *) label, (int) strlen(label)) > 0 &&
+		EVP_PKEY_derive(kdf, out, &len) > 0 && len == outlen;
+	EVP_PKEY_CTX_free(kdf);
+	if (!ok)
+		explicit_bzero(out, outlen);
+	return ok;
 }
 
 /* _random_token(prefix): 32 random bytes, base64url, after prefix */

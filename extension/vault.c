@@ -144,7 +144,11 @@ nx_kek(const NxMasterKey *k, const unsigned char *salt, int iterations)
 
 /* ---- AES-256-GCM ---- */
 
-static bool
+/*
+ * AES-256-GCM with a 96-bit IV and a 128-bit tag over in[len], with aad as
+ * additional data.  Decryption that fails authentication leaves no output.
+ */
+bool
 nx_gcm(bool encrypt, const unsigned char *key, const unsigned char *iv,
 	   const char *aad, const unsigned char *in, int len,
 	   unsigned char *out, unsigned char *tag)
@@ -179,7 +183,7 @@ nx_gcm(bool encrypt, const unsigned char *key, const unsigned char *iv,
 	return ok;
 }
 
-static void
+void
 nx_random(unsigned char *buf, int len)
 {
 	if (RAND_bytes(buf, len) != 1)

@@ -42,6 +42,12 @@ extern NxSecret *nx_vault_decrypt(const char *tenant_id, const char *credential_
 extern NxSecret *nx_vault_credential_secret(const char *tenant_id,
 											const char *credential_id);
 
+/* The primitives, for the audit keys (audit_mac.c) too. */
+extern bool nx_gcm(bool encrypt, const unsigned char *key, const unsigned char *iv,
+				   const char *aad, const unsigned char *in, int len,
+				   unsigned char *out, unsigned char *tag);
+extern void nx_random(unsigned char *buf, int len);
+
 /* For key rotation (vault_rotation.c). */
 typedef struct NxTenantKey
 {

@@ -7,7 +7,8 @@
  * becomes active) unless one is under way, then re-encrypts up to
  * batch_size of the tenant's credentials still on an older version.
  * rotate_master_key(batch_size): re-wraps up to batch_size tenant data keys
- * still wrapped by the previous master key.  Each call is one transaction
+ * and tenant audit keys (audit_mac.c) still wrapped by the previous master
+ * key.  Each call is one transaction
  * and each row records its own version or master key, so a call cut short
  * by a crash is simply called again; rows locked by someone else are
  * skipped (SKIP LOCKED) rather than waited for, and readers never wait.
@@ -127,8 +128,9 @@ nx_rotate_master_key(PG_FUNCTION_ARGS)
 	const char *current_id;
 	char		bbuf[16];
 	const char *args[] = {NULL, bbuf};
-	const char *pending_sql = "SELECT count(*) FROM nexplane.tenant_keys"
-		" WHERE master_key_id <> $1";
+	const char *pending_sql = "SELECT (SELECT count(*) FROM nexplane.tenant_keys"
+		"         WHERE master_key_id <> $1)"
+		"     + (SELECT count(*) FROM nexplane.audit_keys WHERE master_key_id <> $1)";
 	int64		done = 0;
 	uint64		n;
 	char	  **tenants;
@@ -165,6 +167,26 @@ nx_rotate_master_key(PG_FUNCTION_ARGS)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	/* then the audit keys, with what is left of the batch */
+	snprintf(bbuf, sizeof(bbuf), "%d", batch - (int) n);
+	n = batch > (int) n ?
+		nx_spi_system("SELECT tenant_id FROM nexplane.audit_keys WHERE master_key_id <> $1"
+					  " ORDER BY tenant_id LIMIT $2::int FOR UPDATE SKIP LOCKED", 2, args) : 0;
+	tenants = palloc(sizeof(char *) * (n + 1));
+	for (uint64 i = 0; i < n; i++)
+		tenants[i] = nx_spi_get(i, 1);
+	for (uint64 i = 0; i < n; i++)
+	{
+		if (nx_audit_key_rewrap(tenants[i]))
+		{
+			done++;
+			nx_audit_event(tenants[i], "vault.rotate_master_key", "audit_keys", NULL,
+						   psprintf("{\"master_key_id\": \"%s\"}", current_id));
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+
 	initStringInfo(&out);
 	appendStringInfo(&out,
 					 "{\"master_key_id\": \"%s\", \"rewrapped\": " INT64_FORMAT

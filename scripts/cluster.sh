@@ -18,10 +18,18 @@ nx_as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
 }
 
+# A port nothing listens on, and no socket uses at all: a client's socket
+# that took it as its own port (TIME_WAIT included, in /proc/net/tcp*)
+# makes a later bind fail with "Address already in use".
 nx_free_port() {
-  local p
-  for p in $(seq "${1:-54321}" 65000); do
-    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ]; then
+  local p start=${1:-54321} spread=0
+  # without a start of its own (a test's cluster), from a random point of
+  # the range: runs started side by side rarely reach for the same port
+  # between one's look and its bind
+  [ -n "${1:-}" ] || spread=$((RANDOM % 2000))
+  for p in $(seq $((start + spread)) 65000) $(seq "$start" 65000); do
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ] &&
+      ! grep -q ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
       echo "$p"; return 0
     fi
   done

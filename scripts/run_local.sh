@@ -104,10 +104,13 @@ SQL
   else
     echo "$sum" >"$state/schema.sum"
   fi
-  # pg_cron is the clock: seal the audit chains every minute, prune the
-  # derived event feed daily.
+  # pg_cron is the clock: seal the audit chains and enqueue the schedules'
+  # runs that are due every minute, prune the derived event feed and the
+  # finished jobs daily.
   psql_su -d "$db" -c "SELECT cron.schedule('nexplane-audit-seal', '* * * * *', 'SELECT nexplane._audit_seal_all()')" >/dev/null
+  psql_su -d "$db" -c "SELECT cron.schedule('nexplane-schedules-tick', '* * * * *', 'SELECT nexplane._schedules_tick()')" >/dev/null
   psql_su -d "$db" -c "SELECT cron.schedule('nexplane-events-prune', '17 3 * * *', 'SELECT nexplane._stream_events_prune()')" >/dev/null
+  psql_su -d "$db" -c "SELECT cron.schedule('nexplane-jobs-prune', '27 3 * * *', 'SELECT nexplane._jobs_prune()')" >/dev/null
   if ! psql_su -d "$db" -tA -c "SELECT 1 FROM nexplane.tenants WHERE slug = 'demo'" | grep -q 1; then
     psql_su -d "$db" -v pw="$admin_password" >/dev/null <<'SQL'
 SELECT nexplane.tenant_create('demo', 'Demo', 'admin@demo.local', :'pw');

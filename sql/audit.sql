@@ -88,42 +88,43 @@ CREATE TEMP TABLE kept_links AS SELECT * FROM nexplane.audit_chain WHERE tenant_
 -- 1. an event altered
 UPDATE nexplane.audit_events SET action = 'users.nothing_to_see'
  WHERE id = (SELECT id FROM kept WHERE chain_seq = 3);
-SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS altered;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'first_broken' AS altered;
 UPDATE nexplane.audit_events e SET action = k.action FROM kept k WHERE e.id = k.id AND k.chain_seq = 3;
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 -- 2. two events reordered in the chain
 DELETE FROM nexplane.audit_chain WHERE tenant_id = :'ledger' AND chain_seq IN (4, 5);
 INSERT INTO nexplane.audit_chain
 SELECT tenant_id, 9 - chain_seq, event_id, prev_hash, hash FROM kept_links WHERE chain_seq IN (4, 5);
-SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS reordered;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'first_broken' AS reordered;
 DELETE FROM nexplane.audit_chain WHERE tenant_id = :'ledger' AND chain_seq IN (4, 5);
 INSERT INTO nexplane.audit_chain SELECT * FROM kept_links WHERE chain_seq IN (4, 5);
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 -- 3. an event deleted from the middle ...
 DELETE FROM nexplane.audit_events WHERE id = (SELECT id FROM kept WHERE chain_seq = 6);
-SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS deleted;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'first_broken' AS deleted;
 --    ... and its link too
 DELETE FROM nexplane.audit_chain WHERE tenant_id = :'ledger' AND chain_seq = 6;
-SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS deleted_with_link;
+SELECT nexplane._audit_verify_tenant(:'ledger')->'first_broken' AS deleted_with_link;
 INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE
 SELECT tenant_id, id, occurred_at, actor_kind, actor_id, action, target_table, target_id,
-       before, after, request_id, trace_id FROM kept WHERE chain_seq = 6;
+       before, after, request_id, trace_id, mac FROM kept WHERE chain_seq = 6;
 INSERT INTO nexplane.audit_chain SELECT * FROM kept_links WHERE chain_seq = 6;
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 -- 4. the newest event deleted, with its link
 DELETE FROM nexplane.audit_events WHERE id = (SELECT id FROM kept ORDER BY chain_seq DESC LIMIT 1);
 DELETE FROM nexplane.audit_chain
  WHERE tenant_id = :'ledger' AND chain_seq = (SELECT max(chain_seq) FROM kept_links);
-SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' - 'chain_seq' AS tail_deleted;
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'chain_seq' AS tail_deleted;
 INSERT INTO nexplane.audit_events OVERRIDING SYSTEM VALUE
 SELECT tenant_id, id, occurred_at, actor_kind, actor_id, action, target_table, target_id,
-       before, after, request_id, trace_id FROM kept ORDER BY chain_seq DESC LIMIT 1;
+       before, after, request_id, trace_id, mac FROM kept ORDER BY chain_seq DESC LIMIT 1;
 INSERT INTO nexplane.audit_chain SELECT * FROM kept_links ORDER BY chain_seq DESC LIMIT 1;
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 -- 5. an event slipped in behind the sealer, with an id it has passed
 INSERT INTO nexplane.audit_events (tenant_id, id, actor_kind, action) OVERRIDING SYSTEM VALUE
 SELECT :'ledger', min(id) - 1, 'user', 'users.forged' FROM kept;
-SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'event_id' AS slipped_in;
+-- (named by its time and action: it has no chain_seq, and ids are not shown)
+SELECT (nexplane._audit_verify_tenant(:'ledger')->'first_broken') - 'occurred_at' AS slipped_in;
 DELETE FROM nexplane.audit_events WHERE action = 'users.forged';
 SELECT nexplane._audit_verify_tenant(:'ledger')->'ok' AS restored;
 ALTER TABLE nexplane.audit_events ENABLE ALWAYS TRIGGER append_only;
@@ -152,12 +153,18 @@ SELECT jsonb_array_length(nexplane.audit_query('{"action": "users.*"}')) AS user
        jsonb_array_length(nexplane.audit_query('{"request_id": "req-ledger-1"}')) AS by_request,
        jsonb_array_length(nexplane.audit_query('{"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}')) AS by_trace,
        jsonb_array_length(nexplane.audit_query(jsonb_build_object('from', now() + interval '1 day'))) AS future;
+-- keyset pages: the cursor of a page's last event gives the next, older one
 SELECT jsonb_array_length(nexplane.audit_query('{"limit": 2}')) AS page,
-       (nexplane.audit_query('{"limit": 2}')->1->>'id')::bigint
-       > (nexplane.audit_query(jsonb_build_object('limit', 1,
-           'before_id', nexplane.audit_query('{"limit": 2}')->1->>'id'))->0->>'id')::bigint AS next_page_older;
-SELECT nexplane.audit_query('{"limit": 1}')->0 ?| ARRAY['hash', 'prev_hash'] AS hashes_exposed,
-       nexplane.audit_query('{"limit": 1}')->0 ? 'chain_seq' AS shows_chain_seq;
+       (nexplane.audit_query('{"limit": 2}')->1->>'occurred_at')::timestamptz
+       >= (nexplane.audit_query(jsonb_build_object('limit', 1,
+           'before', nexplane.audit_query('{"limit": 2}')->1->>'cursor'))->0->>'occurred_at')::timestamptz
+       AS next_page_older,
+       (nexplane.audit_query(jsonb_build_object('limit', 1,
+           'before', nexplane.audit_query('{"limit": 2}')->0->>'cursor'))->0)
+       = nexplane.audit_query('{"limit": 2}')->1 AS pages_follow_on;
+-- an event shows its chain_seq and cursor; not its id, MAC or hashes
+SELECT array(SELECT jsonb_object_keys(nexplane.audit_query('{"limit": 1}')->0)) AS event_keys;
+SELECT test.try($$SELECT nexplane.audit_query('{"before_id": 5}')$$) AS old_cursor_key;
 SELECT test.try($$SELECT nexplane.audit_query('{"limit": 1000}')$$);
 SELECT test.try($$SELECT nexplane.audit_query('{"from": "not a time"}')$$);
 SELECT test.try($$SELECT nexplane.audit_query('{"who": "me"}')$$);
@@ -207,11 +214,11 @@ SELECT test.ticks('{"from": "2020-01-02T00:00:00Z", "to": "2020-01-03T00:00:00Z"
        test.ticks('{}') AS all_ticks,
        test.ticks('{"from": "2021-01-01T00:00:00Z"}') AS none_later;
 SELECT test.ticks('{"from": "2020-01-01T00:00:00Z", "limit": 1}') AS page_1,
-       test.ticks(jsonb_build_object('from', '2020-01-01T00:00:00Z', 'limit', 2, 'before_id',
-           nexplane.audit_query('{"from": "2020-01-01T00:00:00Z", "action": "clock.tick", "limit": 1}')->0->>'id'))
+       test.ticks(jsonb_build_object('from', '2020-01-01T00:00:00Z', 'limit', 2, 'before',
+           nexplane.audit_query('{"from": "2020-01-01T00:00:00Z", "action": "clock.tick", "limit": 1}')->0->>'cursor'))
            AS pages_2_and_3,
-       test.ticks('{"before_id": 1}') AS before_the_first,
-       test.ticks('{"before_id": -9223372036854775808}') AS before_the_smallest;
+       test.ticks(jsonb_build_object('before', nexplane.audit_query('{"action": "tenants.insert"}')->0->>'cursor'))
+           AS before_the_first;
 SELECT test.try($$SELECT count(*) FROM nexplane.audit_time_ranges$$) AS api_reads_ranges;
 COMMIT;
 RESET ROLE;

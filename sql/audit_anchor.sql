@@ -10,7 +10,7 @@ SET ROLE nexplane_api;
 SELECT nexplane.login('admin@anchor.test', 'anchor-admin-pass') IS NOT NULL AS admin;
 SELECT nexplane.user_create('clerk@anchor.test', 'anchor-clerk-pass', 'viewer')->>'role' AS clerk;
 SELECT c->>'id' AS cr FROM nexplane.cr_create('40000000-0000-0000-0000-000000000001',
-       'rotate_password', '{"user": "app"}', 'anchor change') c \gset
+       'rotate_password', '{}', 'anchor change') c \gset
 
 -- The checkpoint: tenant, position, hash, time, key id and an Ed25519
 -- signature; the public key is for anyone to check it offline.

@@ -56,4 +56,14 @@ SELECT target_table, count(*) AS events,
 SELECT count(*) FILTER (WHERE NOT (coalesce(before = (before::text)::jsonb, true)
                                    AND coalesce(after = (after::text)::jsonb, true))) AS misordered
   FROM nexplane.audit_events;
+-- Each event's MAC covers its payloads' stored bytes: they are the same
+-- when parsed again from their text, as a dump and restore stores them,
+-- so no MAC of the trail breaks by it.
+SELECT count(*) FILTER (WHERE nexplane._audit_mac_ok(e)) = count(*) AS this_tenant_macs_hold
+  FROM nexplane.audit_events e WHERE e.tenant_id = :'tenant';
+SELECT count(*) FILTER (WHERE nexplane._audit_mac_ok(e) AND NOT nexplane._audit_mac_ok(
+           jsonb_populate_record(e, jsonb_build_object('before', (e.before::text)::jsonb,
+                                                       'after', (e.after::text)::jsonb))))
+       AS broken_by_reparsing
+  FROM nexplane.audit_events e;
 DROP TABLE test.narrow, test.doc, test.wide;

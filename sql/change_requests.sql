@@ -35,11 +35,11 @@ SET LOCAL ROLE nexplane_api;
 SELECT test.as('op');
 SELECT (a->>'id') = (b->>'id') AS same_request, a->>'state' AS state
   FROM (SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password',
-                                  '{"user": "app"}', 'idem', NULL, '{}', NULL, 'key-1') AS a) x,
+                                  '{"credential_id": "00000000-0000-0000-0000-0000000000c1"}', 'idem', NULL, '{}', NULL, 'key-1') AS a) x,
        (SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password',
-                                  '{"user": "app"}', 'idem', NULL, '{}', NULL, 'key-1') AS b) y;
+                                  '{"credential_id": "00000000-0000-0000-0000-0000000000c1"}', 'idem', NULL, '{}', NULL, 'key-1') AS b) y;
 SELECT test.try($$SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password',
-                  '{"user": "other"}', 'idem', NULL, '{}', NULL, 'key-1')$$) AS reused_key;
+                  '{"credential_id": "00000000-0000-0000-0000-0000000000c2"}', 'idem', NULL, '{}', NULL, 'key-1')$$) AS reused_key;
 SELECT count(*) AS requests_with_key FROM jsonb_array_elements(nexplane.cr_list()) c
  WHERE c->>'idempotency_key' = 'key-1';
 COMMIT;

@@ -11,7 +11,7 @@ DECLARE
 BEGIN
     PERFORM test.as('op');
     id := (nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'rotate_password',
-                              '{"user": "app"}', 'matrix ' || state, NULL, '{}',
+                              '{}', 'matrix ' || state, NULL, '{}',
                               CASE WHEN state = 'scheduled' THEN '2030-01-16 10:00Z'::timestamptz END)->>'id')::uuid;
     IF state = 'draft' THEN RETURN id; END IF;
     IF state = 'cancelled' THEN PERFORM nexplane.cr_cancel(id); RETURN id; END IF;
@@ -30,7 +30,8 @@ BEGIN
     END IF;
     PERFORM nexplane._cr_complete(acme, id, '{"rotated": true}', '{"previous": "kept"}');
     IF state = 'completed' THEN RETURN id; END IF;
-    PERFORM nexplane.cr_rollback(id, 'undo');
+    -- its rollback (a change request of its own) started running
+    PERFORM nexplane._cr_rollback_start(acme, id);
     IF state = 'rolling_back' THEN RETURN id; END IF;
     IF state = 'rolled_back' THEN
         PERFORM nexplane._cr_rollback_complete(acme, id, '{"restored": true}');
@@ -59,6 +60,7 @@ BEGIN
         WHEN 'worker:start' THEN nexplane._cr_start(acme, id)
         WHEN 'worker:complete' THEN nexplane._cr_complete(acme, id, '{}')
         WHEN 'worker:fail' THEN nexplane._cr_fail(acme, id, 'x')
+        WHEN 'worker:rollback_start' THEN nexplane._cr_rollback_start(acme, id)
         WHEN 'worker:rollback_complete' THEN nexplane._cr_rollback_complete(acme, id, '{}')
         WHEN 'worker:rollback_fail' THEN nexplane._cr_rollback_fail(acme, id, 'x')
     END;
@@ -75,7 +77,7 @@ SELECT s.state, a.action, test.try_action(s.state, a.action) AS outcome
                     'completed', 'failed', 'rejected', 'cancelled', 'rolling_back',
                     'rolled_back', 'rollback_failed']) WITH ORDINALITY s(state, n),
        unnest(ARRAY['submit', 'approve', 'reject', 'cancel', 'execute', 'rollback',
-                    'worker:start', 'worker:complete', 'worker:fail',
+                    'worker:start', 'worker:complete', 'worker:fail', 'worker:rollback_start',
                     'worker:rollback_complete', 'worker:rollback_fail']) WITH ORDINALITY a(action, m)
  ORDER BY s.n, a.m;
 COMMIT;
@@ -151,7 +153,7 @@ SELECT test.try(format($$INSERT INTO nexplane.approvals (tenant_id, change_reque
 BEGIN;
 SELECT test.as('admin');
 SELECT c->>'risk_level' AS level, nexplane.cr_submit((c->>'id')::uuid)->>'state' AS after_submit
-  FROM nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_role', '{}',
+  FROM nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_role', '{"role": "app"}',
                           'low', NULL, '{}', '2030-01-16 10:00Z') c;
 SELECT test.as('op');
 SELECT c->>'id' AS high, c->>'risk_level' AS level

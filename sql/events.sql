@@ -7,7 +7,7 @@ SELECT test.as('op');
 SELECT (nexplane.events_since()->>'last')::bigint AS head \gset
 SELECT jsonb_array_length(nexplane.events_since(:head)->'events') AS nothing_new;
 SELECT (nexplane.cr_create('10000000-0000-0000-0000-000000000001', 'create_role',
-                           '{"user": "feed"}', 'feed')->>'id') AS cr \gset
+                           '{"role": "feed"}', 'feed')->>'id') AS cr \gset
 COMMIT;
 BEGIN;
 SELECT test.as('op');

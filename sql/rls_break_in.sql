@@ -221,7 +221,11 @@ BEGIN
             ('cr_cancel(%L)', 'change_requests'),
             ('cr_execute(%L)', 'change_requests'),
             ('cr_rollback(%L)', 'change_requests'),
-            ('policy_delete(%L)', 'policies')) v(call, rel)
+            ('policy_delete(%L)', 'policies'),
+            ('schedule_get(%L)', 'schedules'),
+            ('schedule_update(%L, ''@daily'')', 'schedules'),
+            ('schedule_toggle(%L, false)', 'schedules'),
+            ('schedule_delete(%L)', 'schedules')) v(call, rel)
     LOOP
         FOR foreign_err, unknown_err IN
             SELECT test.try(format('SELECT nexplane.' || f.call, id)),
@@ -242,7 +246,8 @@ CREATE TABLE test.globex_ids AS
     UNION ALL SELECT 'api_keys', id FROM nexplane.api_keys WHERE tenant_id = :'globex'
     UNION ALL SELECT 'credentials', id FROM nexplane.credentials WHERE tenant_id = :'globex'
     UNION ALL SELECT 'change_requests', id FROM nexplane.change_requests WHERE tenant_id = :'globex'
-    UNION ALL SELECT 'policies', id FROM nexplane.policies WHERE tenant_id = :'globex';
+    UNION ALL SELECT 'policies', id FROM nexplane.policies WHERE tenant_id = :'globex'
+    UNION ALL SELECT 'schedules', id FROM nexplane.schedules WHERE tenant_id = :'globex';
 GRANT SELECT ON test.globex_ids TO PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test TO PUBLIC;
 

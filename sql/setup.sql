@@ -77,11 +77,20 @@ CREATE FUNCTION test.as(who text) RETURNS text LANGUAGE sql AS $$
     SELECT nexplane.authenticate((SELECT token FROM test.tokens t WHERE t.who = $1))->>'role'
 $$;
 GRANT EXECUTE ON FUNCTION test.as(text) TO PUBLIC;
+-- test.params(change_type): params the postgresql connector's change type
+-- takes (cr_create checks them against its table).
+CREATE FUNCTION test.params(change_type text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN change_type = 'rotate_password' THEN '{}'::jsonb
+                WHEN change_type IN ('grant_role', 'revoke_role')
+                THEN '{"role": "readers", "member": "app"}'
+                ELSE '{"role": "app"}' END
+$$;
+GRANT EXECUTE ON FUNCTION test.params(text) TO PUBLIC;
 CREATE FUNCTION test.cr(change_type text, assets uuid[] DEFAULT '{}',
                         at timestamptz DEFAULT '2030-01-16 10:00Z') RETURNS jsonb
     LANGUAGE sql AS $$
     SELECT nexplane.cr_create('10000000-0000-0000-0000-000000000001', change_type,
-                              '{"user": "app"}', 'test ' || change_type, NULL, assets, at)
+                              test.params(change_type), 'test ' || change_type, NULL, assets, at)
 $$;
 GRANT EXECUTE ON FUNCTION test.cr(text, uuid[], timestamptz) TO PUBLIC;
 

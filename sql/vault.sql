@@ -139,7 +139,9 @@ UPDATE nexplane.credentials SET secret_blob = replace(encode(set_byte(decode(sec
 SELECT test.try((SELECT format('SELECT nexplane_test.vault_verify(%L, %L)', id, '{}')
                    FROM nexplane.credentials WHERE name = 'c1')) AS old_key_on_new_blob;
 SELECT nexplane.rotate_master_key() - 'master_key_id' AS master_rotation_noop;
-SELECT action, count(*) FROM nexplane.audit_events WHERE action LIKE 'vault.%' GROUP BY 1 ORDER BY 1;
+SELECT action, count(*) FROM nexplane.audit_events
+ WHERE action LIKE 'vault.%' AND tenant_id = (SELECT id FROM nexplane.tenants WHERE slug = 'acme')
+ GROUP BY 1 ORDER BY 1;
 
 -- Deleting: refused while a connector uses it.
 INSERT INTO nexplane.connectors (tenant_id, type, name, credential_id)

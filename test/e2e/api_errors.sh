@@ -21,9 +21,9 @@ call POST /v1/change-requests '{"connector_id": '
 check "400 on malformed JSON, saying where" bash -c "[ $STATUS = 400 ] && grep -q 'malformed JSON body at line 1' <<<'$BODY'"
 call POST /v1/change-requests '[1, 2]'
 check "400 when the body is not an object" is_error 400
-call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {}, \"title\": \"t\", \"titel\": \"x\"}"
+call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {\"role\": \"app\"}, \"title\": \"t\", \"titel\": \"x\"}"
 check "400 on an unknown field (a typo is not ignored)" bash -c "[ $STATUS = 400 ] && grep -q titel <<<'$BODY'"
-call POST /v1/change-requests '{"connector_id": "not-a-uuid", "change_type": "create_role", "params": {}, "title": "t"}'
+call POST /v1/change-requests '{"connector_id": "not-a-uuid", "change_type": "create_role", "params": {"role": "app"}, "title": "t"}'
 check "400 on a malformed UUID field" is_error 400
 call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": 7, \"params\": {}, \"title\": \"t\"}"
 check "400 on a wrong JSON type" is_error 400
@@ -50,6 +50,8 @@ check "415 when the body is not JSON" is_error 415
 head -c 70000 /dev/zero | tr '\0' 'a' >"$E2E_DIR/big"
 call POST /v1/users '' --data-binary @"$E2E_DIR/big" -H 'Content-Type: application/json'
 check "413 when the body is over --max-body (got $STATUS)" test "$STATUS" = 413
+check "... in the shim's JSON shape, not libevent's page (more in api_error_pages.sh)" is_error 413
+check "... with the security headers" grep -qi '^Strict-Transport-Security:' <<<"$HEADERS"
 
 # 401, 403, 404, 405, 409
 TOKEN= call GET /v1/auth/me
@@ -58,7 +60,7 @@ TOKEN=garbage call GET /v1/auth/me
 check "401 with a bad token (NX401)" bash -c "[ $STATUS = 401 ] && grep -q NX401 <<<'$BODY'"
 TOKEN=$VIEW call POST /v1/users '{"email": "v2@acme.test", "password": "viewer-made-1", "role": "admin"}'
 check "403 for a role without the right" is_error 403
-TOKEN=$OTHER call POST /v1/change-requests '{"connector_id": "10000000-0000-0000-0000-00000000000b", "change_type": "create_role", "params": {}, "title": "theirs"}'
+TOKEN=$OTHER call POST /v1/change-requests '{"connector_id": "10000000-0000-0000-0000-00000000000b", "change_type": "create_role", "params": {"role": "app"}, "title": "theirs"}'
 theirs=$(field .id)
 call GET "/v1/change-requests/$theirs"
 check "404 for another tenant's change request" is_error 404
@@ -68,11 +70,29 @@ call GET "/v1/users/$(sql -c "SELECT id FROM nexplane.users WHERE email = 'admin
 check "404 for another tenant's user" is_error 404
 TOKEN=$OTHER call GET "/v1/change-requests/$theirs"
 check "... which its own tenant still sees" test "$STATUS" = 200
+TOKEN=$OTHER call POST /v1/schedules '{"connector_id": "10000000-0000-0000-0000-00000000000b", "job_kind": "discover", "cron": "@daily"}'
+their_schedule=$(field .id)
+call GET "/v1/schedules/$their_schedule"
+check "404 for another tenant's schedule" is_error 404
+call POST "/v1/schedules/$their_schedule/toggle" '{"enabled": false}'
+check "404 when toggling another tenant's schedule" is_error 404
+call DELETE "/v1/schedules/$their_schedule"
+check "404 when deleting another tenant's schedule" is_error 404
+TOKEN=$OTHER call GET "/v1/schedules/$their_schedule"
+check "... which is still there and enabled" test "$STATUS:$(field .enabled)" = 200:true
+call POST /v1/schedules "{\"connector_id\": \"$conn\", \"job_kind\": \"discover\", \"cron\": \"0 25 * * *\"}"
+check "422 on a bad cron expression, naming the field" \
+  bash -c "[ $STATUS = 422 ] && grep -q 'hour field: 25 is out of range' <<<'$BODY'"
+call POST /v1/schedules "{\"connector_id\": \"$conn\", \"job_kind\": \"discover\", \"cron\": \"@daily\", \"timezone\": \"UTC+3\"}"
+check "422 on a time zone that is not the tz database's" \
+  bash -c "[ $STATUS = 422 ] && grep -q 'unknown time zone' <<<'$BODY'"
+TOKEN=$VIEW call POST /v1/schedules "{\"connector_id\": \"$conn\", \"job_kind\": \"discover\", \"cron\": \"@daily\"}"
+check "403 when a viewer creates a schedule" is_error 403
 call GET /v1/nothing-here
 check "404 for an unknown route" is_error 404
 call DELETE /v1/auth/me
 check "405 with Allow for a known path" bash -c "[ $STATUS = 405 ] && grep -q 'Allow: GET' <<<'$HEADERS'"
-call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {}, \"title\": \"mine\"}" \
+call POST /v1/change-requests "{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {\"role\": \"app\"}, \"title\": \"mine\"}" \
   -H 'X-Request-Id: e2e-req-42' -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 mine=$(field .id)
 check "X-Request-Id is echoed" grep -qi 'X-Request-Id: e2e-req-42' <<<"$HEADERS"

@@ -10,7 +10,7 @@ ADMIN=$(login admin@acme.test acme-admin-pass-1)
 OTHER=$(login admin@other.test other-admin-pass-1)
 TOKEN=$ADMIN
 conn=10000000-0000-0000-0000-00000000000a
-cr_body="{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {}, \"title\": \"sse\"}"
+cr_body="{\"connector_id\": \"$conn\", \"change_type\": \"create_role\", \"params\": {\"role\": \"app\"}, \"title\": \"sse\"}"
 
 stream() { # token output-file seconds [curl options]: a stream in the background
   local token=$1 out=$2 secs=$3

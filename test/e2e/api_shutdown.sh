@@ -8,7 +8,7 @@ api_start --sse-heartbeat 1 --drain-timeout 25 --pool-size 4 --queue-max 20
 
 TOKEN=$(login admin@acme.test acme-admin-pass-1)
 call POST /v1/change-requests '{"connector_id": "10000000-0000-0000-0000-00000000000a",
-  "change_type": "create_role", "params": {}, "title": "slow"}'
+  "change_type": "create_role", "params": {"role": "app"}, "title": "slow"}'
 cr=$(field .id)
 
 # A load whose clients vanish mid-answer when wrk stops (and which overflows

@@ -2,9 +2,8 @@
 # Slow clients (issue 15, finding 8): a client trickling header lines is cut
 # off at --header-timeout however often it sends; connections past
 # --max-connections are refused with 503 and Retry-After while an ordinary
-# request succeeds once they go; HEAD and OPTIONS get the shim's JSON
-# error, security headers and a request id, not libevent's bare 501.
-# Loopback only; every loop is bounded.
+# request succeeds once they go.  (HEAD, OPTIONS and libevent's own
+# refusals: api_error_pages.sh.)  Loopback only; every loop is bounded.
 . "$(dirname "$0")/api_lib.sh"
 api_setup
 
@@ -64,16 +63,6 @@ for _ in $(seq 1 50); do   # the server sees them go
   sleep 0.1
 done
 check "once they go, an ordinary request succeeds ($status)" test "$status" = 200
-
-# libevent refused HEAD and OPTIONS itself, with a bare HTML 501
-for m in HEAD OPTIONS; do
-  if [ "$m" = HEAD ]; then call HEAD /health '' -I; else call OPTIONS /health; fi
-  check "$m gets 405 from the shim, not libevent's 501 ($STATUS)" test "$STATUS" = 405
-  check "$m carries Allow, HSTS, nosniff and a request id" \
-    bash -c "grep -qi '^Allow: GET' <<<\"\$0\" && grep -qi '^Strict-Transport-Security:' <<<\"\$0\" &&
-             grep -qi '^X-Content-Type-Options: nosniff' <<<\"\$0\" && grep -qi '^X-Request-Id: ' <<<\"\$0\"" "$HEADERS"
-done
-check "OPTIONS has the JSON error shape" test "$(field .error.status)" = 405
 
 check "the file limit was raised to the hard limit" \
   test "$(awk '/Max open files/ {print $4}' /proc/"$API_PID"/limits)" = "$(ulimit -Hn)"

@@ -1,6 +1,7 @@
 # The master key across restarts: wrong and missing keys give clear errors,
 # the environment variable works and is wiped, and rotate_master_key()
-# re-wraps every tenant key so the old master key can go.
+# re-wraps every tenant key (data keys and audit keys) so the old master
+# key can go, while every audit event written before keeps verifying.
 # (Ported from test/e2e/vault_master_key.sh; the same checks, the same
 # descriptions.)
 use strict;
@@ -128,7 +129,8 @@ my $environ = slurp_file("/proc/$pid/environ");
 ok(index($environ, substr($key_a, 0, 20)) < 0,
 	"NEXPLANE_SECRET_KEY is wiped from the postmaster's environment");
 
-# Rotation: new key current, old key previous; re-wrap in batches of one.
+# Rotation: new key current, old key previous; re-wrap in batches of one:
+# three data keys (mk1 has two versions) and two audit keys.
 $node->stop;
 NexplaneNode::write_private_file("$data/nexplane_master.key",
 	NexplaneNode::new_master_key());
@@ -145,7 +147,7 @@ until ($sql->("SELECT nexplane.rotate_master_key(1)->>'remaining'") eq '0'
 {
 	$calls++;
 }
-ok( $r1 eq '{"remaining": 2, "rewrapped": 1}' && $calls == 2,
+ok( $r1 eq '{"remaining": 4, "rewrapped": 1}' && $calls == 4,
 	"rotate_master_key works in batches: first $r1, done after "
 	  . ($calls + 1)
 	  . ' calls');
@@ -154,12 +156,32 @@ is( $sql->(
 	),
 	2,
 	'the rotation is audited in each tenant');
+is( $sql->(
+		"SELECT count(*) FROM nexplane.audit_keys WHERE master_key_id <> (SELECT master_key_id FROM nexplane.tenant_keys LIMIT 1)"
+	),
+	0,
+	'the audit keys are re-wrapped too');
 $node->append_conf('postgresql.conf', "nexplane.previous_master_key_file = ''");
 $node->restart;
 is(verify(1) . verify(2), 'tt', 'after rotation the old key is not needed');
+# Every event, those written under the old master key included, still
+# carries a MAC that holds, and new events are written and verify.
+$sql->("SELECT nexplane.login('admin\@mk2.test', 'mk2-admin-password') IS NOT NULL;
+        SELECT nexplane.user_create('late\@mk2.test', 'mk2-late-password', 'viewer')");
+is( $sql->(
+		"SELECT string_agg(t.slug || ':' || (v->>'ok') || ':' || (v->'mac_failures'->>'count'), ' ' ORDER BY t.slug)
+		   FROM nexplane.tenants t, nexplane._audit_verify_tenant(t.id) v"
+	),
+	'mk1:true:0 mk2:true:0',
+	'after rotation every audit event verifies, old and new');
 NexplaneNode::write_private_file("$data/nexplane_master.key", $key_a);
 $node->restart;
 like(verify(2), qr/the master key does not match/,
 	'the old key cannot read re-wrapped keys');
+like(
+	NexplaneNode::psql_out($node, 'postgres',
+		"SELECT nexplane._audit_verify_tenant(id) FROM nexplane.tenants WHERE slug = 'mk2'"),
+	qr/the master key does not match the one that protects this tenant's audit key/,
+	'... nor re-wrapped audit keys');
 
 done_testing();

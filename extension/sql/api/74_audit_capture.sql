@@ -1,10 +1,18 @@
--- Audit capture: the C trigger on every mutable tenant table, and the
--- append-only guards on the trail's own tables.
+-- Audit capture: the C trigger on every mutable tenant table, the
+-- append-only guards on the trail's own tables, and the functions of the
+-- per-tenant audit keys (audit_mac.c): an event's MAC checked (never
+-- computed: SQL can only ask whether one holds) and audit_query's cursors.
 
 CREATE FUNCTION nexplane._audit_trigger() RETURNS trigger
     AS 'MODULE_PATHNAME', 'nx_audit_trigger' LANGUAGE C;
 CREATE FUNCTION nexplane._append_only() RETURNS trigger
     AS 'MODULE_PATHNAME', 'nx_append_only' LANGUAGE C;
+CREATE FUNCTION nexplane._audit_mac_ok(e nexplane.audit_events) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'nx_audit_mac_ok' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION nexplane._audit_cursor(tenant uuid, id bigint) RETURNS text
+    AS 'MODULE_PATHNAME', 'nx_audit_cursor' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION nexplane._audit_cursor_id(tenant uuid, cursor text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'nx_audit_cursor_id' LANGUAGE C STABLE STRICT;
 
 -- Every tenant table is audited, except the audit trail's own tables,
 -- derived data (the live feed's tables, whose sources are audited) and the
@@ -19,7 +27,7 @@ BEGIN
     FOR t IN SELECT c.oid::regclass FROM pg_class c
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
                 AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
-                                      'audit_time_ranges', 'change_request_events',
+                                      'audit_time_ranges', 'audit_keys', 'change_request_events',
                                       'event_heads', 'stream_events', 'jobs')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
@@ -67,6 +75,23 @@ CREATE TRIGGER head_forward BEFORE UPDATE OR DELETE ON nexplane.audit_chain_head
 CREATE TRIGGER head_forward_truncate BEFORE TRUNCATE ON nexplane.audit_chain_heads
     FOR EACH STATEMENT EXECUTE FUNCTION nexplane._audit_head_forward();
 
+-- A tenant's audit key stays: its row is never deleted and only ever
+-- re-wrapped (rotate_master_key), so no event loses the key of its MAC.
+CREATE FUNCTION nexplane._audit_key_kept() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' OR TG_OP = 'DELETE' OR NEW.tenant_id <> OLD.tenant_id THEN
+        PERFORM nexplane._raise('NX403', 'an audit key is never removed',
+            'The key of a tenant''s audit events is only ever re-wrapped by rotate_master_key().');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER key_kept BEFORE UPDATE OR DELETE ON nexplane.audit_keys
+    FOR EACH ROW EXECUTE FUNCTION nexplane._audit_key_kept();
+CREATE TRIGGER key_kept_truncate BEFORE TRUNCATE ON nexplane.audit_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._audit_key_kept();
+
 -- The guards fire in session_replication_role = replica too, where
 -- ordinary triggers do not: replica mode is no way around them.
 ALTER TABLE nexplane.audit_events ENABLE ALWAYS TRIGGER append_only;
@@ -77,3 +102,5 @@ ALTER TABLE nexplane.change_request_events ENABLE ALWAYS TRIGGER append_only;
 ALTER TABLE nexplane.change_request_events ENABLE ALWAYS TRIGGER append_only_truncate;
 ALTER TABLE nexplane.audit_chain_heads ENABLE ALWAYS TRIGGER head_forward;
 ALTER TABLE nexplane.audit_chain_heads ENABLE ALWAYS TRIGGER head_forward_truncate;
+ALTER TABLE nexplane.audit_keys ENABLE ALWAYS TRIGGER key_kept;
+ALTER TABLE nexplane.audit_keys ENABLE ALWAYS TRIGGER key_kept_truncate;

@@ -1,15 +1,16 @@
 -- The sealer: chains each tenant's committed events into audit_chain
 -- (per-tenant SHA-256 links) and notes the time spans for audit_query.
 
--- What a link hashes: every column of the event and the link's place in
--- the chain, as canonical jsonb text (time as epoch microseconds,
--- independent of settings).
+-- What a link hashes: every column of the event (its MAC too) and the
+-- link's place in the chain, as canonical jsonb text (time as epoch
+-- microseconds, independent of settings).  The sealer chains every event,
+-- whatever its MAC: audit_verify() reports those whose MAC does not hold.
 CREATE FUNCTION nexplane._audit_content(e nexplane.audit_events, chain_seq bigint) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT convert_to(jsonb_build_array(e.tenant_id, e.id, chain_seq,
         (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.actor_kind, e.actor_id,
         e.action, e.target_table, e.target_id, e.before, e.after, e.request_id,
-        e.trace_id)::text, 'UTF8')
+        e.trace_id, e.mac)::text, 'UTF8')
 $$;
 
 -- The next transaction id to be assigned (for the sealer).

@@ -1,13 +1,18 @@
--- Verification: recompute a tenant's chain and report what broke it.
+-- Verification: recompute a tenant's chain, check its events' MACs, and
+-- report what broke it.
 
--- Recompute one tenant's chain; report the first broken link, then a cut
--- tail, then an event the chain skipped.
+-- Recompute one tenant's chain and check every chained event's MAC;
+-- report the first broken link or event (by chain_seq), then a cut tail,
+-- then an event the chain skipped, then a state no event explains.  No
+-- event is named by its id, a number of the sequence all tenants share:
+-- by its chain_seq, or for one the chain skipped, its time and action.
 CREATE FUNCTION nexplane._audit_verify_tenant(tenant uuid) RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     sealed integer;
     checked bigint;
     broken jsonb;
+    mac_failures jsonb;
     head nexplane.audit_chain_heads;
     last_seq bigint;
     last_hash bytea;
@@ -15,15 +20,18 @@ BEGIN
     sealed := nexplane._audit_seal_tenant(tenant);
     SELECT * INTO head FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     WITH c AS (
-        SELECT l.chain_seq, l.event_id, l.prev_hash, l.hash, e.id IS NOT NULL AS present,
+        SELECT l.chain_seq, l.prev_hash, l.hash, e.id IS NOT NULL AS present,
                lag(l.hash) OVER w AS prev_link_hash, lag(l.chain_seq) OVER w AS prev_seq,
-               sha256(l.prev_hash || nexplane._audit_content(e, l.chain_seq)) AS recomputed
+               sha256(l.prev_hash || nexplane._audit_content(e, l.chain_seq)) AS recomputed,
+               -- written by audit.c, as it is? (a forged event is chained
+               -- like any other, so only its MAC tells)
+               CASE WHEN e.id IS NOT NULL THEN nexplane._audit_mac_ok(e) END AS mac_ok
           FROM nexplane.audit_chain l
           LEFT JOIN nexplane.audit_events e ON e.tenant_id = l.tenant_id AND e.id = l.event_id
          WHERE l.tenant_id = tenant
         WINDOW w AS (ORDER BY l.chain_seq)
     ), problems AS (
-        SELECT chain_seq, event_id,
+        SELECT chain_seq, mac_ok,
                CASE WHEN chain_seq <> coalesce(prev_seq, 0) + 1
                         THEN 'events are missing before this one'
                     WHEN prev_hash IS DISTINCT FROM coalesce(prev_link_hash, nexplane._audit_genesis())
@@ -32,23 +40,28 @@ BEGIN
                         THEN 'this event is missing'
                     WHEN hash IS DISTINCT FROM recomputed
                         THEN 'this event was altered'
+                    WHEN NOT mac_ok
+                        THEN 'this event was not written by Nexplane: its MAC is missing or does not hold'
                END AS problem
           FROM c
     )
     SELECT (SELECT count(*) FROM c),
-           (SELECT jsonb_build_object('chain_seq', chain_seq, 'event_id', event_id, 'problem', problem)
+           (SELECT jsonb_build_object('chain_seq', chain_seq, 'problem', problem)
               FROM problems WHERE problem IS NOT NULL ORDER BY chain_seq LIMIT 1),
+           (SELECT jsonb_build_object('count', count(*), 'first_chain_seq', min(chain_seq))
+              FROM problems WHERE NOT mac_ok),
            (SELECT coalesce(max(chain_seq), 0) FROM c),
            (SELECT coalesce((SELECT hash FROM c ORDER BY chain_seq DESC LIMIT 1),
                             nexplane._audit_genesis()))
-      INTO checked, broken, last_seq, last_hash;
+      INTO checked, broken, mac_failures, last_seq, last_hash;
     IF broken IS NULL AND head.tenant_id IS NOT NULL
        AND (last_seq <> head.last_seq OR last_hash <> head.last_hash) THEN
-        broken := jsonb_build_object('chain_seq', head.last_seq, 'event_id', NULL,
+        broken := jsonb_build_object('chain_seq', head.last_seq,
                                      'problem', 'events are missing at the end of the chain');
     END IF;
     IF broken IS NULL THEN
-        SELECT jsonb_build_object('chain_seq', NULL, 'event_id', e.id,
+        SELECT jsonb_build_object('chain_seq', NULL, 'occurred_at', e.occurred_at,
+                                  'action', e.action,
                                   'problem', 'this event was left out of the chain')
           INTO broken
           FROM nexplane.audit_events e
@@ -72,6 +85,7 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('ok', broken IS NULL, 'tenant_id', tenant, 'checked', checked,
                               'sealed_now', sealed, 'first_broken', broken,
+                              'mac_failures', mac_failures,
                               'head', jsonb_build_object('chain_seq', last_seq,
                                                          'hash', encode(last_hash, 'hex')));
 END

@@ -1,7 +1,15 @@
 -- audit_query(filter): newest first.  Filter keys: from, to (timestamps),
 -- actor_id, actor_kind, action (exact, or a prefix ending in '*'),
--- target_table, target_id, request_id, trace_id, before_id (keyset cursor: the id of
--- the last event of the previous page), limit (1 to 500, default 100).
+-- target_table, target_id, request_id, trace_id, before (keyset cursor:
+-- the "cursor" of the last event of the previous page), limit (1 to 500,
+-- default 100).
+--
+-- An event shows its chain_seq, the tenant's own count (null until
+-- sealed), and an opaque cursor, never its id: ids come from the sequence
+-- all tenants share, so the gap between two of them would tell another
+-- tenant's activity.  The cursor is the id encrypted under the tenant's
+-- audit key (audit_mac.c); another tenant's cursor is refused.  It pages
+-- by id, not chain_seq, because an event is listed before it is sealed.
 --
 -- Events are read backwards along the primary key, one id span after
 -- another from the newest: without a time range, one span of all ids; with
@@ -18,7 +26,7 @@ DECLARE
     t_from timestamptz;
     t_to timestamptz;
     by_time boolean;
-    below bigint;		-- ids up to this one (before_id - 1)
+    below bigint;		-- ids up to this one (the id of before, less 1)
     tail_from bigint;
     span record;
     page jsonb;
@@ -29,18 +37,23 @@ BEGIN
     tenant := nexplane.current_tenant_id();
     lim := nexplane._filter_limit(f, ARRAY['from', 'to', 'actor_id', 'actor_kind', 'action',
                                            'target_table', 'target_id', 'request_id',
-                                           'trace_id', 'before_id'], 100, 500);
+                                           'trace_id', 'before'], 100, 500);
     BEGIN
         t_from := (f->>'from')::timestamptz;
         t_to := (f->>'to')::timestamptz;
-        below := (f->>'before_id')::bigint;
         PERFORM (f->>'actor_id')::uuid;
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
     by_time := t_from IS NOT NULL OR t_to IS NOT NULL;
-    -- (greatest() would take 1 over a null, and keeps before_id - 1 in range)
-    below := CASE WHEN below IS NULL THEN 9223372036854775807 ELSE greatest(below, 1) - 1 END;
+    below := 9223372036854775807;
+    IF f ? 'before' THEN
+        IF jsonb_typeof(f->'before') IS DISTINCT FROM 'string' THEN
+            PERFORM nexplane._raise('NX400', 'invalid cursor',
+                                    'A cursor is a string, the "cursor" of an event audit_query() returned.');
+        END IF;
+        below := nexplane._audit_cursor_id(tenant, f->>'before') - 1;
+    END IF;
     SELECT coalesce(max(h.scan_from), 0) INTO tail_from
       FROM nexplane.audit_chain_heads h WHERE h.tenant_id = tenant;
     FOR span IN
@@ -58,9 +71,10 @@ BEGIN
         islands AS (SELECT lo, hi, sum(new) OVER (ORDER BY lo, hi) AS island FROM starts)
         SELECT min(lo) AS lo, max(hi) AS hi FROM islands GROUP BY island ORDER BY 2 DESC
     LOOP
-        SELECT coalesce(jsonb_agg(to_jsonb(e) || jsonb_build_object('chain_seq',
-                                      (SELECT l.chain_seq FROM nexplane.audit_chain l
-                                        WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id))
+        SELECT coalesce(jsonb_agg(to_jsonb(e) - 'id' - 'mac' || jsonb_build_object(
+                                      'chain_seq', (SELECT l.chain_seq FROM nexplane.audit_chain l
+                                                     WHERE l.tenant_id = e.tenant_id AND l.event_id = e.id),
+                                      'cursor', nexplane._audit_cursor(e.tenant_id, e.id))
                                   ORDER BY e.id DESC), '[]'), count(*)
           INTO page, k
           FROM (SELECT * FROM nexplane.audit_events e

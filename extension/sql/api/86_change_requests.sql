@@ -40,9 +40,6 @@ CREATE FUNCTION nexplane.cr_cancel(id uuid, reason text DEFAULT NULL) RETURNS js
 CREATE FUNCTION nexplane.cr_execute(id uuid) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_cr_execute' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-CREATE FUNCTION nexplane.cr_rollback(id uuid, reason text DEFAULT NULL) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'nx_cr_rollback' LANGUAGE C VOLATILE
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION nexplane.risk_score(connector_id uuid, change_type text,
                                     asset_ids uuid[] DEFAULT '{}',
                                     scheduled_for timestamptz DEFAULT NULL,
@@ -57,6 +54,9 @@ CREATE FUNCTION nexplane._cr_start(tenant_id uuid, id uuid) RETURNS jsonb
 CREATE FUNCTION nexplane._cr_complete(tenant_id uuid, id uuid, result jsonb DEFAULT NULL,
                                       rollback_state jsonb DEFAULT NULL) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_cr_complete' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION nexplane._cr_rollback_start(tenant_id uuid, id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nx_cr_rollback_start' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION nexplane._cr_fail(tenant_id uuid, id uuid, error text) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_cr_fail' LANGUAGE C VOLATILE
@@ -169,5 +169,66 @@ BEGIN
                       FROM nexplane.change_request_events x
                      WHERE x.tenant_id = nexplane.current_tenant_id()
                        AND x.change_request_id = id) e);
+END
+$$;
+
+-- cr_rollback(id, reason): a rollback is a change too.  It asks for a new
+-- change request (rollback_of = id) of the same connector, change type and
+-- parameters, submitted at once: scored at the same class, needing the
+-- approvals of that class and obeying freeze and change windows like any
+-- change, then executed by someone (cr_execute).  When it runs, the
+-- connector's rollback undoes what id's execution stored; id moves to
+-- rolling_back, then rolled_back or rollback_failed.  One open rollback
+-- per change; a rollback itself is not rolled back.
+CREATE FUNCTION nexplane.cr_rollback(id uuid, reason text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    o nexplane.change_requests;
+    rb uuid;
+BEGIN
+    PERFORM nexplane._require_role('admin', 'operator');
+    PERFORM nexplane._require_id(id);
+    IF length(reason) > 2000 THEN
+        PERFORM nexplane._raise('NX422', 'reason is at most 2000 characters');
+    END IF;
+    SELECT * INTO o FROM nexplane.change_requests c
+     WHERE c.tenant_id = nexplane.current_tenant_id() AND c.id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM nexplane._raise('NX404', format('change request %s not found', id));
+    END IF;
+    IF o.state NOT IN ('completed', 'failed') THEN
+        PERFORM nexplane._raise('NX409', format('change request %s cannot rollback', id),
+            format('It is in state "%s".', o.state),
+            'Only a completed or failed change is rolled back.');
+    END IF;
+    IF o.rollback_of IS NOT NULL THEN
+        PERFORM nexplane._raise('NX409', 'a rollback is not rolled back', NULL,
+            'Request the original change again instead.');
+    END IF;
+    IF NOT coalesce((SELECT (t->>'rollback')::boolean
+                       FROM nexplane.connectors n,
+                            jsonb_array_elements(nexplane._connector_types()) ct,
+                            jsonb_array_elements(ct->'change_types') t
+                      WHERE n.tenant_id = o.tenant_id AND n.id = o.connector_id
+                        AND ct->>'type' = n.type AND t->>'name' = o.change_type), false) THEN
+        PERFORM nexplane._raise('NX409', format('a %s cannot be rolled back', o.change_type));
+    END IF;
+    IF o.rollback_state IS NULL THEN
+        PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
+            'Its execution stored no rollback state (it never reached the target).');
+    END IF;
+    IF EXISTS (SELECT 1 FROM nexplane.change_requests r
+                WHERE r.tenant_id = o.tenant_id AND r.rollback_of = o.id
+                  AND r.state NOT IN ('rejected', 'cancelled', 'failed')) THEN
+        PERFORM nexplane._raise('NX409', format('change request %s already has a rollback', id));
+    END IF;
+    rb := (nexplane.cr_create(o.connector_id, o.change_type, o.params,
+                              left('Roll back: ' || o.title, 200),
+                              coalesce(reason, format('Rollback of change request %s', o.id)),
+                              o.asset_ids)->>'id')::uuid;
+    UPDATE nexplane.change_requests c SET rollback_of = o.id
+     WHERE c.tenant_id = o.tenant_id AND c.id = rb;
+    RETURN nexplane.cr_submit(rb);
 END
 $$;

@@ -29,8 +29,11 @@ CREATE TABLE nexplane.change_requests (
     submitted_at    timestamptz,
     executed_at     timestamptz,
     completed_at    timestamptz,
+    -- a rollback is a change request of its own, of the change it undoes
+    rollback_of     uuid,
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, requester_id, idempotency_key),
+    FOREIGN KEY (tenant_id, rollback_of) REFERENCES nexplane.change_requests (tenant_id, id),
     FOREIGN KEY (tenant_id, connector_id) REFERENCES nexplane.connectors (tenant_id, id),
     FOREIGN KEY (tenant_id, requester_id) REFERENCES nexplane.users (tenant_id, id)
 );
@@ -38,6 +41,8 @@ CREATE INDEX change_requests_list_idx
     ON nexplane.change_requests (tenant_id, created_at DESC, id DESC);
 CREATE INDEX change_requests_state_idx
     ON nexplane.change_requests (tenant_id, state, created_at DESC);
+CREATE INDEX change_requests_rollback_idx
+    ON nexplane.change_requests (tenant_id, rollback_of) WHERE rollback_of IS NOT NULL;
 CREATE INDEX change_requests_connector_idx
     ON nexplane.change_requests (tenant_id, connector_id, created_at DESC);
 ALTER TABLE nexplane.change_requests ENABLE ROW LEVEL SECURITY;

@@ -66,7 +66,7 @@ CREATE TABLE nexplane.schedules (
     id           uuid NOT NULL DEFAULT gen_random_uuid(),
     connector_id uuid NOT NULL,
     job_kind     text NOT NULL CHECK (job_kind IN ('discover', 'test_connection')),
-    cron         text NOT NULL CHECK (length(cron) BETWEEN 9 AND 100),
+    cron         text NOT NULL CHECK (length(cron) BETWEEN 1 AND 100),  -- cron.c parses it
     timezone     text NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64),
     enabled      boolean NOT NULL DEFAULT true,
     next_run_at  timestamptz,
@@ -78,6 +78,10 @@ CREATE TABLE nexplane.schedules (
     FOREIGN KEY (tenant_id, created_by) REFERENCES nexplane.users (tenant_id, id)
 );
 CREATE INDEX schedules_due_idx ON nexplane.schedules (next_run_at) WHERE enabled;
+-- The clock tick asks, each minute, whether a due schedule's last run is
+-- still going (queued or running): only those jobs, not its whole history.
+CREATE INDEX jobs_schedule_going_idx ON nexplane.jobs (tenant_id, schedule_id)
+    WHERE schedule_id IS NOT NULL AND state IN ('queued', 'running');
 ALTER TABLE nexplane.schedules ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.schedules FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.schedules

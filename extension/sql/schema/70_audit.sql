@@ -10,7 +10,7 @@
 -- (its check would take a key-share lock on the tenant row for every
 -- event, making one tenant's writers contend; tenants are never deleted);
 -- no CHECK constraints.  Only C code writes here, from fixed sets of
--- values, and the hash chain covers what was written.
+-- values; the MAC marks what it wrote and the hash chain covers it.
 
 CREATE TABLE nexplane.audit_events (
     tenant_id    uuid NOT NULL,
@@ -26,6 +26,9 @@ CREATE TABLE nexplane.audit_events (
     after        jsonb,
     request_id   text,
     trace_id     text,
+    -- HMAC-SHA256 of every column above under the tenant's audit key
+    -- (audit_mac.c): NULL or wrong for an event audit.c did not write
+    mac          bytea,
     PRIMARY KEY (tenant_id, id)
 );
 -- The audit space worker (bgworkers/audit_space.c) keeps empty pages at the
@@ -99,5 +102,23 @@ CREATE INDEX audit_time_ranges_at_idx ON nexplane.audit_time_ranges (tenant_id, 
 ALTER TABLE nexplane.audit_time_ranges ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.audit_time_ranges FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.audit_time_ranges
+    USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
+    WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
+
+-- Per tenant: the random key behind its events' MACs and audit_query's
+-- cursors (audit_mac.c), made with the tenant's first event and wrapped
+-- (AES-256-GCM) under a key derived from the master key, which SQL never
+-- sees.  rotate_master_key() re-wraps it; the key itself never changes,
+-- so events keep verifying.  Not audited (the trail's own machinery);
+-- never deleted.
+CREATE TABLE nexplane.audit_keys (
+    tenant_id     uuid PRIMARY KEY REFERENCES nexplane.tenants (id),
+    wrapped_key   bytea NOT NULL CHECK (length(wrapped_key) = 60),
+    master_key_id text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE nexplane.audit_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nexplane.audit_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON nexplane.audit_keys
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());

@@ -3,7 +3,9 @@
  * connector_call.c
  *	  connector_call(): run one connector operation directly, outside the
  *	  job engine, so that each connector's tests can drive a real server
- *	  step by step (and try what the engine never sends).  Superuser only.
+ *	  step by step (and try what the engine never sends); and
+ *	  credential_works(): whether a target takes a stored credential, for
+ *	  the tests of rotations through the engine.  Superuser only.
  *
  * The result is {"ok", "error", "result", "rollback_state", "evidence"},
  * exactly what the operation reported: the tests check that no secret is
@@ -15,6 +17,8 @@
 
 #include "connector.h"
 #include "context.h"
+#include "spi_util.h"
+#include "vault.h"
 
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -108,4 +112,69 @@ nxt_connector_call(PG_FUNCTION_ARGS)
 	nxt_push_jsonb(&buf, "evidence", out.evidence, true);
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* A stored credential as a Jsonb of this call's memory, or NULL. */
+static Jsonb *
+nxt_stored_secret(const char *tenant, const char *credential_id)
+{
+	NxSecret   *s = nx_vault_credential_secret(tenant, credential_id);
+	Jsonb	   *jb = nx_jsonb_parse((const char *) s->data, (int) s->len);
+
+	nx_secret_wipe(s);
+	return jb;
+}
+
+/*
+ * credential_works(connector_id, credential_id, params): does the
+ * connector's target accept the credential as the vault holds it now?
+ * params are the rotation's (the account, for connectors that name it).  The connector's
+ * verify of a rotation, logging in as the account with the stored secret.
+ * Answers a boolean only; the plaintext stays in this call's memory.
+ */
+PG_FUNCTION_INFO_V1(nxt_credential_works);
+Datum
+nxt_credential_works(PG_FUNCTION_ARGS)
+{
+	const char *connector_id;
+	const char *credential_id;
+	const char *tenant;
+	const NxConnector *c;
+	NxConnectorCall call = {0};
+	NxConnectorResult out = {0};
+	const char *args[1];
+
+	if (!nx_caller_is_superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_NX_FORBIDDEN),
+				 errmsg("only a PostgreSQL superuser may call connectors directly")));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NX_BAD_INPUT), errmsg("connector_id and credential_id are required")));
+	connector_id = nx_uuid_out(PG_GETARG_UUID_P(0));
+	credential_id = nx_uuid_out(PG_GETARG_UUID_P(1));
+	args[0] = connector_id;
+	SPI_connect();
+	if (nx_spi_system("SELECT tenant_id, type, config, credential_id FROM nexplane.connectors"
+					  " WHERE id = $1::uuid", 1, args) != 1)
+		ereport(ERROR, (errcode(ERRCODE_NX_NOT_FOUND), errmsg("no such connector")));
+	tenant = pstrdup(nx_spi_get(0, 1));
+	c = nx_connector_find(nx_spi_get(0, 2));
+	call.config = nx_spi_get_jsonb(0, 3);
+	if (nx_spi_get(0, 4))
+		call.credential = nxt_stored_secret(tenant, pstrdup(nx_spi_get(0, 4)));
+	call.new_secret = nxt_stored_secret(tenant, credential_id);
+	for (const NxChangeType *t = c->change_types; t->name; t++)
+		if (t->rotates_secret)
+			call.change_type = t;
+	if (call.change_type == NULL || c->verify == NULL)
+		ereport(ERROR, (errcode(ERRCODE_NX_INVALID), errmsg("connector %s has no rotation to verify", c->name)));
+	call.params = PG_ARGISNULL(2) ?
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))) : PG_GETARG_JSONB_P(2);
+	call.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+	c->verify(&call, &out);
+	memset(VARDATA(call.new_secret), 0, VARSIZE(call.new_secret) - VARHDRSZ);
+	if (call.credential)
+		memset(VARDATA(call.credential), 0, VARSIZE(call.credential) - VARHDRSZ);
+	SPI_finish();
+	PG_RETURN_BOOL(out.ok);
 }

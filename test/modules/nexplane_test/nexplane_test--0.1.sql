@@ -21,3 +21,10 @@ CREATE FUNCTION connector_call(type text, op text, config jsonb, credential json
     SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION connector_call(text, text, jsonb, jsonb, text, jsonb, jsonb, jsonb,
                                       jsonb, boolean, integer) FROM PUBLIC;
+
+-- credential_works: does the connector's target take the stored credential?
+CREATE FUNCTION credential_works(connector_id uuid, credential_id uuid,
+                                 params jsonb DEFAULT '{}') RETURNS boolean
+    AS 'MODULE_PATHNAME', 'nxt_credential_works' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION credential_works(uuid, uuid, jsonb) FROM PUBLIC;

@@ -1,0 +1,259 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_password.c
+ *	  rotate_password for Redis ACL users, with an overlap: add the new
+ *	  password beside the old, prove it by logging in as the account, and
+ *	  only then remove the old.  Clients holding the old password keep
+ *	  working until the new one is known to work; if it does not, it is
+ *	  taken out again and the account is as it was.
+ *
+ * Passwords reach ACL SETUSER only as SHA-256 hashes ("#<hex>" adds one,
+ * "!<hex>" removes one), so no ACL command, SLOWLOG entry or MONITOR
+ * stream ever holds a plaintext; the plaintext travels only in AUTH.
+ *
+ * After a rotation the account has exactly one password, the new one:
+ * every other hash is removed, the old password's and any the vault does
+ * not know about (a rotation after a leak must not leave a stray password
+ * working).  Adding a password also clears nopass.
+ *
+ * Rollback is the same operation towards the previous password (the
+ * engine passes it as new_secret, with undoing): overlap again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "redis_client.h"
+
+/*
+ * The password of a rotation secret ({"username", "password"}); NULL (out
+ * says why) when there is none, or when the secret names another user.
+ */
+static char *
+nxr_secret_password(NxRedis *r, Jsonb *secret, const char *which, const char *username)
+{
+	char	   *user = nx_jsonb_get_cstring(secret, "username");
+	char	   *password = nx_jsonb_get_cstring(secret, "password");
+
+	if (user != NULL && strcmp(user, username) != 0)
+	{
+		nxr_secret_free(password);
+		nx_connector_fail(r->out, "%s is the credential of another user, not of \"%s\"", which, username);
+		return NULL;
+	}
+	if (password == NULL || password[0] == '\0')
+	{
+		nxr_secret_free(password);
+		nx_connector_fail(r->out, "%s has no password", which);
+		return NULL;
+	}
+	return password;
+}
+
+/* The account exists and is on: a password can be proved by logging in. */
+static bool
+rotate_check(NxRedis *r, const NxRedisArgs *a)
+{
+	NxRedisUser u;
+
+	if (!nxr_get_user(r, a->username, &u))
+		return false;
+	if (!u.exists)
+	{
+		nx_connector_fail(r->out, "the redis server has no user \"%s\"", a->username);
+		return false;
+	}
+	if (!u.on)
+	{
+		nx_connector_fail(r->out, "user \"%s\" is off, so no login can prove its new password: "
+						  "enable it first", a->username);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Give the account password in place of all others, proving it by a login
+ * in between.
+ */
+static void
+rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
+{
+	NxRedisUser before,
+				after;
+	char	   *hash;
+	const char *add[1];
+	const char **remove;
+	int			nremove = 0;
+	NxRedisLogin login;
+	StringInfoData result,
+				state,
+				evidence;
+
+	if (!rotate_check(r, a) || !nxr_get_user(r, a->username, &before) ||
+		!nxr_step(r, 20, "adding the new password"))
+		return;
+	hash = nxr_password_hash(password);
+	add[0] = psprintf("#%s", hash);
+	if (!nxr_set_user(r, a->username, true, 1, add))
+		return;
+	nxr_progress(r, 40, "logging in as the account");
+
+	login = nxr_try_login(r->call, r->out, a->username, password);
+	if (login != NXR_LOGIN_OK)
+	{
+		/*
+		 * Take the unproved password out again, so the account is as before
+		 * ("nopass" also clears the password list).
+		 */
+		const char *undo[1] = {before.nopass ? "nopass" : psprintf("!%s", hash)};
+		char	   *why = login == NXR_LOGIN_ERROR ? r->out->error : "the server refused it";
+
+		if (nxr_set_user(r, a->username, true, 1, undo))
+			nx_connector_fail(r->out, "logging in as \"%s\" with the new password failed (%s), so "
+							  "it was removed again; the old password still works", a->username, why);
+		else
+			nx_connector_fail(r->out, "logging in as \"%s\" with the new password failed (%s), and "
+							  "removing it again failed too: both passwords are set", a->username, why);
+		return;
+	}
+
+	nxr_progress(r, 70, "removing the old password");
+	if (!nxr_get_user(r, a->username, &after))
+		return;
+	remove = palloc(sizeof(char *) * (after.npasswords + 1));
+	for (int i = 0; i < after.npasswords; i++)
+		if (after.hashes[i] && strcmp(after.hashes[i], hash) != 0)
+			remove[nremove++] = psprintf("!%s", after.hashes[i]);
+	if (nremove > 0 && !nxr_set_user(r, a->username, true, nremove, remove))
+		return;
+
+	nxr_json_begin(&state);
+	nxr_json_str(&state, "username", a->username);
+	nxr_json_int(&state, "passwords_before", before.npasswords);
+	nxr_json_bool(&state, "nopass_before", before.nopass);
+	if (!r->call->undoing)
+		r->out->rollback_state = nxr_json_end(&state);
+	nxr_json_begin(&result);
+	nxr_json_str(&result, "username", a->username);
+	nxr_json_str(&result, "password", r->call->undoing ? "restored" : "rotated");
+	nxr_json_int(&result, "passwords_removed", nremove);
+	if (!nxr_persist(r, &result))
+		return;
+	nxr_json_begin(&evidence);
+	nxr_json_bool(&evidence, "login_with_new_password", true);
+	nxr_json_int(&evidence, "passwords_before", before.npasswords);
+	nxr_json_bool(&evidence, "nopass_before", before.nopass);
+	nxr_json_int(&evidence, "passwords_after", after.npasswords - nremove);
+	r->out->result = nxr_json_end(&result);
+	r->out->evidence = nxr_json_end(&evidence);
+	r->out->ok = true;
+}
+
+/* execute and rollback: rotate to new_secret's password, zeroed after. */
+static void
+rotate_to(NxRedis *r, const NxRedisArgs *a)
+{
+	char	   *volatile password =
+		nxr_secret_password(r, r->call->new_secret,
+							r->call->undoing ? "the previous password (new_secret)" : "new_secret",
+							a->username);
+
+	if (password == NULL)
+		return;
+	PG_TRY();
+	{
+		rotate_with(r, a, password);
+	}
+	PG_FINALLY();
+	{
+		nxr_secret_free(password);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The proof, seen as a client would: the new password logs in, the old one
+ * (when the engine passed it and it differs) no longer does, and the user
+ * is not nopass (where any password logs in and proves nothing).
+ */
+static void
+rotate_verify_with(NxRedis *r, const NxRedisArgs *a, const char *password, const char *old)
+{
+	NxRedisUser u;
+	NxRedisLogin login;
+	StringInfoData evidence;
+
+	if (!nxr_get_user(r, a->username, &u))
+		return;
+	if (!u.exists)
+	{
+		nx_connector_fail(r->out, "the redis server has no user \"%s\"", a->username);
+		return;
+	}
+	if (u.nopass)
+	{
+		nx_connector_fail(r->out, "user \"%s\" is nopass: any password logs in", a->username);
+		return;
+	}
+	login = nxr_try_login(r->call, r->out, a->username, password);
+	if (login == NXR_LOGIN_ERROR)
+		return;
+	if (login == NXR_LOGIN_REFUSED)
+	{
+		nx_connector_fail(r->out, "logging in as \"%s\" with %s failed", a->username,
+						  r->call->undoing ? "the restored password" : "the new password");
+		return;
+	}
+	nxr_json_begin(&evidence);
+	nxr_json_str(&evidence, "username", a->username);
+	nxr_json_bool(&evidence, "login_with_new_password", true);
+	if (old != NULL && old[0] != '\0' && strcmp(old, password) != 0)
+	{
+		login = nxr_try_login(r->call, r->out, a->username, old);
+		if (login == NXR_LOGIN_ERROR)
+			return;
+		if (login == NXR_LOGIN_OK)
+		{
+			nx_connector_fail(r->out, "the old password of \"%s\" still logs in", a->username);
+			return;
+		}
+		nxr_json_bool(&evidence, "old_password_refused", true);
+	}
+	else
+		nxr_json_str(&evidence, "old_password_refused", NULL);
+	nxr_json_int(&evidence, "passwords", u.npasswords);
+	r->out->evidence = nxr_json_end(&evidence);
+	r->out->ok = true;
+}
+
+static void
+rotate_verify(NxRedis *r, const NxRedisArgs *a)
+{
+	char	   *volatile password =
+		nxr_secret_password(r, r->call->new_secret,
+							r->call->undoing ? "the previous password (new_secret)" : "new_secret",
+							a->username);
+	char	   *volatile old = NULL;
+
+	if (password == NULL)
+		return;
+	PG_TRY();
+	{
+		old = nx_jsonb_get_cstring(r->call->old_secret, "password");
+		rotate_verify_with(r, a, password, old);
+	}
+	PG_FINALLY();
+	{
+		nxr_secret_free(password);
+		nxr_secret_free(old);
+	}
+	PG_END_TRY();
+}
+
+const NxRedisChange nxr_rotate_password = {
+	.name = "rotate_password",
+	.check = rotate_check,
+	.execute = rotate_to,
+	.verify = rotate_verify,
+	.rollback = rotate_to,
+	.rules = false,
+};

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The redis connector through the whole engine, against Debian's
+# redis-server: every change type created by an operator, approved by an
+# approver, executed by the job workers, checked with redis-cli logged in
+# as the account, then rolled back (a change request of its own, approved
+# and run the same way) and checked again; the rotation's new secret only
+# in the vault; no secret in any log, result, evidence or audit event.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../servers/redis.sh"
+. "$(dirname "$0")/engine_lib.sh"
+
+R=$E2E_DIR/redis
+trap 'nx_redis_stop "$R"; nx_cluster_stop "$E2E_DIR/pg"; [ -n "${KEEP:-}" ] || rm -rf "$E2E_DIR"' EXIT
+eng_setup
+
+pw() { echo "canary-$1-$(openssl rand -hex 8)"; }
+ADMIN=$(pw admin) OLD=$(pw old) P2=$(pw app2)
+port=$(nx_free_port 26379)
+nx_redis_init "$R" "$port" aclfile
+h() { echo "#$(nx_redis_hash "$1")"; }
+nx_redis_user "$R" default off
+nx_redis_user "$R" nxadmin on "$(h "$ADMIN")" resetchannels -@all +acl +client\|list +client\|kill +config\|get
+nx_redis_user "$R" app1 on "$(h "$OLD")" '~app1:*' resetchannels -@all +@read +ping
+nx_redis_user "$R" app2 on "$(h "$P2")" resetchannels -@all +ping
+nx_redis_start "$R" || { echo "not ok - redis server starts"; exit 1; }
+
+rc() { # USER PASSWORD COMMAND...
+  local u=$1 p=$2
+  shift 2
+  REDISCLI_AUTH=$p redis-cli --no-auth-warning --user "$u" -h 127.0.0.1 -p "$port" "$@" 2>&1
+}
+# (answers are read whole: grep -q on a pipe would end redis-cli with
+# SIGPIPE, which pipefail counts as a failure)
+pong() { [ "$(rc "$1" "$2" PING)" = PONG ]; }
+refused() { local a; a=$(rc "$1" "$2" PING); grep -q -e WRONGPASS -e NOAUTH <<<"$a"; }
+user_exists() { local a; a=$(rc nxadmin "$ADMIN" ACL USERS); grep -qx "$1" <<<"$a"; }
+state_is() { [ "$(eng_state "$1")" = "$2" ]; }
+state_like() { local s; s=$(eng_state "$1"); grep -qE "$2" <<<"$s"; }
+no() { ! "$@"; }
+refused_rollback() { local a; a=$(eng_as "$ENG_OP" "SELECT nexplane.cr_rollback('$1')" 2>&1); grep -q "$2" <<<"$a"; }
+
+eng_secret admin "{\"username\": \"nxadmin\", \"password\": \"$ADMIN\"}"
+eng_secret app1 "{\"username\": \"app1\", \"password\": \"$OLD\"}"
+ADMIN_CRED=$(eng_credential redis-admin admin)
+APP1=$(eng_credential redis-app1 app1)
+CONN=$(eng_connector redis cache "{\"host\": \"127.0.0.1\", \"port\": $port}" "$ADMIN_CRED")
+check "a redis connector is made, its credential checked" test -n "$CONN"
+
+# test and discover, as jobs
+check "connector_test: the job succeeds" test "$(eng_job "$CONN" test_connection)" = succeeded
+check "... and the connector's health is ok" \
+  test "$(eng_as "$ENG_OP" "SELECT nexplane.connector_get('$CONN')->'health'->>'state'")" = ok
+check "connector_discover: the job succeeds" test "$(eng_job "$CONN" discover)" = succeeded
+check "... and the users are assets, in the connector's environment" \
+  test "$(eng_as "$ENG_OP" "SELECT count(*) FROM jsonb_array_elements(nexplane.asset_list('{\"connector_id\": \"$CONN\"}')) a
+                           WHERE a->>'name' IN ('app1', 'app2') AND a->>'environment' = 'production'")" = 2
+
+# rotate_password: a new secret only the vault knows
+CR=$(eng_change "$CONN" rotate_password "{\"username\": \"app1\", \"credential_id\": \"$APP1\"}")
+check "rotate_password: completed through approval and the workers" state_is "$CR" completed
+check "... the old password is refused by redis" refused app1 "$OLD"
+check "... the vault's new password logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... the vault keeps the old one as previous, nothing pending" \
+  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
+check "... evidence of the pre-check, the execution and the verification" \
+  test "$(sql -c "SELECT string_agg(kind, ',' ORDER BY created_at, kind) FROM nexplane.evidence WHERE change_request_id = '$CR'")" = "execution,pre_check,verification"
+check "... each with the SHA-256 of its content" \
+  test "$(sql -c "SELECT bool_and(sha256 = sha256(convert_to(content::text, 'UTF8'))) FROM nexplane.evidence WHERE change_request_id = '$CR'")" = t
+RB=$(eng_rollback "$CR")
+check "its rollback: a change request of its own, completed" state_is "$RB" completed
+check "... the original is rolled back" state_is "$CR" rolled_back
+check "... the old password logs in again" pong app1 "$OLD"
+check "... and it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+
+# create_user, then its rollback (the user is gone)
+CR=$(eng_change "$CONN" create_user '{"username": "app5", "key_patterns": "app5:*", "categories": "+@read"}')
+check "create_user: completed" state_is "$CR" completed
+check "... the user exists on the server" user_exists app5
+RB=$(eng_rollback "$CR")
+check "its rollback completed" state_is "$RB" completed
+check "... redis no longer has app5" no user_exists app5
+
+# disable_user ends logins; its rollback lets them in again
+CR=$(eng_change "$CONN" disable_user '{"username": "app2"}')
+check "disable_user: completed" state_is "$CR" completed
+check "... app2 can no longer log in" refused app2 "$P2"
+RB=$(eng_rollback "$CR")
+check "its rollback completed" state_is "$CR" rolled_back
+check "... app2 logs in again" pong app2 "$P2"
+
+# delete_user has no rollback
+CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')
+check "delete_user: completed" state_is "$CR" completed
+check "... redis no longer has app2" no user_exists app2
+check "... and a rollback of it is refused" refused_rollback "$CR" "cannot be rolled back"
+
+# a change that fails on the target: failed with the connector's reason,
+# the rotation's pending secret dropped, the old credential kept
+CR=$(eng_change "$CONN" rotate_password "{\"username\": \"nobody\", \"credential_id\": \"$APP1\"}")
+check "a rotation of a user redis does not have fails, saying why" state_like "$CR" "^failed: .*nobody"
+check "... no pending version is left" test -z "$(sql -c "SELECT 1 FROM nexplane.credential_versions WHERE credential_id = '$APP1' AND status = 'pending'")"
+check "... the vault's credential still logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+
+check "no password in the server log, results, evidence, jobs or audit events" eng_no_secrets "$ADMIN" "$OLD" "$P2"
