@@ -173,8 +173,10 @@ CREATE FUNCTION nexplane._jobs_wake_now() RETURNS void
 
 -- The tenants with queued jobs, at most max_tenants, from a random one on
 -- (wrapping around), one index probe each: the fair shares' list.
+-- No sort, like _jobs_claim (below, "Plans").
 CREATE FUNCTION nexplane._jobs_queued_tenants(max_tenants integer) RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    SET enable_sort = off AS $$
 DECLARE
     start uuid := gen_random_uuid();
     cur uuid := start;
@@ -221,12 +223,25 @@ $$;
 -- claim takes the next attempt number, the fence every later write names.
 -- live_pids: the job workers alive now (a running job of any other pid
 -- lost its worker).
+--
+-- Plans: the queue's statistics are often wrong (an empty queue analyzed,
+-- then a burst of 20,000 jobs), so the round does not lean on them:
+-- - each locking subquery is a MATERIALIZED CTE joined by the primary key,
+--   so no plan rescans it: a nested loop that rescanned one for every row
+--   of jobs, planned while the queue was empty, took 155 s for one round
+--   once 20,000 jobs had come (and the worker replans as the queue grows:
+--   bgworkers/job_worker.c, nx_plans_follow_queue);
+-- - no sort (enable_sort): every ORDER BY here has its index
+--   (jobs_queue_idx, jobs_change_queue_idx), and a plan that read all the
+--   queued jobs through jobs_due_idx to sort them, which an estimate of
+--   one row makes look cheaper, cost 40 ms a round with 20,000 queued.
 CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
                                      lease_seconds integer, batch integer DEFAULT 32)
     RETURNS TABLE (tenant_id uuid, id uuid, kind text, connector_id uuid,
                    change_request_id uuid, attempt integer, max_attempts integer,
                    recovering boolean)
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_sort = off AS $$
 #variable_conflict use_column
 DECLARE
     lease interval := lease_seconds * interval '1 s';
@@ -234,6 +249,11 @@ DECLARE
     claimed integer := 0;
 BEGIN
     -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
+    WITH l AS MATERIALIZED (
+        SELECT l.tenant_id, l.id FROM nexplane.jobs l
+         WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
+           AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+         LIMIT 16 FOR UPDATE SKIP LOCKED)
     UPDATE nexplane.jobs j
        SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
            run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))
@@ -241,21 +261,18 @@ BEGIN
            finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
            error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),
            lease_until = NULL, worker_pid = NULL
-     WHERE (j.tenant_id, j.id) IN (
-           SELECT l.tenant_id, l.id FROM nexplane.jobs l
-            WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
-            LIMIT 16 FOR UPDATE SKIP LOCKED);
+      FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id;
 
     -- lost changes: claimed again, for recovery only, never re-run
     RETURN QUERY
+    WITH l AS MATERIALIZED (
+        SELECT l.tenant_id, l.id FROM nexplane.jobs l
+         WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
+           AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+         LIMIT 16 FOR UPDATE SKIP LOCKED)
     UPDATE nexplane.jobs j
        SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
-     WHERE (j.tenant_id, j.id) IN (
-           SELECT l.tenant_id, l.id FROM nexplane.jobs l
-            WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
-            LIMIT 16 FOR UPDATE SKIP LOCKED)
+      FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id
     RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
               j.max_attempts, true;
     GET DIAGNOSTICS claimed = ROW_COUNT;
@@ -267,7 +284,7 @@ BEGIN
     -- is locked while claiming, so a racing worker skips it, and
     -- jobs_one_change_idx fails the rare racer that got past, never runs it
     RETURN QUERY
-    WITH c AS (
+    WITH c AS MATERIALIZED (
         SELECT q.tenant_id, q.id
           FROM nexplane.jobs q JOIN nexplane.connectors n
             ON n.tenant_id = q.tenant_id AND n.id = q.connector_id
@@ -294,7 +311,7 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH c AS (
+    WITH c AS MATERIALIZED (
         SELECT q.tenant_id, q.id FROM unnest(tenants) AS t(tenant_id),
          LATERAL (SELECT x.tenant_id, x.id FROM nexplane.jobs x
                    WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
