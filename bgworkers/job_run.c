@@ -564,8 +564,16 @@ nx_run_prepare(NxRun *run, bool *touch_cr, bool *waits)
 
 	*touch_cr = false;
 	*waits = false;
-	if (why || !nx_is_change(run->job) || run->job->recovering)
+	if (why || run->job->recovering)
 		return why;
+	if (!nx_is_change(run->job))
+	{
+		/* tests and discovery wait for an open breaker like changes */
+		if (strcmp(run->status, "disabled") == 0)
+			return "the connector is disabled";
+		*waits = run->breaker_until != NULL;
+		return run->breaker_until;
+	}
 	if (strcmp(run->cr_state, "scheduled") == 0)
 	{
 		const char *args[] = {run->job->tenant_id, run->job->change_request_id};
