@@ -53,6 +53,11 @@ nx_txn_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* the lock order DROP EXTENSION takes too (worker_common.c) */
+	if (!nx_worker_extension_ready())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the nexplane extension is being dropped")));
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
@@ -615,10 +620,7 @@ nx_job_run_noops(NxJob *jobs, int n)
 		any = strcmp(jobs[i].kind, "noop") == 0;
 	if (!any)
 		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	nx_txn_begin();
 	pgstat_report_activity(STATE_RUNNING, "nexplane: noop jobs");
 	for (int i = 0; i < n; i++)
 		if (strcmp(jobs[i].kind, "noop") == 0)
