@@ -173,8 +173,10 @@ CREATE FUNCTION nexplane._jobs_wake_now() RETURNS void
 
 -- The tenants with queued jobs, at most max_tenants, from a random one on
 -- (wrapping around), one index probe each: the fair shares' list.
+-- No sort, like _jobs_claim (below, "Plans").
 CREATE FUNCTION nexplane._jobs_queued_tenants(max_tenants integer) RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    SET enable_sort = off AS $$
 DECLARE
     start uuid := gen_random_uuid();
     cur uuid := start;
@@ -221,12 +223,25 @@ $$;
 -- claim takes the next attempt number, the fence every later write names.
 -- live_pids: the job workers alive now (a running job of any other pid
 -- lost its worker).
+--
+-- Plans: the queue's statistics are often wrong (an empty queue analyzed,
+-- then a burst of 20,000 jobs), so the round does not lean on them:
+-- - each locking subquery is a MATERIALIZED CTE joined by the primary key,
+--   so no plan rescans it: a nested loop that rescanned one for every row
+--   of jobs, planned while the queue was empty, took 155 s for one round
+--   once 20,000 jobs had come (and the worker replans as the queue grows:
+--   bgworkers/job_worker.c, nx_plans_follow_queue);
+-- - no sort (enable_sort): every ORDER BY here has its index
+--   (jobs_queue_idx, jobs_change_queue_idx), and a plan that read all the
+--   queued jobs through jobs_due_idx to sort them, which an estimate of
+--   one row makes look cheaper, cost 40 ms a round with 20,000 queued.
 CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
                                      lease_seconds integer, batch integer DEFAULT 32)
     RETURNS TABLE (tenant_id uuid, id uuid, kind text, connector_id uuid,
                    change_request_id uuid, attempt integer, max_attempts integer,
                    recovering boolean)
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_sort = off AS $$
 #variable_conflict use_column
 DECLARE
     lease interval := lease_seconds * interval '1 s';
@@ -235,59 +250,78 @@ DECLARE
     per_tenant integer;
     claimed integer := 0;
 BEGIN
-    -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
-    UPDATE nexplane.jobs j
-       SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
-           run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))
-                               * (0.75 + random() / 2) * interval '1 ms',
-           finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
-           error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),
-           lease_until = NULL, worker_pid = NULL
-     WHERE (j.tenant_id, j.id) IN (
-           SELECT l.tenant_id, l.id FROM nexplane.jobs l
-            WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
-            LIMIT 16 FOR UPDATE SKIP LOCKED);
+    -- Each step first looks, with a plain probe, whether it has anything to
+    -- do: starting an UPDATE of jobs (its ten indexes, the row locks' set-up)
+    -- costs more than the probe, and most rounds have no lost job and no
+    -- queued change.
 
-    -- lost changes: claimed again, for recovery only, never re-run
-    RETURN QUERY
-    UPDATE nexplane.jobs j
-       SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
-     WHERE (j.tenant_id, j.id) IN (
-           SELECT l.tenant_id, l.id FROM nexplane.jobs l
-            WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
-            LIMIT 16 FOR UPDATE SKIP LOCKED)
-    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-              j.max_attempts, true;
-    GET DIAGNOSTICS claimed = ROW_COUNT;
-    IF claimed > 0 THEN
-        RETURN;
+    -- lost jobs
+    IF EXISTS (SELECT 1 FROM nexplane.jobs l
+                WHERE l.state = 'running'
+                  AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))) THEN
+        -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
+        WITH l AS MATERIALIZED (
+            SELECT l.tenant_id, l.id FROM nexplane.jobs l
+             WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
+               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+             LIMIT 16 FOR UPDATE SKIP LOCKED)
+        UPDATE nexplane.jobs j
+           SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
+               run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))
+                                   * (0.75 + random() / 2) * interval '1 ms',
+               finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+               error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),
+               lease_until = NULL, worker_pid = NULL
+          FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id;
+
+        -- lost changes: claimed again, for recovery only, never re-run
+        RETURN QUERY
+        WITH l AS MATERIALIZED (
+            SELECT l.tenant_id, l.id FROM nexplane.jobs l
+             WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
+               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+             LIMIT 16 FOR UPDATE SKIP LOCKED)
+        UPDATE nexplane.jobs j
+           SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
+          FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id
+        RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+                  j.max_attempts, true;
+        GET DIAGNOSTICS claimed = ROW_COUNT;
+        IF claimed > 0 THEN
+            RETURN;
+        END IF;
     END IF;
 
     -- one change, on a connector where no change runs: the connector's row
     -- is locked while claiming, so a racing worker skips it, and
     -- jobs_one_change_idx fails the rare racer that got past, never runs it
-    RETURN QUERY
-    WITH c AS (
-        SELECT q.tenant_id, q.id
-          FROM nexplane.jobs q JOIN nexplane.connectors n
-            ON n.tenant_id = q.tenant_id AND n.id = q.connector_id
-         WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
-           AND q.run_after <= now()
-           AND NOT EXISTS (SELECT 1 FROM nexplane.jobs r
-                            WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
-                              AND r.state = 'running'
-                              AND r.kind IN ('execute_change', 'rollback_change'))
-         ORDER BY q.priority DESC, q.run_after
-         LIMIT 1 FOR UPDATE OF q, n SKIP LOCKED)
-    UPDATE nexplane.jobs j
-       SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
-           worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
-      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
-    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-              j.max_attempts, false;
-    GET DIAGNOSTICS claimed = ROW_COUNT;
+    -- (the probe in the claim's order, so that it reads jobs_change_queue_idx)
+    PERFORM 1 FROM nexplane.jobs q
+     WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
+       AND q.run_after <= now()
+     ORDER BY q.priority DESC, q.run_after LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY
+        WITH c AS MATERIALIZED (
+            SELECT q.tenant_id, q.id
+              FROM nexplane.jobs q JOIN nexplane.connectors n
+                ON n.tenant_id = q.tenant_id AND n.id = q.connector_id
+             WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
+               AND q.run_after <= now()
+               AND NOT EXISTS (SELECT 1 FROM nexplane.jobs r
+                                WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                                  AND r.state = 'running'
+                                  AND r.kind IN ('execute_change', 'rollback_change'))
+             ORDER BY q.priority DESC, q.run_after
+             LIMIT 1 FOR UPDATE OF q, n SKIP LOCKED)
+        UPDATE nexplane.jobs j
+           SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
+               worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
+          FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+        RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+                  j.max_attempts, false;
+        GET DIAGNOSTICS claimed = ROW_COUNT;
+    END IF;
 
     -- fair shares of the rest: an equal part of the batch for each tenant
     -- with queued jobs, from a random tenant on
@@ -317,9 +351,13 @@ BEGIN
 END
 $$;
 
--- When to look at the queue again: ms until the soonest queued job is due.
+-- When to look at the queue again: ms until the soonest queued job is due,
+-- NULL when none is queued (the worker then sleeps until it is woken, or
+-- its idle check).  Not greatest(0, NULL), which is 0: idle workers would
+-- wake every millisecond.
 CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM min(run_after) - now()) * 1000))::bigint
-      FROM nexplane.jobs WHERE state = 'queued';
+    SELECT CASE WHEN m IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM m - now()) * 1000))::bigint END
+      FROM (SELECT min(run_after) AS m FROM nexplane.jobs WHERE state = 'queued') d;
 $$;
