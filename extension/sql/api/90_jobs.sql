@@ -216,7 +216,8 @@ $$;
 
 -- _jobs_claim: one worker round (bgworkers/job_worker.c has the why):
 -- lost idempotent jobs back to the queue with backoff (or failed at
--- max_attempts), lost changes claimed for recovery, else one change whose
+-- max_attempts), lost changes claimed for recovery once their lease has
+-- run out, else one change whose
 -- connector runs none, then fair shares of the other due jobs.  Each
 -- claim takes the next attempt number, the fence every later write names.
 -- live_pids: the job workers alive now (a running job of any other pid
@@ -247,14 +248,23 @@ BEGIN
               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
             LIMIT 16 FOR UPDATE SKIP LOCKED);
 
-    -- lost changes: claimed again, for recovery only, never re-run
+    -- lost changes: claimed again, for recovery only, never re-run, and
+    -- only once their lease has run out, even when their worker is known
+    -- dead.  A dead worker's statement may still be running on the target
+    -- (one waiting for a lock commits when the lock goes); its deadline,
+    -- which the connectors tell the target, is at most half a lease after
+    -- the step that last extended the lease, so by the lease's end the
+    -- target has finished with it.  A recovery asking earlier could see
+    -- the old state and keep a rotation's old password, which the target
+    -- then stops taking.  The fresh lease of a claim also keeps a worker
+    -- whose live_pids predate the claimer's start from claiming it again.
     RETURN QUERY
     UPDATE nexplane.jobs j
        SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
      WHERE (j.tenant_id, j.id) IN (
            SELECT l.tenant_id, l.id FROM nexplane.jobs l
             WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+              AND l.lease_until < now()
             LIMIT 16 FOR UPDATE SKIP LOCKED)
     RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
               j.max_attempts, true;
