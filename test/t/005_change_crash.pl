@@ -24,6 +24,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
+use POSIX ();
 use NexplaneNode;
 
 # A lease of 24 s makes each operation's deadline 12 s (half a lease).
@@ -97,6 +98,27 @@ sub workers_up
 		{ secs => 60 });
 }
 ok(workers_up(), 'two job workers run');
+
+# CPU seconds the job workers use in 3 s (utime and stime of /proc/PID/stat)
+sub workers_cpu
+{
+	my $ticks = sub {
+		my $t = 0;
+		for my $p (split ' ', $sql->("SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+		                               WHERE backend_type = 'nexplane job worker'"))
+		{
+			open my $f, '<', "/proc/$p/stat" or next;
+			my @f = split ' ', (scalar(<$f>) =~ s/^.*\) //r);
+			$t += $f[11] + $f[12];
+		}
+		return $t;
+	};
+	my $before = $ticks->();
+	usleep(3_000_000);
+	return ($ticks->() - $before) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
+}
+my $cpu = workers_cpu();
+ok($cpu < 0.15, "idle, the workers sleep ($cpu s of CPU in 3 s)");
 
 # create, approve (twice where the risk asks for it), execute
 sub change
@@ -172,8 +194,21 @@ is(cr_state($cr), 'executing', 'lock_role: with the workers back, the change wai
 $blocker->query_safe('ROLLBACK');
 ok(NexplaneNode::until_t($target, "SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = 'lockme'"),
 	"lock_role: the lock gone, the killed worker's statement goes through on the target");
+# Another change on the connector waits for the lost one to be resolved,
+# and the workers sleep meanwhile rather than go round for it.
+my $next = change('create_role', '{"role": "after_crash"}');
+is($sql->("SELECT string_agg(state, ' ' ORDER BY change_request_id = '$cr') FROM nexplane.jobs
+            WHERE change_request_id IN ('$cr', '$next')"), 'queued running',
+	'lock_role: a change queued behind the lost one, which is still running');
+$cpu = workers_cpu();
+ok($cpu < 0.15, "lock_role: while it waits, a change queued behind it, the workers sleep ($cpu s of CPU in 3 s)");
 ok(until_t("SELECT state = 'failed' FROM nexplane.change_requests WHERE id = '$cr'", { secs => 60 }),
 	'lock_role: the change request ends failed');
+ok(until_t("SELECT state = 'completed' FROM nexplane.change_requests WHERE id = '$next'", { secs => 30 }),
+	'lock_role: then the change queued behind it runs');
+is($sql->("SELECT n.started_at >= l.finished_at FROM nexplane.jobs n, nexplane.jobs l
+            WHERE n.change_request_id = '$next' AND l.id = '$job'"), 't',
+	'lock_role: ... only after the lost one was resolved');
 is($sql->("SELECT error FROM nexplane.change_requests WHERE id = '$cr'"), $outcome,
 	'lock_role: with the unknown-outcome reason');
 is($sql->("SELECT state || ' ' || attempts || ' ' || error FROM nexplane.jobs WHERE id = '$job'"),

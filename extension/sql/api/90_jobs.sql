@@ -323,9 +323,23 @@ BEGIN
 END
 $$;
 
--- When to look at the queue again: ms until the soonest queued job is due.
+-- When to look at the queue again: ms until the soonest queued job a
+-- worker could claim is due, NULL when there is none (the worker naps).
+-- NULL must stay NULL: greatest(0, NULL) is 0, which had every idle
+-- worker go round without sleeping.  A change queued behind another on
+-- its connector is left out for the same reason: it is due but cannot be
+-- claimed until that one ends (a lost one only when its lease runs out),
+-- and the nap finds it then.
 CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM min(run_after) - now()) * 1000))::bigint
-      FROM nexplane.jobs WHERE state = 'queued';
+    SELECT CASE WHEN min(q.run_after) IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM min(q.run_after) - now()) * 1000))::bigint
+           END
+      FROM nexplane.jobs q
+     WHERE q.state = 'queued'
+       AND NOT (q.kind IN ('execute_change', 'rollback_change')
+                AND EXISTS (SELECT 1 FROM nexplane.jobs r
+                             WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                               AND r.state = 'running'
+                               AND r.kind IN ('execute_change', 'rollback_change')));
 $$;
