@@ -218,7 +218,8 @@ $$;
 
 -- _jobs_claim: one worker round (bgworkers/job_worker.c has the why):
 -- lost idempotent jobs back to the queue with backoff (or failed at
--- max_attempts), lost changes claimed for recovery, else one change whose
+-- max_attempts), lost changes claimed for recovery once their lease has
+-- run out, else one change whose
 -- connector runs none, then fair shares of the other due jobs.  Each
 -- claim takes the next attempt number, the fence every later write names.
 -- live_pids: the job workers alive now (a running job of any other pid
@@ -274,12 +275,22 @@ BEGIN
                lease_until = NULL, worker_pid = NULL
           FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id;
 
-        -- lost changes: claimed again, for recovery only, never re-run
+        -- lost changes: claimed again, for recovery only, never re-run, and
+        -- only once their lease has run out, even when their worker is known
+        -- dead.  A dead worker's statement may still be running on the
+        -- target (one waiting for a lock commits when the lock goes); its
+        -- deadline, which the connectors tell the target, is at most half a
+        -- lease after the step that last extended the lease, so by the
+        -- lease's end the target has finished with it.  A recovery asking
+        -- earlier could see the old state and keep a rotation's old
+        -- password, which the target then stops taking.  The fresh lease of
+        -- a claim also keeps a worker whose live_pids predate the claimer's
+        -- start from claiming it again.
         RETURN QUERY
         WITH l AS MATERIALIZED (
             SELECT l.tenant_id, l.id FROM nexplane.jobs l
              WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
-               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+               AND l.lease_until < now()
              LIMIT 16 FOR UPDATE SKIP LOCKED)
         UPDATE nexplane.jobs j
            SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
@@ -351,13 +362,23 @@ BEGIN
 END
 $$;
 
--- When to look at the queue again: ms until the soonest queued job is due,
--- NULL when none is queued (the worker then sleeps until it is woken, or
--- its idle check).  Not greatest(0, NULL), which is 0: idle workers would
--- wake every millisecond.
+-- When to look at the queue again: ms until the soonest queued job a
+-- worker could claim is due, NULL when there is none (the worker naps).
+-- NULL must stay NULL: greatest(0, NULL) is 0, which had every idle
+-- worker go round without sleeping.  A change queued behind another on
+-- its connector is left out for the same reason: it is due but cannot be
+-- claimed until that one ends (a lost one only when its lease runs out),
+-- and the nap finds it then.
 CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN m IS NOT NULL
-                THEN greatest(0, ceil(extract(epoch FROM m - now()) * 1000))::bigint END
-      FROM (SELECT min(run_after) AS m FROM nexplane.jobs WHERE state = 'queued') d;
+    SELECT CASE WHEN min(q.run_after) IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM min(q.run_after) - now()) * 1000))::bigint
+           END
+      FROM nexplane.jobs q
+     WHERE q.state = 'queued'
+       AND NOT (q.kind IN ('execute_change', 'rollback_change')
+                AND EXISTS (SELECT 1 FROM nexplane.jobs r
+                             WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                               AND r.state = 'running'
+                               AND r.kind IN ('execute_change', 'rollback_change')));
 $$;
