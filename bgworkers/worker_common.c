@@ -21,6 +21,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/lsyscache.h"
@@ -40,26 +41,29 @@ nx_worker_should_leave(void)
 
 /*
  * Inside a transaction: is the nexplane extension here, and will it stay
- * for this transaction?  The worker takes AccessShareLock on
- * nexplane.jobs without waiting: a DROP EXTENSION that holds the table
- * makes the worker skip this round rather than fail on a vanished table,
- * and a DROP EXTENSION that comes later waits for the round's short
- * transaction (it cannot commit, so the worker's catalog stays whole).
+ * for this transaction?  The worker takes AccessShareLock on the
+ * extension's own object without waiting.  DROP EXTENSION locks that
+ * object before any of the extension's tables, so a DROP that holds it
+ * makes the worker skip this round, and a DROP that comes later waits at
+ * that lock for the round's short transaction, before it holds anything
+ * the worker could need: the two never deadlock, and the worker never
+ * meets a vanished table.
  */
 bool
 nx_worker_extension_ready(void)
 {
-	Oid			nsp = get_namespace_oid("nexplane", true);
-	Oid			jobs;
+	Oid			ext = get_extension_oid("nexplane", true);
+	LOCKTAG		tag;
 
-	if (!OidIsValid(nsp) || !OidIsValid(get_extension_oid("nexplane", true)))
+	if (!OidIsValid(ext))
 		return false;
-	jobs = get_relname_relid("jobs", nsp);
-	if (!OidIsValid(jobs) || !ConditionalLockRelationOid(jobs, AccessShareLock))
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId, ext, 0);
+	if (LockAcquire(&tag, AccessShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 		return false;
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(jobs)))
+	/* it may have gone between the look-up and the lock */
+	if (!OidIsValid(get_extension_oid("nexplane", true)))
 	{
-		UnlockRelationOid(jobs, AccessShareLock);
+		LockRelease(&tag, AccessShareLock, false);
 		return false;
 	}
 	return true;

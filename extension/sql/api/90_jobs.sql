@@ -231,6 +231,8 @@ CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
 DECLARE
     lease interval := lease_seconds * interval '1 s';
     tenants uuid[];
+    ids uuid[];
+    per_tenant integer;
     claimed integer := 0;
 BEGIN
     -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
@@ -293,21 +295,23 @@ BEGIN
     IF cardinality(tenants) = 0 OR claimed >= batch THEN
         RETURN;
     END IF;
+    -- the ids first, each tenant's share and the batch as hard limits,
+    -- locked here; then the update of exactly those
+    per_tenant := greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int;
+    SELECT coalesce(array_agg(q.id), '{}') INTO ids
+      FROM (SELECT x.id FROM unnest(tenants) AS t(tenant_id),
+             LATERAL (SELECT x.id FROM nexplane.jobs x
+                       WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
+                         AND x.run_after <= now()
+                         AND x.kind NOT IN ('execute_change', 'rollback_change')
+                       ORDER BY x.priority DESC, x.run_after
+                       LIMIT per_tenant FOR UPDATE SKIP LOCKED) x
+             LIMIT batch - claimed) q;
     RETURN QUERY
-    WITH c AS (
-        SELECT q.tenant_id, q.id FROM unnest(tenants) AS t(tenant_id),
-         LATERAL (SELECT x.tenant_id, x.id FROM nexplane.jobs x
-                   WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
-                     AND x.run_after <= now()
-                     AND x.kind NOT IN ('execute_change', 'rollback_change')
-                   ORDER BY x.priority DESC, x.run_after
-                   LIMIT greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int
-                   FOR UPDATE SKIP LOCKED) q
-         LIMIT batch - claimed)
     UPDATE nexplane.jobs j
        SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
            worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
-      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+     WHERE j.tenant_id = ANY (tenants) AND j.id = ANY (ids) AND j.state = 'queued'
     RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
               j.max_attempts, false;
 END
