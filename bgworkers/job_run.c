@@ -196,7 +196,8 @@ nx_run_load(NxRun *run)
 
 		/* a rollback's rollback state is its original's */
 		if (nx_spi("SELECT c.state, c.change_type, c.params,"
-				   "       coalesce(o.rollback_state, c.rollback_state), c.rollback_of, o.state"
+				   "       coalesce(o.rollback_state, c.rollback_state), c.rollback_of, o.state,"
+				   "       nullif(coalesce(o.rollback_state, c.rollback_state)->'connector', 'null')"
 				   "  FROM nexplane.change_requests c LEFT JOIN nexplane.change_requests o"
 				   "    ON o.tenant_id = c.tenant_id AND o.id = c.rollback_of"
 				   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid"
@@ -209,6 +210,14 @@ nx_run_load(NxRun *run)
 		run->original_id = nx_keep(run, nx_spi_get(0, 5));
 		if (run->change_type == NULL)
 			return "the change type is not one of the connector's";
+		/*
+		 * A rotation's stored state wraps the connector's own under
+		 * "connector" (nx_rollback_state_json); the connector gets back
+		 * exactly what its execute returned, not the wrapper, or its
+		 * rollback finds none of its keys.
+		 */
+		run->connector_state = run->change_type->rotates_secret ?
+			nx_keep_jsonb(run, nx_spi_get_jsonb(0, 7)) : run->rollback_state;
 		if (strcmp(job->kind, "rollback_change") == 0 &&
 			(run->original_id == NULL || run->rollback_state == NULL))
 			return "a rollback job needs the change it rolls back and that change's rollback state";
@@ -238,7 +247,7 @@ nx_call_init(NxRun *run, NxConnectorCall *call)
 	call->params = run->params;
 	call->new_secret = run->new_secret;
 	call->old_secret = run->old_secret;
-	call->rollback_state = run->rollback_state;
+	call->rollback_state = run->connector_state;
 	call->step = nx_run_step;
 	call->step_arg = run;
 }
@@ -565,8 +574,16 @@ nx_run_prepare(NxRun *run, bool *touch_cr, bool *waits)
 
 	*touch_cr = false;
 	*waits = false;
-	if (why || !nx_is_change(run->job) || run->job->recovering)
+	if (why || run->job->recovering)
 		return why;
+	if (!nx_is_change(run->job))
+	{
+		/* tests and discovery wait for an open breaker like changes */
+		if (strcmp(run->status, "disabled") == 0)
+			return "the connector is disabled";
+		*waits = run->breaker_until != NULL;
+		return run->breaker_until;
+	}
 	if (strcmp(run->cr_state, "scheduled") == 0)
 	{
 		const char *args[] = {run->job->tenant_id, run->job->change_request_id};

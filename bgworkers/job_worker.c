@@ -24,7 +24,9 @@
  * the queue with exponential backoff and jitter until max_attempts; a
  * change is claimed for recovery (job_run.c asks the connector's verify
  * what the target shows, records it, and fails the change as "outcome
- * unknown"): it is never run again.
+ * unknown"): it is never run again.  A change waits for its lease to run
+ * out even when its worker is dead: the dead worker's call may still be
+ * running on the target until its deadline, which falls within the lease.
  *
  *-------------------------------------------------------------------------
  */

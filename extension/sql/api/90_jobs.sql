@@ -218,7 +218,8 @@ $$;
 
 -- _jobs_claim: one worker round (bgworkers/job_worker.c has the why):
 -- lost idempotent jobs back to the queue with backoff (or failed at
--- max_attempts), lost changes claimed for recovery, else one change whose
+-- max_attempts), lost changes claimed for recovery once their lease has
+-- run out, else one change whose
 -- connector runs none, then fair shares of the other due jobs.  Each
 -- claim takes the next attempt number, the fence every later write names.
 -- live_pids: the job workers alive now (a running job of any other pid
@@ -246,6 +247,8 @@ CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
 DECLARE
     lease interval := lease_seconds * interval '1 s';
     tenants uuid[];
+    ids uuid[];
+    per_tenant integer;
     claimed integer := 0;
 BEGIN
     -- Each step first looks, with a plain probe, whether it has anything to
@@ -272,12 +275,22 @@ BEGIN
                lease_until = NULL, worker_pid = NULL
           FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id;
 
-        -- lost changes: claimed again, for recovery only, never re-run
+        -- lost changes: claimed again, for recovery only, never re-run, and
+        -- only once their lease has run out, even when their worker is known
+        -- dead.  A dead worker's statement may still be running on the
+        -- target (one waiting for a lock commits when the lock goes); its
+        -- deadline, which the connectors tell the target, is at most half a
+        -- lease after the step that last extended the lease, so by the
+        -- lease's end the target has finished with it.  A recovery asking
+        -- earlier could see the old state and keep a rotation's old
+        -- password, which the target then stops taking.  The fresh lease of
+        -- a claim also keeps a worker whose live_pids predate the claimer's
+        -- start from claiming it again.
         RETURN QUERY
         WITH l AS MATERIALIZED (
             SELECT l.tenant_id, l.id FROM nexplane.jobs l
              WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
-               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+               AND l.lease_until < now()
              LIMIT 16 FOR UPDATE SKIP LOCKED)
         UPDATE nexplane.jobs j
            SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
@@ -327,33 +340,45 @@ BEGIN
     IF cardinality(tenants) = 0 OR claimed >= batch THEN
         RETURN;
     END IF;
+    -- the ids first, each tenant's share and the batch as hard limits,
+    -- locked here; then the update of exactly those
+    per_tenant := greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int;
+    SELECT coalesce(array_agg(q.id), '{}') INTO ids
+      FROM (SELECT x.id FROM unnest(tenants) AS t(tenant_id),
+             LATERAL (SELECT x.id FROM nexplane.jobs x
+                       WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
+                         AND x.run_after <= now()
+                         AND x.kind NOT IN ('execute_change', 'rollback_change')
+                       ORDER BY x.priority DESC, x.run_after
+                       LIMIT per_tenant FOR UPDATE SKIP LOCKED) x
+             LIMIT batch - claimed) q;
     RETURN QUERY
-    WITH c AS MATERIALIZED (
-        SELECT q.tenant_id, q.id FROM unnest(tenants) AS t(tenant_id),
-         LATERAL (SELECT x.tenant_id, x.id FROM nexplane.jobs x
-                   WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
-                     AND x.run_after <= now()
-                     AND x.kind NOT IN ('execute_change', 'rollback_change')
-                   ORDER BY x.priority DESC, x.run_after
-                   LIMIT greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int
-                   FOR UPDATE SKIP LOCKED) q
-         LIMIT batch - claimed)
     UPDATE nexplane.jobs j
        SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
            worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
-      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+     WHERE j.tenant_id = ANY (tenants) AND j.id = ANY (ids) AND j.state = 'queued'
     RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
               j.max_attempts, false;
 END
 $$;
 
--- When to look at the queue again: ms until the soonest queued job is due,
--- NULL when none is queued (the worker then sleeps until it is woken, or
--- its idle check).  Not greatest(0, NULL), which is 0: idle workers would
--- wake every millisecond.
+-- When to look at the queue again: ms until the soonest queued job a
+-- worker could claim is due, NULL when there is none (the worker naps).
+-- NULL must stay NULL: greatest(0, NULL) is 0, which had every idle
+-- worker go round without sleeping.  A change queued behind another on
+-- its connector is left out for the same reason: it is due but cannot be
+-- claimed until that one ends (a lost one only when its lease runs out),
+-- and the nap finds it then.
 CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN m IS NOT NULL
-                THEN greatest(0, ceil(extract(epoch FROM m - now()) * 1000))::bigint END
-      FROM (SELECT min(run_after) AS m FROM nexplane.jobs WHERE state = 'queued') d;
+    SELECT CASE WHEN min(q.run_after) IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM min(q.run_after) - now()) * 1000))::bigint
+           END
+      FROM nexplane.jobs q
+     WHERE q.state = 'queued'
+       AND NOT (q.kind IN ('execute_change', 'rollback_change')
+                AND EXISTS (SELECT 1 FROM nexplane.jobs r
+                             WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                               AND r.state = 'running'
+                               AND r.kind IN ('execute_change', 'rollback_change')));
 $$;
