@@ -53,6 +53,7 @@ nx_txn_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	nx_worker_lock_extension();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
@@ -195,7 +196,8 @@ nx_run_load(NxRun *run)
 
 		/* a rollback's rollback state is its original's */
 		if (nx_spi("SELECT c.state, c.change_type, c.params,"
-				   "       coalesce(o.rollback_state, c.rollback_state), c.rollback_of, o.state"
+				   "       coalesce(o.rollback_state, c.rollback_state), c.rollback_of, o.state,"
+				   "       nullif(coalesce(o.rollback_state, c.rollback_state)->'connector', 'null')"
 				   "  FROM nexplane.change_requests c LEFT JOIN nexplane.change_requests o"
 				   "    ON o.tenant_id = c.tenant_id AND o.id = c.rollback_of"
 				   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid"
@@ -208,6 +210,14 @@ nx_run_load(NxRun *run)
 		run->original_id = nx_keep(run, nx_spi_get(0, 5));
 		if (run->change_type == NULL)
 			return "the change type is not one of the connector's";
+		/*
+		 * A rotation's stored state wraps the connector's own under
+		 * "connector" (nx_rollback_state_json); the connector gets back
+		 * exactly what its execute returned, not the wrapper, or its
+		 * rollback finds none of its keys.
+		 */
+		run->connector_state = run->change_type->rotates_secret ?
+			nx_keep_jsonb(run, nx_spi_get_jsonb(0, 7)) : run->rollback_state;
 		if (strcmp(job->kind, "rollback_change") == 0 &&
 			(run->original_id == NULL || run->rollback_state == NULL))
 			return "a rollback job needs the change it rolls back and that change's rollback state";
@@ -237,7 +247,7 @@ nx_call_init(NxRun *run, NxConnectorCall *call)
 	call->params = run->params;
 	call->new_secret = run->new_secret;
 	call->old_secret = run->old_secret;
-	call->rollback_state = run->rollback_state;
+	call->rollback_state = run->connector_state;
 	call->step = nx_run_step;
 	call->step_arg = run;
 }
@@ -564,8 +574,16 @@ nx_run_prepare(NxRun *run, bool *touch_cr, bool *waits)
 
 	*touch_cr = false;
 	*waits = false;
-	if (why || !nx_is_change(run->job) || run->job->recovering)
+	if (why || run->job->recovering)
 		return why;
+	if (!nx_is_change(run->job))
+	{
+		/* tests and discovery wait for an open breaker like changes */
+		if (strcmp(run->status, "disabled") == 0)
+			return "the connector is disabled";
+		*waits = run->breaker_until != NULL;
+		return run->breaker_until;
+	}
 	if (strcmp(run->cr_state, "scheduled") == 0)
 	{
 		const char *args[] = {run->job->tenant_id, run->job->change_request_id};
@@ -596,28 +614,66 @@ nx_run_prepare(NxRun *run, bool *touch_cr, bool *waits)
 
 /*
  * The noop jobs of a batch, all in one transaction: nothing to call, so
- * nothing to keep apart; each still leaves its evidence and its end.
+ * nothing to keep apart; each still leaves its evidence row and its end
+ * behind its own fence.  Two statements for the batch, not two per job.
  */
+static const char *const noops_sql =
+"WITH f AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[])"
+"             AS f(tenant_id, id, change_request_id, attempt)),"
+"     e AS (INSERT INTO nexplane.evidence"
+"             (tenant_id, job_id, change_request_id, kind, content, sha256)"
+"           SELECT f.tenant_id, f.id, f.change_request_id, 'noop', c.content,"
+"                  sha256(convert_to(c.content::text, 'UTF8'))"
+"             FROM f, (SELECT '{\"noop\": true}'::jsonb AS content) c)"
+" UPDATE nexplane.jobs j"
+"    SET state = 'succeeded', result = NULL, error = NULL, finished_at = now(),"
+"        lease_until = NULL, progress_percent = 100"
+"   FROM f WHERE j.tenant_id = f.tenant_id AND j.id = f.id AND j.state = 'running'"
+"    AND j.attempts = f.attempt";
+
+static void
+nx_array_add(StringInfo buf, const char *value)
+{
+	appendStringInfoString(buf, buf->len > 1 ? "," : "");
+	appendStringInfoString(buf, value ? value : "NULL");
+}
+
 void
 nx_job_run_noops(NxJob *jobs, int n)
 {
-	bool		any = false;
+	StringInfoData arr[4];
+	const char *args[4];
+	int			count = 0;
 
-	for (int i = 0; i < n && !any; i++)
-		any = strcmp(jobs[i].kind, "noop") == 0;
-	if (!any)
+	for (int i = 0; i < n; i++)
+		count += strcmp(jobs[i].kind, "noop") == 0;
+	if (count == 0)
 		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "nexplane: noop jobs");
+	for (int a = 0; a < 4; a++)
+	{
+		initStringInfo(&arr[a]);
+		appendStringInfoChar(&arr[a], '{');
+	}
 	for (int i = 0; i < n; i++)
 		if (strcmp(jobs[i].kind, "noop") == 0)
 		{
-			nx_job_evidence(&jobs[i], "noop", "{\"noop\": true}");
-			nx_job_finish(&jobs[i], "succeeded", NULL, NULL);
+			nx_array_add(&arr[0], jobs[i].tenant_id);
+			nx_array_add(&arr[1], jobs[i].id);
+			nx_array_add(&arr[2], jobs[i].change_request_id);
+			nx_array_add(&arr[3], psprintf("%d", jobs[i].attempt));
 		}
+	for (int a = 0; a < 4; a++)
+	{
+		appendStringInfoChar(&arr[a], '}');
+		args[a] = arr[a].data;
+	}
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	nx_worker_lock_extension();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "nexplane: noop jobs");
+	nx_spi(noops_sql, 4, args);
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();

@@ -26,7 +26,8 @@ typedef struct NxRun
 	char	   *original_id;	/* a rollback's: the change it undoes */
 	const NxChangeType *change_type;
 	Jsonb	   *params;
-	Jsonb	   *rollback_state;
+	Jsonb	   *rollback_state;	/* as stored (a rotation's wraps the next) */
+	Jsonb	   *connector_state;	/* the connector's own, as its execute gave it */
 	/* rotations */
 	char	   *account_id;		/* the credential being rotated */
 	Jsonb	   *new_secret;

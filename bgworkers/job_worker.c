@@ -24,12 +24,15 @@
  * the queue with exponential backoff and jitter until max_attempts; a
  * change is claimed for recovery (job_run.c asks the connector's verify
  * what the target shows, records it, and fails the change as "outcome
- * unknown"): it is never run again.
+ * unknown"): it is never run again.  A change waits for its lease to run
+ * out even when its worker is dead: the dead worker's call may still be
+ * running on the target until its deadline, which falls within the lease.
  *
  *-------------------------------------------------------------------------
  */
 #include "jobs.h"
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -40,7 +43,10 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "storage/bufmgr.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "spi_util.h"
@@ -56,6 +62,9 @@ static const char *const claim_sql =
 static const char *const next_due_sql = "SELECT nexplane._jobs_next_due_ms()";
 
 static MemoryContext round_cxt = NULL;
+
+/* the fewest blocks nexplane.jobs had since the worker last dropped its plans */
+static BlockNumber plans_smallest = InvalidBlockNumber;
 
 static char *
 nx_keep(const char *s)
@@ -128,6 +137,33 @@ nx_worker_round(NxJob *jobs, long *next_due_ms)
 	return n;
 }
 
+/*
+ * Plans that follow the queue.  The worker's statements keep their plans
+ * (the plan cache: nx_spi's, plpgsql's, the triggers'), and a plan made
+ * while the queue was empty stays when a burst of ten thousand jobs
+ * comes, until autovacuum's next ANALYZE: a sequential scan of jobs for
+ * each job or round, or a nested loop over them.  So once the table has
+ * more than doubled since the smallest it was while these plans were
+ * made, the worker drops its plans, and the statements are planned again
+ * for the table as it is.  It costs an lseek a round, and a few plannings
+ * each time the queue doubles.
+ */
+static void
+nx_plans_follow_queue(Oid jobs)
+{
+	Relation	rel = relation_open(jobs, NoLock);	/* locked by nx_worker_extension_ready */
+	BlockNumber n = RelationGetNumberOfBlocks(rel);
+
+	relation_close(rel, NoLock);
+	if (plans_smallest == InvalidBlockNumber || n < plans_smallest)
+		plans_smallest = n;
+	else if (n > 2 * plans_smallest + 8)
+	{
+		ResetPlanCache();
+		plans_smallest = n;
+	}
+}
+
 PGDLLEXPORT void nx_job_worker_main(Datum arg);
 
 void
@@ -183,11 +219,14 @@ nx_job_worker_main(Datum arg)
 		if (!RecoveryInProgress())
 		{
 			long		next_due = -1;
+			Oid			jobs_rel;
 
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
-			if (nx_worker_extension_ready())
+			jobs_rel = nx_worker_extension_ready();
+			if (OidIsValid(jobs_rel))
 			{
+				nx_plans_follow_queue(jobs_rel);
 				SPI_connect();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				pgstat_report_activity(STATE_RUNNING, "nexplane: claiming jobs");

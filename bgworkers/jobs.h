@@ -26,7 +26,8 @@ extern void nx_launcher_register(void);
 
 /* worker_common.c: what every worker in the database checks */
 extern bool nx_worker_should_leave(void);
-extern bool nx_worker_extension_ready(void);
+extern Oid	nx_worker_extension_ready(void);	/* nexplane.jobs, locked */
+extern void nx_worker_lock_extension(void);
 
 /* A claimed job, as the worker holds it between its transactions. */
 typedef struct NxJob

@@ -18,11 +18,13 @@
 #include "jobs.h"
 
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -40,27 +42,56 @@ nx_worker_should_leave(void)
 
 /*
  * Inside a transaction: is the nexplane extension here, and will it stay
- * for this transaction?  The worker takes AccessShareLock on
- * nexplane.jobs without waiting: a DROP EXTENSION that holds the table
- * makes the worker skip this round rather than fail on a vanished table,
- * and a DROP EXTENSION that comes later waits for the round's short
- * transaction (it cannot commit, so the worker's catalog stays whole).
+ * for this transaction?  The worker takes AccessShareLock on the
+ * extension and on nexplane.jobs without waiting: a DROP EXTENSION that
+ * holds either makes the worker skip this round rather than fail on a
+ * vanished table, and a DROP EXTENSION that comes later waits for the
+ * round's short transaction (it cannot commit, so the worker's catalog
+ * stays whole).  The extension first: DROP EXTENSION locks it before any
+ * of its tables, so a round that holds it never meets a DROP that holds
+ * one of the tables the round goes on to lock (connectors, tenants at
+ * commit): those two waited for each other until the deadlock detector
+ * ended one.  Returns nexplane.jobs, locked, or InvalidOid.
  */
-bool
+Oid
 nx_worker_extension_ready(void)
 {
 	Oid			nsp = get_namespace_oid("nexplane", true);
+	Oid			ext = get_extension_oid("nexplane", true);
 	Oid			jobs;
+	LOCKTAG		tag;
 
-	if (!OidIsValid(nsp) || !OidIsValid(get_extension_oid("nexplane", true)))
-		return false;
+	if (!OidIsValid(nsp) || !OidIsValid(ext))
+		return InvalidOid;
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId, ext, 0);
+	if (LockAcquire(&tag, AccessShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return InvalidOid;
+	AcceptInvalidationMessages();
+	if (get_extension_oid("nexplane", true) != ext)
+		return InvalidOid;		/* dropped before we had it; the lock goes at commit */
 	jobs = get_relname_relid("jobs", nsp);
 	if (!OidIsValid(jobs) || !ConditionalLockRelationOid(jobs, AccessShareLock))
-		return false;
+		return InvalidOid;
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(jobs)))
 	{
 		UnlockRelationOid(jobs, AccessShareLock);
-		return false;
+		return InvalidOid;
 	}
-	return true;
+	return jobs;
+}
+
+/*
+ * The same order for a job's other transactions (its load, its steps, its
+ * record, a batch of noops): the extension's lock first, waiting for it,
+ * before any table's.  A DROP EXTENSION that has it is waited for, holding
+ * nothing it needs; if it commits, the job's statements fail on the
+ * vanished tables and the job ends in error, as before.
+ */
+void
+nx_worker_lock_extension(void)
+{
+	Oid			ext = get_extension_oid("nexplane", true);
+
+	if (OidIsValid(ext))
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
 }

@@ -43,7 +43,7 @@ nx_stream_event(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	HeapTuple	row;
 	bool		is_job;
-	const char *args[10];
+	const char *args[12];
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -57,16 +57,29 @@ nx_stream_event(PG_FUNCTION_ARGS)
 	{
 		char	   *from = NULL;
 
+		const char *action = NULL;
+
 		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		{
 			from = column(td->tg_trigtuple, desc, "state");
 			if (strcmp(from, column(row, desc, "state")) == 0)
-				return PointerGetDatum(NULL);
+			{
+				/* a running job's progress: a step, or its percent, moved */
+				char	   *old_step = column(td->tg_trigtuple, desc, "progress_step");
+				char	   *old_pct = column(td->tg_trigtuple, desc, "progress_percent");
+				char	   *step = column(row, desc, "progress_step");
+				char	   *pct = column(row, desc, "progress_percent");
+
+				if ((step == NULL || (old_step && strcmp(step, old_step) == 0)) &&
+					(pct == NULL || (old_pct && strcmp(pct, old_pct) == 0)))
+					return PointerGetDatum(NULL);
+				action = "progress";
+			}
 		}
 		args[1] = "job";
 		args[2] = column(row, desc, "id");
 		args[3] = column(row, desc, "change_request_id");
-		args[4] = NULL;
+		args[4] = action;
 		args[5] = from;
 		args[6] = column(row, desc, "state");
 		args[7] = NULL;
@@ -84,6 +97,8 @@ nx_stream_event(PG_FUNCTION_ARGS)
 		args[8] = column(row, desc, "actor_id");
 	}
 	args[9] = is_job ? NULL : column(row, desc, "created_at");
+	args[10] = is_job ? column(row, desc, "progress_percent") : NULL;
+	args[11] = is_job ? column(row, desc, "progress_step") : NULL;
 
 	SPI_connect();
 	nx_spi_system("WITH h AS ("
@@ -91,10 +106,10 @@ nx_stream_event(PG_FUNCTION_ARGS)
 				  "  ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + 1 RETURNING h.seq)"
 				  " INSERT INTO nexplane.stream_events (tenant_id, seq, kind, subject_id,"
 				  "   change_request_id, action, from_state, to_state, actor_kind, actor_id,"
-				  "   created_at)"
+				  "   created_at, progress_percent, progress_step)"
 				  " SELECT $1::uuid, h.seq, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::uuid,"
-				  "        coalesce($10::timestamptz, now()) FROM h"
-				  " RETURNING seq", 10, args);
+				  "        coalesce($10::timestamptz, now()), $11::smallint, $12 FROM h"
+				  " RETURNING seq", 12, args);
 	SPI_finish();
 
 	/* no payload: any session may LISTEN (api/sse.c rechecks on a cue) */

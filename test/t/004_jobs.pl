@@ -73,6 +73,22 @@ ok(until_t(sub { drained() }, { secs => 30 }), 'a lost job at its last attempt e
 like($sql->("SELECT state || ': ' || error FROM nexplane.jobs WHERE payload = '{\"lost\": 2}'"),
 	qr/^failed: the worker was lost during attempt 1 of 1$/, 'failed, saying why');
 
+# Fairness: tenant A's burst of 10,000 jobs does not hold up tenant B's
+# one job queued after it (in the same transaction, so that both are there
+# for the workers at once); the wait is reported, not asserted.
+my $ta = $sql->("SELECT nexplane.tenant_create('burst-a', 'A', 'admin\@a.test', 'jobs-admin-password')->'tenant'->>'id'");
+my $tb = $sql->("SELECT nexplane.tenant_create('burst-b', 'B', 'admin\@b.test', 'jobs-admin-password')->'tenant'->>'id'");
+$sql->("BEGIN;
+        INSERT INTO nexplane.jobs (tenant_id, kind, max_attempts) SELECT '$ta', 'noop', 3 FROM generate_series(1, 10000);
+        INSERT INTO nexplane.jobs (tenant_id, kind, created_at) VALUES ('$tb', 'noop', clock_timestamp());
+        COMMIT");
+ok(until_t(sub { $sql->("SELECT state = 'succeeded' FROM nexplane.jobs WHERE tenant_id = '$tb'") }, { secs => 120 }),
+	"tenant B's job runs");
+my $waited = $sql->(
+	"SELECT round(extract(epoch FROM started_at - created_at)::numeric, 2) FROM nexplane.jobs WHERE tenant_id = '$tb'");
+diag("tenant B's job waited ${waited} s behind A's burst of 10,000, queued in the same transaction (bench/jobs measures it)");
+ok(until_t(sub { drained() }, { secs => 300 }), "A's burst drains");
+
 # DROP EXTENSION and DROP DATABASE go through with the workers running.
 my ($rc, $out, $err) = $node->psql('nxjobs', 'SET lock_timeout = \'10s\'; DROP EXTENSION nexplane CASCADE');
 is($rc, 0, 'DROP EXTENSION is not held up by the workers') or diag $err;

@@ -9,7 +9,8 @@ CREATE FUNCTION nexplane._stream_event() RETURNS trigger
 CREATE CONSTRAINT TRIGGER stream_event AFTER INSERT ON nexplane.change_request_events
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION nexplane._stream_event();
-CREATE CONSTRAINT TRIGGER stream_event AFTER INSERT OR UPDATE OF state ON nexplane.jobs
+CREATE CONSTRAINT TRIGGER stream_event
+    AFTER INSERT OR UPDATE OF state, progress_percent, progress_step ON nexplane.jobs
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION nexplane._stream_event();
 
@@ -41,7 +42,10 @@ BEGIN
                'id', e.seq, 'kind', e.kind, 'subject_id', e.subject_id,
                'change_request_id', e.change_request_id, 'action', e.action,
                'from', e.from_state, 'to', e.to_state, 'actor_kind', e.actor_kind,
-               'actor_id', e.actor_id, 'at', e.created_at) ORDER BY e.seq), '[]'),
+               'actor_id', e.actor_id, 'at', e.created_at)
+               || CASE WHEN e.kind = 'job' THEN jsonb_build_object('progress',
+                      jsonb_build_object('percent', e.progress_percent, 'step', e.progress_step))
+                  ELSE '{}' END ORDER BY e.seq), '[]'),
            max(e.seq)
       INTO evs, last
       FROM (SELECT * FROM nexplane.stream_events s

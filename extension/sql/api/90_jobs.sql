@@ -173,8 +173,10 @@ CREATE FUNCTION nexplane._jobs_wake_now() RETURNS void
 
 -- The tenants with queued jobs, at most max_tenants, from a random one on
 -- (wrapping around), one index probe each: the fair shares' list.
+-- No sort, like _jobs_claim (below, "Plans").
 CREATE FUNCTION nexplane._jobs_queued_tenants(max_tenants integer) RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    SET enable_sort = off AS $$
 DECLARE
     start uuid := gen_random_uuid();
     cur uuid := start;
@@ -216,76 +218,121 @@ $$;
 
 -- _jobs_claim: one worker round (bgworkers/job_worker.c has the why):
 -- lost idempotent jobs back to the queue with backoff (or failed at
--- max_attempts), lost changes claimed for recovery, else one change whose
+-- max_attempts), lost changes claimed for recovery once their lease has
+-- run out, else one change whose
 -- connector runs none, then fair shares of the other due jobs.  Each
 -- claim takes the next attempt number, the fence every later write names.
 -- live_pids: the job workers alive now (a running job of any other pid
 -- lost its worker).
+--
+-- Plans: the queue's statistics are often wrong (an empty queue analyzed,
+-- then a burst of 20,000 jobs), so the round does not lean on them:
+-- - each locking subquery is a MATERIALIZED CTE joined by the primary key,
+--   so no plan rescans it: a nested loop that rescanned one for every row
+--   of jobs, planned while the queue was empty, took 155 s for one round
+--   once 20,000 jobs had come (and the worker replans as the queue grows:
+--   bgworkers/job_worker.c, nx_plans_follow_queue);
+-- - no sort (enable_sort): every ORDER BY here has its index
+--   (jobs_queue_idx, jobs_change_queue_idx), and a plan that read all the
+--   queued jobs through jobs_due_idx to sort them, which an estimate of
+--   one row makes look cheaper, cost 40 ms a round with 20,000 queued.
 CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
                                      lease_seconds integer, batch integer DEFAULT 32)
     RETURNS TABLE (tenant_id uuid, id uuid, kind text, connector_id uuid,
                    change_request_id uuid, attempt integer, max_attempts integer,
                    recovering boolean)
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_sort = off AS $$
 #variable_conflict use_column
 DECLARE
     lease interval := lease_seconds * interval '1 s';
     tenants uuid[];
+    ids uuid[];
+    per_tenant integer;
     claimed integer := 0;
 BEGIN
-    -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
-    UPDATE nexplane.jobs j
-       SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
-           run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))
-                               * (0.75 + random() / 2) * interval '1 ms',
-           finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
-           error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),
-           lease_until = NULL, worker_pid = NULL
-     WHERE (j.tenant_id, j.id) IN (
-           SELECT l.tenant_id, l.id FROM nexplane.jobs l
-            WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
-            LIMIT 16 FOR UPDATE SKIP LOCKED);
+    -- Each step first looks, with a plain probe, whether it has anything to
+    -- do: starting an UPDATE of jobs (its ten indexes, the row locks' set-up)
+    -- costs more than the probe, and most rounds have no lost job and no
+    -- queued change.
 
-    -- lost changes: claimed again, for recovery only, never re-run
-    RETURN QUERY
-    UPDATE nexplane.jobs j
-       SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
-     WHERE (j.tenant_id, j.id) IN (
-           SELECT l.tenant_id, l.id FROM nexplane.jobs l
-            WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
-              AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
-            LIMIT 16 FOR UPDATE SKIP LOCKED)
-    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-              j.max_attempts, true;
-    GET DIAGNOSTICS claimed = ROW_COUNT;
-    IF claimed > 0 THEN
-        RETURN;
+    -- lost jobs
+    IF EXISTS (SELECT 1 FROM nexplane.jobs l
+                WHERE l.state = 'running'
+                  AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))) THEN
+        -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
+        WITH l AS MATERIALIZED (
+            SELECT l.tenant_id, l.id FROM nexplane.jobs l
+             WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
+               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+             LIMIT 16 FOR UPDATE SKIP LOCKED)
+        UPDATE nexplane.jobs j
+           SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
+               run_after = now() + least(300000, 2000 * 2 ^ (j.attempts - 1))
+                                   * (0.75 + random() / 2) * interval '1 ms',
+               finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+               error = format('the worker was lost during attempt %s of %s', j.attempts, j.max_attempts),
+               lease_until = NULL, worker_pid = NULL
+          FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id;
+
+        -- lost changes: claimed again, for recovery only, never re-run, and
+        -- only once their lease has run out, even when their worker is known
+        -- dead.  A dead worker's statement may still be running on the
+        -- target (one waiting for a lock commits when the lock goes); its
+        -- deadline, which the connectors tell the target, is at most half a
+        -- lease after the step that last extended the lease, so by the
+        -- lease's end the target has finished with it.  A recovery asking
+        -- earlier could see the old state and keep a rotation's old
+        -- password, which the target then stops taking.  The fresh lease of
+        -- a claim also keeps a worker whose live_pids predate the claimer's
+        -- start from claiming it again.
+        RETURN QUERY
+        WITH l AS MATERIALIZED (
+            SELECT l.tenant_id, l.id FROM nexplane.jobs l
+             WHERE l.state = 'running' AND l.kind IN ('execute_change', 'rollback_change')
+               AND l.lease_until < now()
+             LIMIT 16 FOR UPDATE SKIP LOCKED)
+        UPDATE nexplane.jobs j
+           SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
+          FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id
+        RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+                  j.max_attempts, true;
+        GET DIAGNOSTICS claimed = ROW_COUNT;
+        IF claimed > 0 THEN
+            RETURN;
+        END IF;
     END IF;
 
     -- one change, on a connector where no change runs: the connector's row
     -- is locked while claiming, so a racing worker skips it, and
     -- jobs_one_change_idx fails the rare racer that got past, never runs it
-    RETURN QUERY
-    WITH c AS (
-        SELECT q.tenant_id, q.id
-          FROM nexplane.jobs q JOIN nexplane.connectors n
-            ON n.tenant_id = q.tenant_id AND n.id = q.connector_id
-         WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
-           AND q.run_after <= now()
-           AND NOT EXISTS (SELECT 1 FROM nexplane.jobs r
-                            WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
-                              AND r.state = 'running'
-                              AND r.kind IN ('execute_change', 'rollback_change'))
-         ORDER BY q.priority DESC, q.run_after
-         LIMIT 1 FOR UPDATE OF q, n SKIP LOCKED)
-    UPDATE nexplane.jobs j
-       SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
-           worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
-      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
-    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-              j.max_attempts, false;
-    GET DIAGNOSTICS claimed = ROW_COUNT;
+    -- (the probe in the claim's order, so that it reads jobs_change_queue_idx)
+    PERFORM 1 FROM nexplane.jobs q
+     WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
+       AND q.run_after <= now()
+     ORDER BY q.priority DESC, q.run_after LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY
+        WITH c AS MATERIALIZED (
+            SELECT q.tenant_id, q.id
+              FROM nexplane.jobs q JOIN nexplane.connectors n
+                ON n.tenant_id = q.tenant_id AND n.id = q.connector_id
+             WHERE q.state = 'queued' AND q.kind IN ('execute_change', 'rollback_change')
+               AND q.run_after <= now()
+               AND NOT EXISTS (SELECT 1 FROM nexplane.jobs r
+                                WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                                  AND r.state = 'running'
+                                  AND r.kind IN ('execute_change', 'rollback_change'))
+             ORDER BY q.priority DESC, q.run_after
+             LIMIT 1 FOR UPDATE OF q, n SKIP LOCKED)
+        UPDATE nexplane.jobs j
+           SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
+               worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
+          FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+        RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
+                  j.max_attempts, false;
+        GET DIAGNOSTICS claimed = ROW_COUNT;
+    END IF;
 
     -- fair shares of the rest: an equal part of the batch for each tenant
     -- with queued jobs, from a random tenant on
@@ -293,29 +340,45 @@ BEGIN
     IF cardinality(tenants) = 0 OR claimed >= batch THEN
         RETURN;
     END IF;
+    -- the ids first, each tenant's share and the batch as hard limits,
+    -- locked here; then the update of exactly those
+    per_tenant := greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int;
+    SELECT coalesce(array_agg(q.id), '{}') INTO ids
+      FROM (SELECT x.id FROM unnest(tenants) AS t(tenant_id),
+             LATERAL (SELECT x.id FROM nexplane.jobs x
+                       WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
+                         AND x.run_after <= now()
+                         AND x.kind NOT IN ('execute_change', 'rollback_change')
+                       ORDER BY x.priority DESC, x.run_after
+                       LIMIT per_tenant FOR UPDATE SKIP LOCKED) x
+             LIMIT batch - claimed) q;
     RETURN QUERY
-    WITH c AS (
-        SELECT q.tenant_id, q.id FROM unnest(tenants) AS t(tenant_id),
-         LATERAL (SELECT x.tenant_id, x.id FROM nexplane.jobs x
-                   WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
-                     AND x.run_after <= now()
-                     AND x.kind NOT IN ('execute_change', 'rollback_change')
-                   ORDER BY x.priority DESC, x.run_after
-                   LIMIT greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int
-                   FOR UPDATE SKIP LOCKED) q
-         LIMIT batch - claimed)
     UPDATE nexplane.jobs j
        SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
            worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
-      FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
+     WHERE j.tenant_id = ANY (tenants) AND j.id = ANY (ids) AND j.state = 'queued'
     RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
               j.max_attempts, false;
 END
 $$;
 
--- When to look at the queue again: ms until the soonest queued job is due.
+-- When to look at the queue again: ms until the soonest queued job a
+-- worker could claim is due, NULL when there is none (the worker naps).
+-- NULL must stay NULL: greatest(0, NULL) is 0, which had every idle
+-- worker go round without sleeping.  A change queued behind another on
+-- its connector is left out for the same reason: it is due but cannot be
+-- claimed until that one ends (a lost one only when its lease runs out),
+-- and the nap finds it then.
 CREATE FUNCTION nexplane._jobs_next_due_ms() RETURNS bigint
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM min(run_after) - now()) * 1000))::bigint
-      FROM nexplane.jobs WHERE state = 'queued';
+    SELECT CASE WHEN min(q.run_after) IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM min(q.run_after) - now()) * 1000))::bigint
+           END
+      FROM nexplane.jobs q
+     WHERE q.state = 'queued'
+       AND NOT (q.kind IN ('execute_change', 'rollback_change')
+                AND EXISTS (SELECT 1 FROM nexplane.jobs r
+                             WHERE r.tenant_id = q.tenant_id AND r.connector_id = q.connector_id
+                               AND r.state = 'running'
+                               AND r.kind IN ('execute_change', 'rollback_change')));
 $$;

@@ -32,6 +32,9 @@ CREATE TABLE nexplane.stream_events (
     actor_kind        text,
     actor_id          uuid,
     created_at        timestamptz NOT NULL DEFAULT now(),
+    -- a job's progress (action 'progress', or with its state changes)
+    progress_percent  smallint,
+    progress_step     text,
     PRIMARY KEY (tenant_id, seq)
 );
 CREATE INDEX stream_events_created_idx ON nexplane.stream_events USING brin (created_at);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/jobs/instructions.sh: what one no-op job costs the server in
+# instructions, which, unlike time on a shared VM, is the same from run to
+# run: for checking a change to the engine's own statements.  Needs
+# valgrind; not part of `make bench`.
+#
+# With the cluster stopped, a standalone backend (postgres --single) under
+# callgrind (-j: commands end with a blank line) queues Q no-op jobs and then does what a job worker's rounds
+# do, from a PL/pgSQL loop: the claim (nexplane._jobs_claim, its own
+# transaction) and the batch's end (the statement of job_run.c's
+# nx_job_run_noops, copied below, its own transaction), each commit firing
+# the live feed's deferred triggers and the evidence's audit trigger as in
+# a worker.  R rounds of 32 for R = 10 and 30: the difference over 20
+# rounds (640 jobs) is one job's instructions, the queueing and start-up
+# cancelled out.  CALLGRIND_OUT=FILE keeps the second run's profile.  Server side only: no WAL writer, no kernel side of
+# system calls, no cache misses, no C glue of the worker (job_worker.c).
+. "$(dirname "$0")/../lib.sh"
+command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
+Q=${Q:-1200}
+sql -c "CREATE EXTENSION nexplane" >/dev/null
+tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
+nx_cluster_stop "$BENCH_DIR/pg"
+
+# instructions ROUNDS OUT: callgrind's count for queueing Q jobs and ROUNDS rounds
+instructions() {
+  cat >"$BENCH_DIR/rounds.sql" <<SQL
+DELETE FROM nexplane.jobs;
+
+VACUUM ANALYZE nexplane.jobs;
+
+INSERT INTO nexplane.jobs (tenant_id, kind) SELECT '$tenant', 'noop' FROM generate_series(1, $Q);
+
+ANALYZE nexplane.jobs;
+
+DO \$\$
+DECLARE
+    t uuid[]; i uuid[]; c uuid[]; a int[];
+BEGIN
+    FOR r IN 1..$1 LOOP
+        SELECT array_agg(x.tenant_id), array_agg(x.id), array_agg(x.change_request_id), array_agg(x.attempt)
+          INTO t, i, c, a FROM nexplane._jobs_claim(pg_backend_pid(), ARRAY[pg_backend_pid()], 60, 32) x;
+        COMMIT;
+        WITH f AS (SELECT * FROM unnest(t, i, c, a) AS f(tenant_id, id, change_request_id, attempt)),
+             e AS (INSERT INTO nexplane.evidence
+                     (tenant_id, job_id, change_request_id, kind, content, sha256)
+                   SELECT f.tenant_id, f.id, f.change_request_id, 'noop', x.content,
+                          sha256(convert_to(x.content::text, 'UTF8'))
+                     FROM f, (SELECT '{"noop": true}'::jsonb AS content) x)
+        UPDATE nexplane.jobs j
+           SET state = 'succeeded', result = NULL, error = NULL, finished_at = now(),
+               lease_until = NULL, progress_percent = 100
+          FROM f WHERE j.tenant_id = f.tenant_id AND j.id = f.id AND j.state = 'running'
+           AND j.attempts = f.attempt;
+        COMMIT;
+    END LOOP;
+END \$\$;
+
+SQL
+  nx_as_postgres valgrind --tool=callgrind --callgrind-out-file="$2" \
+      "$NX_PGBIN/postgres" --single -j -D "$BENCH_DIR/pg/data" postgres <"$BENCH_DIR/rounds.sql" 2>&1 >/dev/null |
+    sed -nE 's/.*Collected : ([0-9]+).*/\1/p'
+}
+a=$(instructions 10 /dev/null)
+b=$(instructions 30 "${CALLGRIND_OUT:-/dev/null}")
+echo "instructions per no-op job (claim, evidence, end, their commits' triggers): $(( (b - a) / 640 ))"
