@@ -649,6 +649,13 @@ nx_job_run_noops(NxJob *jobs, int n)
 		count += strcmp(jobs[i].kind, "noop") == 0;
 	if (count == 0)
 		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	nx_worker_lock_extension();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "nexplane: noop jobs");
+	/* in SPI's memory, gone at SPI_finish */
 	for (int a = 0; a < 4; a++)
 	{
 		initStringInfo(&arr[a]);
@@ -667,12 +674,6 @@ nx_job_run_noops(NxJob *jobs, int n)
 		appendStringInfoChar(&arr[a], '}');
 		args[a] = arr[a].data;
 	}
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	nx_worker_lock_extension();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "nexplane: noop jobs");
 	nx_spi(noops_sql, 4, args);
 	PopActiveSnapshot();
 	SPI_finish();

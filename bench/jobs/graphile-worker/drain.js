@@ -37,6 +37,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function main() {
   const pgPool = new Pool({ max: 10 });
   pgPool.on("error", (e) => console.error("pool:", e.message));
+  pgPool.on("connect", (c) => c.on("error", (e) => console.error("client:", e.message)));
   await runMigrations({ pgPool, logger });
   // a previous round's leftovers would be drained in this one's time
   await pgPool.query("DELETE FROM graphile_worker._private_jobs");
