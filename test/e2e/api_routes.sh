@@ -11,7 +11,7 @@
 # No answer, log or stream of the run may hold a secret given to it.
 . "$(dirname "$0")/api_lib.sh"
 api_setup
-api_start
+api_start --login-burst 20  # the rate limit is api_errors.sh's business
 
 # Every answer is kept, to look for secrets in at the end.
 eval "api_lib_$(declare -f call)"
@@ -54,6 +54,8 @@ OP=$(login op@acme.test acme-user-pass-1)
 APPR=$(login appr@acme.test acme-user-pass-1)
 VIEW=$(login view@acme.test acme-user-pass-1)
 OTHER=$(login admin@other.test other-admin-pass-1)
+check "an operator, an approver, a viewer and another tenant's admin log in" \
+  bash -c 'for t; do [ "${#t}" -gt 100 ] || exit 1; done' - "$OP" "$APPR" "$VIEW" "$OTHER"
 
 # expect_each STATUS TOKEN WHAT "METHOD PATH [BODY]"...: one check each
 expect_each() {
