@@ -58,7 +58,12 @@ CONCURRENCY=${CONCURRENCY:-4}
 GW_DIR=$(cd "$(dirname "$0")/graphile-worker" && pwd)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# graphile-worker from npm, as package-lock.json pins it; the machine's Node.js
+# graphile-worker from npm, as package-lock.json pins it, on the machine's
+# Node.js (Debian's nodejs package, which brings npm too)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "bench/jobs needs Node.js and npm for its baseline: apt-get install -y nodejs" >&2
+  exit 1
+fi
 if [ ! -d "$GW_DIR/node_modules/graphile-worker" ]; then
   (cd "$GW_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
