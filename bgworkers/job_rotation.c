@@ -176,6 +176,36 @@ nx_rotation_prepare(NxRun *run)
 	return NULL;
 }
 
+/*
+ * For the recovery of a lost rotation: the current version as old_secret
+ * and the pending one as new_secret.  False when no version is pending
+ * (the rotation never stored one, or it was resolved).
+ */
+bool
+nx_rotation_load_pending(NxRun *run)
+{
+	const char *account = nx_account(run);
+	const char *args[2];
+	char	   *current;
+	char	   *pending;
+
+	if (account == NULL)
+		return false;
+	run->account_id = MemoryContextStrdup(run->cxt, account);
+	args[0] = run->job->tenant_id;
+	args[1] = run->account_id;
+	if (nx_spi("SELECT c.secret_blob, p.secret_blob FROM nexplane.credentials c"
+			   "  JOIN nexplane.credential_versions p ON p.tenant_id = c.tenant_id"
+			   "   AND p.credential_id = c.id AND p.status = 'pending'"
+			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args) != 1)
+		return false;
+	current = pstrdup(nx_spi_get(0, 1));
+	pending = pstrdup(nx_spi_get(0, 2));
+	run->old_secret = nx_load_version(run, current);
+	run->new_secret = nx_load_version(run, pending);
+	return true;
+}
+
 /* The target takes the pending version: it becomes current. */
 void
 nx_rotation_promote(NxRun *run)

@@ -510,32 +510,7 @@ nx_run_recovery(NxRun *run, bool undo)
 
 	nx_txn_begin();
 	if (rotation)
-	{
-		const char *account = nx_jsonb_get_cstring(run->params, "credential_id");
-		const char *args[2];
-
-		run->account_id = nx_keep(run, account ? account : run->credential_id);
-		args[0] = run->job->tenant_id;
-		args[1] = run->account_id;
-		if (run->account_id &&
-			nx_spi("SELECT c.secret_blob, p.secret_blob FROM nexplane.credentials c"
-				   "  JOIN nexplane.credential_versions p ON p.tenant_id = c.tenant_id"
-				   "   AND p.credential_id = c.id AND p.status = 'pending'"
-				   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args) == 1)
-		{
-			char	   *current = pstrdup(nx_spi_get(0, 1));
-			char	   *pending = pstrdup(nx_spi_get(0, 2));
-			NxSecret   *s;
-
-			s = nx_vault_decrypt(run->job->tenant_id, run->account_id, current);
-			run->old_secret = nx_run_keep_secret(run, s->data, s->len);
-			nx_secret_wipe(s);
-			s = nx_vault_decrypt(run->job->tenant_id, run->account_id, pending);
-			run->new_secret = nx_run_keep_secret(run, s->data, s->len);
-			nx_secret_wipe(s);
-			has_pending = true;
-		}
-	}
+		has_pending = nx_rotation_load_pending(run);
 	nx_txn_end(run);
 
 	nx_call_init(run, &call);

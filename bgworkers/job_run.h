@@ -48,5 +48,6 @@ extern void nx_rotation_discard(NxRun *run);
 extern const char *nx_rotation_prepare_undo(NxRun *run);
 extern void nx_rotation_swap_back(NxRun *run);
 extern bool nx_rotation_has_pending(NxRun *run);
+extern bool nx_rotation_load_pending(NxRun *run);
 
 #endif							/* NX_JOB_RUN_H */
