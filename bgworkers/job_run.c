@@ -161,6 +161,29 @@ nx_run_step(const NxConnectorCall *call, int percent, const char *step)
 
 /* ---------- loading ---------- */
 
+/*
+ * nx_run_fence renews the claim's lease, inside the load transaction, if
+ * the claim is still ours.  A batch is claimed at once but run one job
+ * after another, so a job late in a slow batch may have outlived its
+ * lease and been claimed again by another worker: then the attempt number
+ * no longer matches, and this worker must leave the job alone rather than
+ * run it a second time.
+ */
+static bool
+nx_run_fence(NxRun *run)
+{
+	char		attempt[16],
+				lease[16];
+	const char *args[] = {run->job->tenant_id, run->job->id, attempt, lease};
+
+	snprintf(attempt, sizeof(attempt), "%d", run->job->attempt);
+	snprintf(lease, sizeof(lease), "%d", nx_job_lease);
+	return nx_spi("UPDATE nexplane.jobs"
+				  "   SET lease_until = now() + $4::int * interval '1 s'"
+				  " WHERE tenant_id = $1::uuid AND id = $2::uuid AND state = 'running'"
+				  "   AND attempts = $3::int", 4, args) == 1;
+}
+
 /* Inside a transaction.  Returns NULL, or why the job cannot run. */
 static const char *
 nx_run_load(NxRun *run)
@@ -562,9 +585,17 @@ nx_run_prepare(NxRun *run, bool *touch_cr, bool *waits)
 	if (strcmp(run->cr_state, "scheduled") == 0)
 	{
 		const char *args[] = {run->job->tenant_id, run->job->change_request_id};
+		const char *refusal;
 
+		nx_spi("SELECT nexplane._cr_start_refusal($1::uuid, $2::uuid)", 2, args);
+		refusal = nx_keep(run, nx_spi_get(0, 1));
 		nx_spi("SELECT nexplane._cr_start($1::uuid, $2::uuid)", 2, args);
 		run->cr_state = "executing";
+		if (refusal)
+		{
+			*touch_cr = true;
+			return refusal;
+		}
 	}
 	if (strcmp(run->cr_state, "executing") != 0)
 		return psprintf("the change request is %s", run->cr_state);
@@ -674,6 +705,12 @@ nx_job_run(NxJob *job)
 		bool		undo = strcmp(job->kind, "rollback_change") == 0;
 
 		nx_txn_begin();
+		if (!nx_run_fence(run))
+		{
+			/* another attempt has it (see nx_run_fence): not ours to touch */
+			nx_txn_end(run);
+			goto done;
+		}
 		why = nx_run_prepare(run, &touch_cr, &waits);
 		if (waits)
 			nx_job_requeue(job, atoi(why),
@@ -693,6 +730,8 @@ nx_job_run(NxJob *job)
 			else
 				nx_run_simple(run, strcmp(job->kind, "discover") == 0);
 		}
+done:
+		;
 	}
 	PG_CATCH();
 	{

@@ -25,6 +25,8 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 
 typedef struct NxJobSlot
 {
@@ -133,6 +135,24 @@ nx_jobs_live_pids(int *pids, int max)
 			pids[n++] = shared->slots[i].pid;
 	SpinLockRelease(&shared->mutex);
 	return n;
+}
+
+/*
+ * nexplane._jobs_live_pids() returns the live job workers' pids, for the
+ * claim to read after its statement's snapshot (90_jobs.sql says why).
+ */
+PG_FUNCTION_INFO_V1(nx_jobs_live_pids_sql);
+Datum
+nx_jobs_live_pids_sql(PG_FUNCTION_ARGS)
+{
+	int			pids[NX_MAX_JOB_WORKERS];
+	Datum		elems[NX_MAX_JOB_WORKERS];
+	int			n = nx_jobs_live_pids(pids, NX_MAX_JOB_WORKERS);
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(pids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT4OID, sizeof(int32), true,
+										  TYPALIGN_INT));
 }
 
 bool

@@ -57,7 +57,7 @@
 /* The round's SQL is nexplane._jobs_claim (extension/sql/api/90_jobs.sql). */
 static const char *const claim_sql =
 "SELECT tenant_id, id, kind, connector_id, change_request_id, attempt, max_attempts, recovering"
-"  FROM nexplane._jobs_claim($1::int, $2::int[], $3::int, $4::int)";
+"  FROM nexplane._jobs_claim($1::int, NULL, $2::int, $3::int)";
 
 static const char *const next_due_sql = "SELECT nexplane._jobs_next_due_ms()";
 
@@ -91,21 +91,6 @@ nx_collect(NxJob *jobs, int *n, int max)
 	}
 }
 
-static char *
-nx_live_pids_array(void)
-{
-	int			pids[NX_MAX_JOB_WORKERS];
-	int			n = nx_jobs_live_pids(pids, NX_MAX_JOB_WORKERS);
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&buf, "%s%d", i ? "," : "", pids[i]);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
 /*
  * One round's transaction: recover, claim.  Returns the number of jobs
  * claimed into jobs[], and in *next_due_ms when to look again if none.
@@ -117,12 +102,12 @@ nx_worker_round(NxJob *jobs, long *next_due_ms)
 	char		lease[16],
 				pid[16],
 				batch[16];
-	const char *args[] = {pid, nx_live_pids_array(), lease, batch};
+	const char *args[] = {pid, lease, batch};
 
 	snprintf(lease, sizeof(lease), "%d", nx_job_lease);
 	snprintf(pid, sizeof(pid), "%d", MyProcPid);
 	snprintf(batch, sizeof(batch), "%d", NX_CLAIM_BATCH);
-	nx_spi(claim_sql, 4, args);
+	nx_spi(claim_sql, 3, args);
 	nx_collect(jobs, &n, NX_CLAIM_BATCH);
 	*next_due_ms = -1;
 	if (n == 0)

@@ -75,7 +75,7 @@ static const NxChangeType change_types[] = {
 	"Give an account a new generated password.", rotate_params, true},
 	{"create_user", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Create an account.", create_params, false},
 	{"drop_user", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, false, "Drop an account.", account_params, false},
-	{"lock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT LOCK an account.", account_params, false},
+	{"lock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT LOCK an account and end its open sessions.", account_params, false},
 	{"unlock_user", NX_CHANGE_MODIFYING, NX_WEIGHT_MODIFYING, true, "ACCOUNT UNLOCK an account.", account_params, false},
 	{"grant", NX_CHANGE_ADDITIVE, NX_WEIGHT_ADDITIVE, true, "Grant privileges on a database or table.", grant_params, false},
 	{"revoke", NX_CHANGE_DESTRUCTIVE, NX_WEIGHT_DESTRUCTIVE, true, "Revoke privileges.", grant_params, false},

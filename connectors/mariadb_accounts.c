@@ -402,6 +402,48 @@ nxm_lock_target(MYSQL *db, NxmPlan *plan, NxmAccountState *st, bool locking,
 	return nxm_account_state(db, &plan->account, st, out);
 }
 
+/*
+ * nxm_end_sessions ends the open sessions of an account.  The process
+ * list shows a session's user and client host, not the account it logged
+ * in as, so a session counts as the account's when its user is the
+ * account's and its client host matches the account's host pattern (what
+ * KILL USER cannot do: it compares hosts literally).  A session of a more
+ * specific account of the same user name whose host also matches the
+ * pattern ends too; docs/connectors/mariadb.md says so.
+ */
+static bool
+nxm_end_sessions(MYSQL *db, const NxmAccount *a, NxConnectorResult *out)
+{
+	NxmRows    *rows = nxm_query(db, psprintf("SELECT ID FROM information_schema.PROCESSLIST"
+											  " WHERE USER = %s AND ID <> CONNECTION_ID()"
+											  "   AND SUBSTRING_INDEX(HOST, ':', 1) LIKE %s",
+											  nxm_literal(db, a->user), nxm_literal(db, a->host)),
+								 "list the account's sessions", out);
+
+	if (rows == NULL)
+		return false;
+	for (int r = 0; r < rows->nrows; r++)
+	{
+		/* the id is the server's number, checked before it goes back */
+		const char *id = NXM_VALUE(rows, r, 0);
+
+		if (id == NULL || strspn(id, "0123456789") != strlen(id) || strlen(id) > 20)
+		{
+			nx_connector_fail(out, "the server listed a session id that is not a number");
+			return false;
+		}
+		if (!nxm_exec(db, psprintf("KILL CONNECTION %s", id), "end the account's open sessions",
+					  NULL, out))
+		{
+			/* one that ended meanwhile is no error (1094: unknown thread) */
+			if (mysql_errno(db) != 1094)
+				return false;
+			out->error = NULL;
+		}
+	}
+	return true;
+}
+
 /* Set the lock to `locked` unless it is already; rollback_state says what it was. */
 static void
 nxm_lock_set(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, bool locked,
@@ -420,6 +462,22 @@ nxm_lock_set(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, bool locked,
 										  locked ? "LOCK" : "UNLOCK"),
 							 locked ? "lock the account" : "unlock the account", NULL, out)))
 		return;
+
+	/*
+	 * ACCOUNT LOCK refuses new logins only: sessions already open keep
+	 * working, so a lock ends them too (also when the account was locked
+	 * already: a lock that leaves a live session is no lock).  If that
+	 * fails, the lock stays and rollback_state says how to undo it.
+	 */
+	if (locked)
+	{
+		nxm_result_start(&buf, &plan->account);
+		appendStringInfo(&buf, ", \"locked_before\": %s", st.locked ? "true" : "false");
+		out->rollback_state = nxm_result_end(&buf);
+		if (!nxm_step(call, 75, "ending the account's sessions", out) ||
+			!nxm_end_sessions(db, &plan->account, out))
+			return;
+	}
 	nxm_result_start(&buf, &plan->account);
 	appendStringInfo(&buf, ", \"locked_before\": %s", st.locked ? "true" : "false");
 	out->rollback_state = nxm_result_end(&buf);

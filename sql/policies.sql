@@ -149,3 +149,31 @@ SELECT test.warnings(:'cr') AS warnings;
 SELECT test.drop_policy(:'p');
 SELECT jsonb_array_length(nexplane.policy_list()) AS policies_left;
 COMMIT;
+
+-- A scheduled change whose time has come is held to the windows and the
+-- approvals of that moment (nexplane._cr_start_refusal, which the worker
+-- asks before it starts one): a freeze set after it was scheduled, or its
+-- approver disabled since, keeps it from starting.  All rolled back.
+BEGIN;
+SELECT test.as('op');
+SELECT c->>'id' AS sch FROM test.cr('rotate_password') c \gset
+SELECT nexplane.cr_submit(:'sch')->>'state' AS submitted;
+SELECT test.as('appr');
+SELECT nexplane.cr_approve(:'sch')->>'state' AS approved;
+SELECT test.as('op');
+SELECT nexplane.cr_execute(:'sch')->>'state' AS scheduled;
+SELECT nexplane._cr_start_refusal(nexplane.current_tenant_id(), :'sch') AS nothing_in_the_way;
+SELECT test.policy('freeze_window', NULL, 'enforce',
+                   jsonb_build_object('from', now() - interval '1 hour', 'until', now() + interval '1 hour',
+                                      'reason', 'incident')) AS p \gset
+SELECT regexp_replace(nexplane._cr_start_refusal(nexplane.current_tenant_id(), :'sch'),
+                      'until \S+: ', 'until <t>: ') AS frozen_since;
+SELECT test.policy('freeze_window', NULL, 'warn',
+                   jsonb_build_object('from', now() - interval '1 hour', 'until', now() + interval '1 hour')) AS w \gset
+SELECT test.drop_policy(:'p');
+SELECT nexplane._cr_start_refusal(nexplane.current_tenant_id(), :'sch') AS a_warned_freeze_does_not_hold_it;
+SELECT test.as('admin');
+SELECT nexplane.user_disable(u.id)->>'status' AS approver_disabled
+  FROM jsonb_to_recordset(nexplane.user_list()) u(id uuid, email text) WHERE u.email = 'appr@acme.test';
+SELECT nexplane._cr_start_refusal(nexplane.current_tenant_id(), :'sch') AS approval_lost;
+ROLLBACK;

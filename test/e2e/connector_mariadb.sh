@@ -222,10 +222,25 @@ check "create_user of an existing account is refused" fails_with "$r" "account '
 p='{"user": "app"}'
 r=$(call pre_check lock_user "$p")
 check "lock_user pre_check: ok, not locked yet" jq -e '.ok and .result.locked == false' <<<"$r"
+# a session app has open when the lock comes must end with it
+MYSQL_PWD=$APP_OLD timeout 60 mariadb --no-defaults -h 127.0.0.1 -P "$MPORT" -u app -N -B \
+  -e "SELECT SLEEP(50)" >/dev/null 2>&1 &
+open_session=$!
+for _ in $(seq 1 50); do
+  [ "$(root "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'" | tail -n 1)" -ge 1 ] && break
+  sleep 0.1
+done
 r=$(call execute lock_user "$p")
 check "lock_user execute: ok" jq -e '.ok and .result.changed' <<<"$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "  ... the server refuses app as locked" login_refused app "$APP_OLD" "this account is locked"
+session_ended() {
+  for _ in $(seq 1 50); do kill -0 "$open_session" 2>/dev/null || return 0; sleep 0.1; done
+  return 1
+}
+check "  ... the session app had open is ended" session_ended
+check "  ... and no session of app is left" \
+  test "$(root "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'" | tail -n 1)" = 0
 r=$(call verify lock_user "$p" "" "" "$rs")
 check "lock_user verify: ok" jq -e '.ok and .evidence.locked' <<<"$r"
 r=$(call rollback lock_user "$p" "" "" "$rs" true)

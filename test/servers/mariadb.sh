@@ -41,7 +41,8 @@ nx_mariadb_init() {
 }
 
 # The connector's login, made by root outside the logs (sql_log_off,
-# sql_log_bin): CREATE USER to make, alter and drop accounts, SELECT on
+# sql_log_bin): CREATE USER to make, alter and drop accounts, PROCESS and
+# CONNECTION ADMIN to see and end a locked account's sessions, SELECT on
 # the three grant tables it reads.  The privileges it hands on are the
 # caller's to grant, WITH GRANT OPTION.
 nx_mariadb_admin() {
@@ -50,6 +51,7 @@ nx_mariadb_admin() {
 SET SESSION sql_log_off = 1, SESSION sql_log_bin = 0;
 CREATE USER '$admin'@'127.0.0.1' IDENTIFIED BY PASSWORD '$(nx_mariadb_hash "$password")';
 GRANT CREATE USER ON *.* TO '$admin'@'127.0.0.1';
+GRANT PROCESS, CONNECTION ADMIN ON *.* TO '$admin'@'127.0.0.1';
 GRANT SELECT ON mysql.global_priv TO '$admin'@'127.0.0.1';
 GRANT SELECT ON mysql.db TO '$admin'@'127.0.0.1';
 GRANT SELECT ON mysql.tables_priv TO '$admin'@'127.0.0.1';

@@ -225,7 +225,8 @@ is(target_ran('"lockme" NOLOGIN'), 1, 'lock_role: the ALTER ROLE reached the tar
 like(NexplaneNode::psql_out($node, 'nxcrash',
 		"SET log_statement = 'none'; SELECT nexplane.login('$OP', '$upw') IS NOT NULL;
 		 SELECT nexplane.cr_rollback('$cr', 'try')"),
-	qr/has nothing to roll back/, 'lock_role: nothing recorded to roll back, so a rollback is refused');
+	qr/has nothing to roll back.*worker was lost during the change.*request the opposite change/s,
+	'lock_role: nothing recorded to roll back, so a rollback is refused, saying why and what to do');
 
 # ---- rotate_password, killed while its ALTER ROLE waits; the target takes it
 $blocker->query_safe('BEGIN');

@@ -3,7 +3,8 @@
 # while it is open waits (requeued, its reason in its error, no attempt
 # used) and connector_get shows it; re-enabling closes it.  A running job
 # cancelled through job_cancel ends cancelled at its next step.  Jobs'
-# state changes reach the event stream.
+# state changes reach the event stream.  A scheduled change that a freeze
+# declared since holds is not started when its time comes.
 use strict;
 use warnings;
 use FindBin;
@@ -81,5 +82,35 @@ ok($as_admin->("SELECT count(*) >= 3 FROM jsonb_array_elements(nexplane.events_s
                  WHERE e->>'kind' = 'job' AND e->>'subject_id' = '$job'"),
 	'the job\'s state changes are in the event stream');
 close $hang;
+
+# A scheduled change whose time comes inside a freeze declared after it
+# was scheduled does not start: it fails saying why, and no call is made.
+$as_admin->("SELECT nexplane.user_create('op\@h.test', 'health-op-password', 'operator') IS NOT NULL");
+$as_admin->("SELECT nexplane.user_create('appr\@h.test', 'health-appr-password', 'approver') IS NOT NULL");
+my $as = sub {
+	my ($who, $pw, $q) = @_;
+	(split /\n/, $sql->("SELECT nexplane.login('$who', '$pw') IS NOT NULL; $q"))[-1] // '';
+};
+my $cr = $as->('op@h.test', 'health-op-password',
+	"SELECT nexplane.cr_create('$conn', 'lock_role', '{\"role\": \"app\"}', 'frozen later',
+	                           scheduled_for => now() + interval '4 s')->>'id'");
+$as->('op@h.test', 'health-op-password', "SELECT nexplane.cr_submit('$cr')");
+for my $who (['appr@h.test', 'health-appr-password'], ['admin@h.test', 'health-admin-password'])
+{
+	last if $sql->("SELECT state FROM nexplane.change_requests WHERE id = '$cr'") eq 'approved';
+	$as->(@$who, "SELECT nexplane.cr_approve('$cr')");
+}
+is($as->('op@h.test', 'health-op-password', "SELECT nexplane.cr_execute('$cr')->>'state'"),
+	'scheduled', 'a change approved and scheduled four seconds on');
+$as_admin->("SELECT nexplane.policy_create('freeze_window', 'tenant', NULL, 'enforce',
+               jsonb_build_object('from', now(), 'until', now() + interval '1 hour',
+                                  'reason', 'incident 42'))");
+ok(until_t("SELECT state = 'failed' FROM nexplane.change_requests WHERE id = '$cr'", { secs => 30 }),
+	'a freeze declared since: when its time comes, the change fails');
+like($sql->("SELECT error FROM nexplane.change_requests WHERE id = '$cr'"),
+	qr/^not started at its scheduled time, and nothing was changed: a change freeze .*incident 42/,
+	'saying it was not started, and which freeze held it');
+is($sql->("SELECT count(*) FROM nexplane.evidence WHERE change_request_id = '$cr'"), '0',
+	'no call was made: no pre-check, no execution, no evidence');
 $node->stop;
 done_testing();

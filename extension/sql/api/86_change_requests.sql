@@ -47,6 +47,44 @@ CREATE FUNCTION nexplane.risk_score(connector_id uuid, change_type text,
     AS 'MODULE_PATHNAME', 'nx_risk_score' LANGUAGE C VOLATILE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- Why a scheduled change must not start now, or NULL: its time has come,
+-- but a freeze or change window may have been set since it was approved
+-- (enforced ones are checked at the moment it would run, not at the
+-- scheduled time cr_execute saw), or an approval may no longer count (its
+-- approver disabled since).  The worker fails such a change without
+-- touching the target.
+CREATE FUNCTION nexplane._cr_start_refusal(tenant uuid, cr_id uuid) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cr nexplane.change_requests;
+    required jsonb;
+    given jsonb;
+    why text;
+BEGIN
+    SELECT * INTO cr FROM nexplane.change_requests c WHERE c.tenant_id = tenant AND c.id = cr_id;
+    IF NOT FOUND THEN
+        RETURN 'the change request does not exist';
+    END IF;
+    cr.scheduled_for := now();
+    SELECT string_agg(v->>'message', '; ') INTO why
+      FROM jsonb_array_elements(nexplane._policy_violations(cr, 'execute')) v
+     WHERE v->>'mode' = 'enforce' AND v->>'kind' IN ('freeze_window', 'change_window');
+    IF why IS NOT NULL THEN
+        RETURN 'not started at its scheduled time, and nothing was changed: ' || why;
+    END IF;
+    required := nexplane._required_approvals(cr);
+    given := nexplane._approvals_given(cr);
+    IF (given->>'count')::int < (required->>'count')::int
+       OR ((required->>'admin')::boolean AND NOT (given->>'admin')::boolean) THEN
+        RETURN format('not started at its scheduled time, and nothing was changed: '
+                      '%s approvals still count (an approver was disabled since); it needs %s%s',
+                      given->>'count', required->>'count',
+                      CASE WHEN (required->>'admin')::boolean THEN ', one of them an admin' ELSE '' END);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 -- The worker's transitions: the extension owner and superusers only.
 CREATE FUNCTION nexplane._cr_start(tenant_id uuid, id uuid) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'nx_cr_start' LANGUAGE C VOLATILE
@@ -213,6 +251,14 @@ BEGIN
                       WHERE n.tenant_id = o.tenant_id AND n.id = o.connector_id
                         AND ct->>'type' = n.type AND t->>'name' = o.change_type), false) THEN
         PERFORM nexplane._raise('NX409', format('a %s cannot be rolled back', o.change_type));
+    END IF;
+    IF o.rollback_state IS NULL AND o.error LIKE 'outcome unknown%' THEN
+        -- the worker was lost before it could store what the target was:
+        -- nobody knows what to restore, so say what to do instead
+        PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
+            'Its worker was lost during the change, before it could store what the target was '
+            'before; its verification (in evidence_list) shows what the target is now.',
+            'If the change did land, request the opposite change as a change request of its own.');
     END IF;
     IF o.rollback_state IS NULL THEN
         PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),

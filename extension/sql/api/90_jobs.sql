@@ -222,8 +222,13 @@ $$;
 -- run out, else one change whose
 -- connector runs none, then fair shares of the other due jobs.  Each
 -- claim takes the next attempt number, the fence every later write names.
--- live_pids: the job workers alive now (a running job of any other pid
--- lost its worker).
+-- live_pids: the job workers alive (a running job of any other pid lost
+-- its worker); NULL, as the workers pass it, reads them from shared memory
+-- in each statement, after its snapshot was taken.  A list read before
+-- the round's statement (as the workers once passed it) could miss a
+-- worker that started and claimed a job in between: its job would look
+-- lost and run twice.  Read after the snapshot, every worker whose claim
+-- the statement can see was in its slot before that claim committed.
 --
 -- Plans: the queue's statistics are often wrong (an empty queue analyzed,
 -- then a burst of 20,000 jobs), so the round does not lean on them:
@@ -236,6 +241,9 @@ $$;
 --   (jobs_queue_idx, jobs_change_queue_idx), and a plan that read all the
 --   queued jobs through jobs_due_idx to sort them, which an estimate of
 --   one row makes look cheaper, cost 40 ms a round with 20,000 queued.
+CREATE FUNCTION nexplane._jobs_live_pids() RETURNS integer[]
+    AS 'MODULE_PATHNAME', 'nx_jobs_live_pids_sql' LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
                                      lease_seconds integer, batch integer DEFAULT 32)
     RETURNS TABLE (tenant_id uuid, id uuid, kind text, connector_id uuid,
@@ -259,12 +267,12 @@ BEGIN
     -- lost jobs
     IF EXISTS (SELECT 1 FROM nexplane.jobs l
                 WHERE l.state = 'running'
-                  AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))) THEN
+                  AND (l.lease_until < now() OR l.worker_pid <> ALL (coalesce(live_pids, nexplane._jobs_live_pids())))) THEN
         -- lost idempotent jobs: retried after 2 s, 4 s, 8 s ... (at most 5 min), +-25%
         WITH l AS MATERIALIZED (
             SELECT l.tenant_id, l.id FROM nexplane.jobs l
              WHERE l.state = 'running' AND l.kind NOT IN ('execute_change', 'rollback_change')
-               AND (l.lease_until < now() OR l.worker_pid <> ALL (live_pids))
+               AND (l.lease_until < now() OR l.worker_pid <> ALL (coalesce(live_pids, nexplane._jobs_live_pids())))
              LIMIT 16 FOR UPDATE SKIP LOCKED)
         UPDATE nexplane.jobs j
            SET state = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
