@@ -132,5 +132,9 @@ SELECT test.as('admin');
 SELECT test.try(format($$SELECT nexplane.connector_delete(%L)$$, :'prod')) AS in_use;
 SELECT c->>'name' AS name, (c->>'deleted')::boolean AS deleted
   FROM nexplane.connector_delete((nexplane.connector_create('redis', 'cache', '{"host": "r"}')->>'id')::uuid) c;
+-- Debian's hiredis has no TLS: a redis connector asking for it is refused,
+-- never connected in clear.
+SELECT test.try($$SELECT nexplane.connector_create('redis', 'cache-tls', '{"host": "r", "tls": true}')$$)
+    AS redis_tls_refused;
 RESET ROLE;
 ROLLBACK;
