@@ -49,37 +49,8 @@ hash() { nx_slapd_hash "$SEC/$1.pw"; }
 mkdir -p "$LD"
 nx_slapd_init "$LD" "$port" "$tlsport" "$S" "$MGR" || { echo "not ok - slapd config"; exit 1; }
 {
+  nx_slapd_base_ldif "$S"
   cat <<EOF
-dn: $S
-objectClass: dcObject
-objectClass: organization
-dc: nexplane
-o: Nexplane test
-
-dn: ou=system,$S
-objectClass: organizationalUnit
-ou: system
-
-dn: ou=policies,$S
-objectClass: organizationalUnit
-ou: policies
-
-dn: ou=people,$S
-objectClass: organizationalUnit
-ou: people
-
-dn: ou=groups,$S
-objectClass: organizationalUnit
-ou: groups
-
-dn: cn=default,ou=policies,$S
-objectClass: device
-objectClass: pwdPolicy
-cn: default
-pwdAttribute: userPassword
-pwdLockout: TRUE
-pwdMaxFailure: 0
-
 dn: cn=long,ou=policies,$S
 objectClass: device
 objectClass: pwdPolicy

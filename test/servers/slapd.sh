@@ -155,3 +155,42 @@ nx_slapd_stop() {
   rm -f "$dir/slapd.pid" "$dir/runner.pid"
   return 0
 }
+
+# nx_slapd_base_ldif SUFFIX: the tree every test directory starts from:
+# the suffix's entry, ou=system, policies, people and groups, and the
+# default password policy (lockout on, no failure limit).
+nx_slapd_base_ldif() {
+  local S=$1
+  cat <<EOF
+dn: $S
+objectClass: dcObject
+objectClass: organization
+dc: nexplane
+o: Nexplane test
+
+dn: ou=system,$S
+objectClass: organizationalUnit
+ou: system
+
+dn: ou=policies,$S
+objectClass: organizationalUnit
+ou: policies
+
+dn: ou=people,$S
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,$S
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=default,ou=policies,$S
+objectClass: device
+objectClass: pwdPolicy
+cn: default
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMaxFailure: 0
+
+EOF
+}
