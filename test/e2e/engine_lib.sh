@@ -20,7 +20,7 @@
 #   eng_job CONN KIND             queue test_connection or discover; waits;
 #                                 prints the job's state
 #   eng_works CONN CRED [PARAMS]  does the target take the stored credential?
-# Each eng_* call is a new psql session, logged in as the user it needs.
+# Each eng_* call is a new psql session, authenticated as the user it needs.
 
 ENG_ADMIN=admin@eng.test ENG_OP=op@eng.test ENG_APPR=appr@eng.test
 ENG_PW=eng-user-password-1
@@ -38,13 +38,25 @@ CONF
   mkdir -p "$SEC" && chown postgres: "$SEC" && chmod 700 "$SEC"
 }
 
+# Each user logs in once (bcrypt is slow on purpose) and its access token
+# is kept in a file, since eng_as runs in subshells; every later call
+# authenticates with it, in the one transaction its statements run in.
+eng_token() { # email: prints the user's access token
+  local f=$E2E_DIR/tokens/$1
+  if [ ! -s "$f" ]; then
+    mkdir -p "$E2E_DIR/tokens" && chmod 700 "$E2E_DIR/tokens"
+    (umask 077; sql -c "SELECT nexplane.login('$1', '$ENG_PW', NULL, false)->>'access_token'" >"$f") ||
+      { rm -f "$f"; return 1; }
+  fi
+  cat "$f"
+}
+
 eng_as() { # email, then SQL statements; prints the last one's result
-  local who=$1
+  local tok out
+  tok=$(eng_token "$1") || return 1
   shift
-  local args=(-c "SELECT nexplane.login('$who', '$ENG_PW') IS NOT NULL")
-  local out
-  for s in "$@"; do args+=(-c "$s"); done
-  out=$(sql "${args[@]}") || return 1
+  local IFS=';'
+  out=$(sql -c "SELECT nexplane.authenticate('$tok') IS NOT NULL;$*") || return 1
   tail -n 1 <<<"$out"
 }
 
