@@ -34,6 +34,9 @@
 
 #include "nexplane.h"
 
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
 /* What a change does to its target; risk starts from this. */
 typedef enum NxChangeClass
 {
@@ -148,6 +151,16 @@ typedef struct NxConnector
 extern bool nx_connector_step(const NxConnectorCall *call, int percent, const char *step);
 extern int	nx_connector_timeout_ms(const NxConnectorCall *call);
 extern void nx_connector_fail(NxConnectorResult *out, const char *fmt,...) pg_attribute_printf(2, 3);
+
+/* json_out.c: results, evidence and rollback state, built as text */
+extern void nx_json_begin(StringInfo buf);
+extern void nx_json_key(StringInfo buf, const char *key);
+extern void nx_json_str(StringInfo buf, const char *key, const char *value);
+extern void nx_json_bool(StringInfo buf, const char *key, bool value);
+extern void nx_json_int(StringInfo buf, const char *key, int64 value);
+extern void nx_json_raw(StringInfo buf, const char *key, const char *json);
+extern Jsonb *nx_json_parse(StringInfo buf);
+extern Jsonb *nx_json_end(StringInfo buf);
 
 /* fields.c: NX422 naming the field unless jb fits the table */
 extern void nx_fields_check(const NxField *fields, Jsonb *jb, const char *what);

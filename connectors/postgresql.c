@@ -288,47 +288,6 @@ nx_pg_params(const NxConnectorCall *call, NxConnectorResult *out, bool rollback,
 
 /* ---- reports --------------------------------------------------------- */
 
-static void
-nx_pg_json_key(StringInfo buf, const char *key)
-{
-	char		last = buf->len ? buf->data[buf->len - 1] : '{';
-
-	if (last != '{' && last != '[')
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-}
-
-void
-nx_pg_json_str(StringInfo buf, const char *key, const char *value)
-{
-	nx_pg_json_key(buf, key);
-	if (value)
-		escape_json(buf, value);
-	else
-		appendStringInfoString(buf, "null");
-}
-
-void
-nx_pg_json_bool(StringInfo buf, const char *key, bool value)
-{
-	nx_pg_json_key(buf, key);
-	appendStringInfoString(buf, value ? "true" : "false");
-}
-
-void
-nx_pg_json_int(StringInfo buf, const char *key, int64 value)
-{
-	nx_pg_json_key(buf, key);
-	appendStringInfo(buf, INT64_FORMAT, value);
-}
-
-Jsonb *
-nx_pg_jsonb(StringInfo buf)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data)));
-}
-
 /* ---- test and discover ----------------------------------------------- */
 
 static void
@@ -353,16 +312,16 @@ nx_pg_test_body(NxPgSession *s, const NxPgParams *p)
 	}
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "server_version", NX_PG_VALUE(rows, 0, 0));
-	nx_pg_json_int(&buf, "server_version_num", atoi(NX_PG_VALUE(rows, 0, 1)));
-	nx_pg_json_str(&buf, "user", NX_PG_VALUE(rows, 0, 2));
-	nx_pg_json_str(&buf, "database", NX_PG_VALUE(rows, 0, 3));
-	nx_pg_json_bool(&buf, "superuser", strcmp(NX_PG_VALUE(rows, 0, 4), "t") == 0);
-	nx_pg_json_bool(&buf, "createrole", strcmp(NX_PG_VALUE(rows, 0, 5), "t") == 0);
-	nx_pg_json_bool(&buf, "can_end_sessions", strcmp(NX_PG_VALUE(rows, 0, 6), "t") == 0);
-	nx_pg_json_bool(&buf, "ssl", PQsslInUse(s->conn));
+	nx_json_str(&buf, "server_version", NX_PG_VALUE(rows, 0, 0));
+	nx_json_int(&buf, "server_version_num", atoi(NX_PG_VALUE(rows, 0, 1)));
+	nx_json_str(&buf, "user", NX_PG_VALUE(rows, 0, 2));
+	nx_json_str(&buf, "database", NX_PG_VALUE(rows, 0, 3));
+	nx_json_bool(&buf, "superuser", strcmp(NX_PG_VALUE(rows, 0, 4), "t") == 0);
+	nx_json_bool(&buf, "createrole", strcmp(NX_PG_VALUE(rows, 0, 5), "t") == 0);
+	nx_json_bool(&buf, "can_end_sessions", strcmp(NX_PG_VALUE(rows, 0, 6), "t") == 0);
+	nx_json_bool(&buf, "ssl", PQsslInUse(s->conn));
 	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	s->out->result = nx_json_parse(&buf);
 }
 
 static void
@@ -427,19 +386,19 @@ nx_pg_discover_body(NxPgSession *s, const NxPgParams *p)
 		const char *name = NX_PG_VALUE(roles, r, 0);
 
 		appendStringInfoString(&buf, r ? ", {" : "{");
-		nx_pg_json_str(&buf, "kind", "role");
-		nx_pg_json_str(&buf, "external_id", name);
-		nx_pg_json_str(&buf, "name", name);
+		nx_json_str(&buf, "kind", "role");
+		nx_json_str(&buf, "external_id", name);
+		nx_json_str(&buf, "name", name);
 		appendStringInfoString(&buf, ", \"attributes\": {");
-		nx_pg_json_bool(&buf, "login", nx_pg_true(NX_PG_VALUE(roles, r, 1)));
-		nx_pg_json_bool(&buf, "superuser", nx_pg_true(NX_PG_VALUE(roles, r, 2)));
-		nx_pg_json_bool(&buf, "createrole", nx_pg_true(NX_PG_VALUE(roles, r, 3)));
-		nx_pg_json_bool(&buf, "createdb", nx_pg_true(NX_PG_VALUE(roles, r, 4)));
-		nx_pg_json_bool(&buf, "replication", nx_pg_true(NX_PG_VALUE(roles, r, 5)));
-		nx_pg_json_bool(&buf, "bypassrls", nx_pg_true(NX_PG_VALUE(roles, r, 6)));
-		nx_pg_json_int(&buf, "connection_limit", atoi(NX_PG_VALUE(roles, r, 7)));
-		nx_pg_json_str(&buf, "valid_until", NX_PG_VALUE(roles, r, 8));
-		nx_pg_json_key(&buf, "member_of");
+		nx_json_bool(&buf, "login", nx_pg_true(NX_PG_VALUE(roles, r, 1)));
+		nx_json_bool(&buf, "superuser", nx_pg_true(NX_PG_VALUE(roles, r, 2)));
+		nx_json_bool(&buf, "createrole", nx_pg_true(NX_PG_VALUE(roles, r, 3)));
+		nx_json_bool(&buf, "createdb", nx_pg_true(NX_PG_VALUE(roles, r, 4)));
+		nx_json_bool(&buf, "replication", nx_pg_true(NX_PG_VALUE(roles, r, 5)));
+		nx_json_bool(&buf, "bypassrls", nx_pg_true(NX_PG_VALUE(roles, r, 6)));
+		nx_json_int(&buf, "connection_limit", atoi(NX_PG_VALUE(roles, r, 7)));
+		nx_json_str(&buf, "valid_until", NX_PG_VALUE(roles, r, 8));
+		nx_json_key(&buf, "member_of");
 		appendStringInfoChar(&buf, '[');
 		while (m < members->ntuples && strcmp(NX_PG_VALUE(members, m, 0), name) < 0)
 			m++;
@@ -447,8 +406,8 @@ nx_pg_discover_body(NxPgSession *s, const NxPgParams *p)
 			 strcmp(NX_PG_VALUE(members, m, 0), name) == 0; m++, first = false)
 		{
 			appendStringInfoString(&buf, first ? "{" : ", {");
-			nx_pg_json_str(&buf, "role", NX_PG_VALUE(members, m, 1));
-			nx_pg_json_bool(&buf, "admin_option", nx_pg_true(NX_PG_VALUE(members, m, 2)));
+			nx_json_str(&buf, "role", NX_PG_VALUE(members, m, 1));
+			nx_json_bool(&buf, "admin_option", nx_pg_true(NX_PG_VALUE(members, m, 2)));
 			appendStringInfoChar(&buf, '}');
 		}
 		appendStringInfoString(&buf, "]}}");
@@ -458,21 +417,21 @@ nx_pg_discover_body(NxPgSession *s, const NxPgParams *p)
 		const char *name = NX_PG_VALUE(dbs, d, 0);
 
 		appendStringInfoString(&buf, d || roles->ntuples ? ", {" : "{");
-		nx_pg_json_str(&buf, "kind", "database");
-		nx_pg_json_str(&buf, "external_id", name);
-		nx_pg_json_str(&buf, "name", name);
+		nx_json_str(&buf, "kind", "database");
+		nx_json_str(&buf, "external_id", name);
+		nx_json_str(&buf, "name", name);
 		appendStringInfoString(&buf, ", \"attributes\": {");
-		nx_pg_json_str(&buf, "owner", NX_PG_VALUE(dbs, d, 1));
-		nx_pg_json_str(&buf, "encoding", NX_PG_VALUE(dbs, d, 2));
-		nx_pg_json_bool(&buf, "allow_connections", nx_pg_true(NX_PG_VALUE(dbs, d, 3)));
-		nx_pg_json_bool(&buf, "template", nx_pg_true(NX_PG_VALUE(dbs, d, 4)));
-		nx_pg_json_int(&buf, "connection_limit", atoi(NX_PG_VALUE(dbs, d, 5)));
+		nx_json_str(&buf, "owner", NX_PG_VALUE(dbs, d, 1));
+		nx_json_str(&buf, "encoding", NX_PG_VALUE(dbs, d, 2));
+		nx_json_bool(&buf, "allow_connections", nx_pg_true(NX_PG_VALUE(dbs, d, 3)));
+		nx_json_bool(&buf, "template", nx_pg_true(NX_PG_VALUE(dbs, d, 4)));
+		nx_json_int(&buf, "connection_limit", atoi(NX_PG_VALUE(dbs, d, 5)));
 		appendStringInfoString(&buf, "}}");
 	}
 	appendStringInfoChar(&buf, ']');
-	nx_pg_json_bool(&buf, "truncated", truncated);
+	nx_json_bool(&buf, "truncated", truncated);
 	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	s->out->result = nx_json_parse(&buf);
 }
 
 static void

@@ -85,10 +85,6 @@ extern const NxPgChange nx_pg_rotate_password;
 /* postgresql.c: reading fields, and the reports */
 extern JsonbValue *nx_pg_field(Jsonb *jb, const char *key);
 extern bool nx_pg_get_int(Jsonb *jb, const char *key, int64 *value);
-extern void nx_pg_json_str(StringInfo buf, const char *key, const char *value);
-extern void nx_pg_json_bool(StringInfo buf, const char *key, bool value);
-extern void nx_pg_json_int(StringInfo buf, const char *key, int64 value);
-extern Jsonb *nx_pg_jsonb(StringInfo buf);
 extern bool nx_pg_check_name(NxConnectorResult *out, const char *what, const char *name);
 
 #endif							/* NX_POSTGRESQL_INT_H */

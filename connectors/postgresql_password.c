@@ -115,10 +115,10 @@ rotate_pre_check(NxPgSession *s, const NxPgParams *p)
 		return;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", role);
-	nx_pg_json_bool(&buf, "login", true);
+	nx_json_str(&buf, "role", role);
+	nx_json_bool(&buf, "login", true);
 	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	s->out->result = nx_json_parse(&buf);
 }
 
 /*
@@ -175,11 +175,11 @@ nx_pg_rotate_result(NxPgSession *s, const char *role, const char *done)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", role);
-	nx_pg_json_str(&buf, "password", done);
-	nx_pg_json_str(&buf, "sent_as", "SCRAM-SHA-256 verifier");
+	nx_json_str(&buf, "role", role);
+	nx_json_str(&buf, "password", done);
+	nx_json_str(&buf, "sent_as", "SCRAM-SHA-256 verifier");
 	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	s->out->result = nx_json_parse(&buf);
 }
 
 static void
@@ -193,9 +193,9 @@ rotate_execute(NxPgSession *s, const NxPgParams *p)
 	/* the previous password comes back from the vault as new_secret */
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", role);
+	nx_json_str(&buf, "role", role);
 	appendStringInfoChar(&buf, '}');
-	s->out->rollback_state = nx_pg_jsonb(&buf);
+	s->out->rollback_state = nx_json_parse(&buf);
 	nx_pg_rotate_result(s, role, "changed");
 }
 
@@ -231,12 +231,12 @@ rotate_verify(NxPgSession *s, const NxPgParams *p)
 	}
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", role);
-	nx_pg_json_bool(&buf, "logged_in", true);
-	nx_pg_json_bool(&buf, "server_checked_password", true);
-	nx_pg_json_bool(&buf, "ssl", PQsslInUse(s->conn));
+	nx_json_str(&buf, "role", role);
+	nx_json_bool(&buf, "logged_in", true);
+	nx_json_bool(&buf, "server_checked_password", true);
+	nx_json_bool(&buf, "ssl", PQsslInUse(s->conn));
 	appendStringInfoChar(&buf, '}');
-	s->out->evidence = nx_pg_jsonb(&buf);
+	s->out->evidence = nx_json_parse(&buf);
 }
 
 const NxPgChange nx_pg_rotate_password = {

@@ -179,17 +179,17 @@ nx_pg_state_evidence(NxPgSession *s, const char *name, const NxPgRole *r, int64 
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", name);
-	nx_pg_json_bool(&buf, "exists", r->exists);
+	nx_json_str(&buf, "role", name);
+	nx_json_bool(&buf, "exists", r->exists);
 	if (r->exists)
 	{
-		nx_pg_json_bool(&buf, "login", r->can_login);
-		nx_pg_json_int(&buf, "connection_limit", r->connection_limit);
+		nx_json_bool(&buf, "login", r->can_login);
+		nx_json_int(&buf, "connection_limit", r->connection_limit);
 	}
 	if (sessions >= 0)
-		nx_pg_json_int(&buf, "sessions", sessions);
+		nx_json_int(&buf, "sessions", sessions);
 	appendStringInfoChar(&buf, '}');
-	s->out->evidence = nx_pg_jsonb(&buf);
+	s->out->evidence = nx_json_parse(&buf);
 }
 
 /* {"role": name} and one more boolean, for rollback states and results. */
@@ -200,11 +200,11 @@ nx_pg_role_json(const char *name, const char *key, bool value)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", name);
+	nx_json_str(&buf, "role", name);
 	if (key)
-		nx_pg_json_bool(&buf, key, value);
+		nx_json_bool(&buf, key, value);
 	appendStringInfoChar(&buf, '}');
-	return nx_pg_jsonb(&buf);
+	return nx_json_parse(&buf);
 }
 
 /*
@@ -225,12 +225,12 @@ nx_pg_shut_out(NxPgSession *s, const char *name, const NxPgRole *r, const char *
 		return;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", name);
-	nx_pg_json_bool(&buf, done, true);
-	nx_pg_json_bool(&buf, "was_login", r->can_login);
-	nx_pg_json_int(&buf, "sessions_ended", ended);
+	nx_json_str(&buf, "role", name);
+	nx_json_bool(&buf, done, true);
+	nx_json_bool(&buf, "was_login", r->can_login);
+	nx_json_int(&buf, "sessions_ended", ended);
 	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	s->out->result = nx_json_parse(&buf);
 }
 
 /* NOLOGIN, then end its sessions. */
@@ -311,12 +311,12 @@ create_execute(NxPgSession *s, const NxPgParams *p)
 	s->out->rollback_state = nx_pg_role_json(p->role, NULL, false);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", p->role);
-	nx_pg_json_bool(&buf, "created", true);
-	nx_pg_json_bool(&buf, "login", p->login);
-	nx_pg_json_int(&buf, "connection_limit", p->connection_limit);
+	nx_json_str(&buf, "role", p->role);
+	nx_json_bool(&buf, "created", true);
+	nx_json_bool(&buf, "login", p->login);
+	nx_json_int(&buf, "connection_limit", p->connection_limit);
 	appendStringInfoChar(&buf, '}');
-	s->out->result = nx_pg_jsonb(&buf);
+	s->out->result = nx_json_parse(&buf);
 }
 
 static void
@@ -508,13 +508,13 @@ nx_pg_membership_json(const NxPgParams *p, const char *key, bool value, bool adm
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	nx_pg_json_str(&buf, "role", p->role);
-	nx_pg_json_str(&buf, "member", p->member);
+	nx_json_str(&buf, "role", p->role);
+	nx_json_str(&buf, "member", p->member);
 	if (key)
-		nx_pg_json_bool(&buf, key, value);
-	nx_pg_json_bool(&buf, "admin_option", admin_option);
+		nx_json_bool(&buf, key, value);
+	nx_json_bool(&buf, "admin_option", admin_option);
 	appendStringInfoChar(&buf, '}');
-	return nx_pg_jsonb(&buf);
+	return nx_json_parse(&buf);
 }
 
 static bool

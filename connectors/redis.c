@@ -149,7 +149,7 @@ nxr_test_body(NxRedis *r)
 				privileges,
 				missing;
 
-	nxr_json_begin(&result);
+	nx_json_begin(&result);
 	if (!nxr_step(r, 20, "HELLO") || (reply = nxr_command(r, false, 2, hello)) == NULL)
 		return;
 	for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2)
@@ -160,18 +160,18 @@ nxr_test_body(NxRedis *r)
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			continue;
 		if (strcmp(k->str, "version") == 0)
-			nxr_json_str(&result, "server_version", v->str);
+			nx_json_str(&result, "server_version", v->str);
 		else if (strcmp(k->str, "mode") == 0 || strcmp(k->str, "role") == 0)
-			nxr_json_str(&result, k->str, v->str);
+			nx_json_str(&result, k->str, v->str);
 	}
 	if ((reply = nxr_command_raw(r, 2, whoami)) == NULL)
 		return;
 	if (reply->type == REDIS_REPLY_STRING)
-		nxr_json_str(&result, "username", reply->str);
+		nx_json_str(&result, "username", reply->str);
 
 	if (!nxr_step(r, 50, "ACL DRYRUN"))
 		return;
-	nxr_json_begin(&privileges);
+	nx_json_begin(&privileges);
 	initStringInfo(&missing);
 	for (size_t i = 0; i < lengthof(needs); i++)
 	{
@@ -179,7 +179,7 @@ nxr_test_body(NxRedis *r)
 
 		if (!nxr_may_run(r, needs[i].argc, needs[i].argv, &may))
 			return;
-		nxr_json_bool(&privileges, needs[i].name, may);
+		nx_json_bool(&privileges, needs[i].name, may);
 		if (!may && needs[i].required)
 			appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", needs[i].name);
 	}
@@ -189,16 +189,16 @@ nxr_test_body(NxRedis *r)
 		return;
 	}
 	appendStringInfoChar(&privileges, '}');
-	nxr_json_raw(&result, "privileges", privileges.data);
+	nx_json_raw(&result, "privileges", privileges.data);
 
 	if ((reply = nxr_command_raw(r, 3, aclfile)) == NULL)
 		return;
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
 		reply->element[1]->type == REDIS_REPLY_STRING)
-		nxr_json_bool(&result, "aclfile", reply->element[1]->len > 0);
+		nx_json_bool(&result, "aclfile", reply->element[1]->len > 0);
 	else
-		nxr_json_str(&result, "aclfile", NULL);
-	r->out->result = nxr_json_end(&result);
+		nx_json_str(&result, "aclfile", NULL);
+	r->out->result = nx_json_end(&result);
 	r->out->ok = true;
 }
 
@@ -230,8 +230,8 @@ nxr_discover_body(NxRedis *r)
 	for (int i = 0; i < n; i++)
 		names[i] = reply->element[i]->type == REDIS_REPLY_STRING
 			? pnstrdup(reply->element[i]->str, reply->element[i]->len) : NULL;
-	nxr_json_begin(&result);
-	nxr_json_bool(&result, "truncated", reply->elements > NXR_DISCOVER_MAX);
+	nx_json_begin(&result);
+	nx_json_bool(&result, "truncated", reply->elements > NXR_DISCOVER_MAX);
 	if (!nxr_client_list(r, &clients))
 		return;
 
@@ -251,28 +251,28 @@ nxr_discover_body(NxRedis *r)
 			return;
 		if (!u.exists)
 			continue;			/* deleted meanwhile */
-		nxr_json_begin(&attrs);
-		nxr_json_bool(&attrs, "enabled", u.on);
-		nxr_json_bool(&attrs, "nopass", u.nopass);
-		nxr_json_int(&attrs, "passwords", u.npasswords);
-		nxr_json_str(&attrs, "flags", u.flags);
-		nxr_json_str(&attrs, "keys", u.keys);
-		nxr_json_str(&attrs, "channels", u.channels);
-		nxr_json_str(&attrs, "commands", u.commands);
-		nxr_json_int(&attrs, "selectors", u.nselectors);
-		nxr_json_int(&attrs, "connections", nxr_clients_of(clients, names[i]));
-		nxr_json_bool(&attrs, "connector_login", strcmp(names[i], r->login) == 0);
+		nx_json_begin(&attrs);
+		nx_json_bool(&attrs, "enabled", u.on);
+		nx_json_bool(&attrs, "nopass", u.nopass);
+		nx_json_int(&attrs, "passwords", u.npasswords);
+		nx_json_str(&attrs, "flags", u.flags);
+		nx_json_str(&attrs, "keys", u.keys);
+		nx_json_str(&attrs, "channels", u.channels);
+		nx_json_str(&attrs, "commands", u.commands);
+		nx_json_int(&attrs, "selectors", u.nselectors);
+		nx_json_int(&attrs, "connections", nxr_clients_of(clients, names[i]));
+		nx_json_bool(&attrs, "connector_login", strcmp(names[i], r->login) == 0);
 		appendStringInfoChar(&attrs, '}');
-		nxr_json_begin(&asset);
-		nxr_json_str(&asset, "kind", "redis_user");
-		nxr_json_str(&asset, "external_id", names[i]);
-		nxr_json_str(&asset, "name", names[i]);
-		nxr_json_raw(&asset, "attributes", attrs.data);
+		nx_json_begin(&asset);
+		nx_json_str(&asset, "kind", "redis_user");
+		nx_json_str(&asset, "external_id", names[i]);
+		nx_json_str(&asset, "name", names[i]);
+		nx_json_raw(&asset, "attributes", attrs.data);
 		appendStringInfo(&assets, "%s%s}", assets.len > 1 ? ", " : "", asset.data);
 	}
 	appendStringInfoChar(&assets, ']');
-	nxr_json_raw(&result, "assets", assets.data);
-	r->out->result = nxr_json_end(&result);
+	nx_json_raw(&result, "assets", assets.data);
+	r->out->result = nx_json_end(&result);
 	r->out->ok = true;
 }
 

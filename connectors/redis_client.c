@@ -441,8 +441,8 @@ nxr_persist(NxRedis *r, StringInfo result)
 	nxr_progress(r, 90, "ACL SAVE");
 	if (setting == 0)
 	{
-		nxr_json_bool(result, "persisted", false);
-		nxr_json_str(result, "persistence", "acl_save is false: the change lasts until the server restarts");
+		nx_json_bool(result, "persisted", false);
+		nx_json_str(result, "persistence", "acl_save is false: the change lasts until the server restarts");
 		return true;
 	}
 	if (setting < 0)
@@ -451,15 +451,15 @@ nxr_persist(NxRedis *r, StringInfo result)
 			return false;
 		if (reply->type == REDIS_REPLY_ERROR)
 		{
-			nxr_json_bool(result, "persisted", false);
-			nxr_json_str(result, "persistence", "unknown: CONFIG GET aclfile was refused; set acl_save");
+			nx_json_bool(result, "persisted", false);
+			nx_json_str(result, "persistence", "unknown: CONFIG GET aclfile was refused; set acl_save");
 			return true;
 		}
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 			reply->element[1]->type != REDIS_REPLY_STRING || reply->element[1]->len == 0)
 		{
-			nxr_json_bool(result, "persisted", false);
-			nxr_json_str(result, "persistence", "the server has no aclfile: the change lasts until it restarts");
+			nx_json_bool(result, "persisted", false);
+			nx_json_str(result, "persistence", "the server has no aclfile: the change lasts until it restarts");
 			return true;
 		}
 	}
@@ -471,62 +471,8 @@ nxr_persist(NxRedis *r, StringInfo result)
 						  reply->str);
 		return false;
 	}
-	nxr_json_bool(result, "persisted", true);
-	nxr_json_str(result, "persistence", "ACL SAVE");
+	nx_json_bool(result, "persisted", true);
+	nx_json_str(result, "persistence", "ACL SAVE");
 	return true;
 }
 
-/* JSON objects, built as text: {"key": value, ...} */
-void
-nxr_json_begin(StringInfo b)
-{
-	initStringInfo(b);
-	appendStringInfoChar(b, '{');
-}
-
-static void
-nxr_json_key(StringInfo b, const char *key)
-{
-	if (b->len > 1)
-		appendStringInfoString(b, ", ");
-	escape_json(b, key);
-	appendStringInfoString(b, ": ");
-}
-
-void
-nxr_json_str(StringInfo b, const char *key, const char *value)
-{
-	nxr_json_key(b, key);
-	if (value)
-		escape_json(b, value);
-	else
-		appendStringInfoString(b, "null");
-}
-
-void
-nxr_json_int(StringInfo b, const char *key, int64 value)
-{
-	nxr_json_key(b, key);
-	appendStringInfo(b, INT64_FORMAT, value);
-}
-
-void
-nxr_json_bool(StringInfo b, const char *key, bool value)
-{
-	nxr_json_key(b, key);
-	appendStringInfoString(b, value ? "true" : "false");
-}
-
-void
-nxr_json_raw(StringInfo b, const char *key, const char *json)
-{
-	nxr_json_key(b, key);
-	appendStringInfoString(b, json);
-}
-
-Jsonb *
-nxr_json_end(StringInfo b)
-{
-	appendStringInfoChar(b, '}');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b->data)));
-}

@@ -95,12 +95,6 @@ extern char *nxr_password_hash(const char *password);
 extern char *nxr_joined(int n, char **items, const char *prefix);
 
 /* redis_client.c: the JSON objects it reports (result, evidence, state) */
-extern void nxr_json_begin(StringInfo b);
-extern void nxr_json_str(StringInfo b, const char *key, const char *value);
-extern void nxr_json_int(StringInfo b, const char *key, int64 value);
-extern void nxr_json_bool(StringInfo b, const char *key, bool value);
-extern void nxr_json_raw(StringInfo b, const char *key, const char *json);
-extern Jsonb *nxr_json_end(StringInfo b);
 extern int	nxr_json_bool_field(Jsonb *jb, const char *key);
 
 /* redis_password.c and redis_users.c: the change types */

@@ -126,25 +126,25 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	if (nremove > 0 && !nxr_set_user(r, a->username, true, nremove, remove))
 		return;
 
-	nxr_json_begin(&state);
-	nxr_json_str(&state, "username", a->username);
-	nxr_json_int(&state, "passwords_before", before.npasswords);
-	nxr_json_bool(&state, "nopass_before", before.nopass);
+	nx_json_begin(&state);
+	nx_json_str(&state, "username", a->username);
+	nx_json_int(&state, "passwords_before", before.npasswords);
+	nx_json_bool(&state, "nopass_before", before.nopass);
 	if (!r->call->undoing)
-		r->out->rollback_state = nxr_json_end(&state);
-	nxr_json_begin(&result);
-	nxr_json_str(&result, "username", a->username);
-	nxr_json_str(&result, "password", r->call->undoing ? "restored" : "rotated");
-	nxr_json_int(&result, "passwords_removed", nremove);
+		r->out->rollback_state = nx_json_end(&state);
+	nx_json_begin(&result);
+	nx_json_str(&result, "username", a->username);
+	nx_json_str(&result, "password", r->call->undoing ? "restored" : "rotated");
+	nx_json_int(&result, "passwords_removed", nremove);
 	if (!nxr_persist(r, &result))
 		return;
-	nxr_json_begin(&evidence);
-	nxr_json_bool(&evidence, "login_with_new_password", true);
-	nxr_json_int(&evidence, "passwords_before", before.npasswords);
-	nxr_json_bool(&evidence, "nopass_before", before.nopass);
-	nxr_json_int(&evidence, "passwords_after", after.npasswords - nremove);
-	r->out->result = nxr_json_end(&result);
-	r->out->evidence = nxr_json_end(&evidence);
+	nx_json_begin(&evidence);
+	nx_json_bool(&evidence, "login_with_new_password", true);
+	nx_json_int(&evidence, "passwords_before", before.npasswords);
+	nx_json_bool(&evidence, "nopass_before", before.nopass);
+	nx_json_int(&evidence, "passwords_after", after.npasswords - nremove);
+	r->out->result = nx_json_end(&result);
+	r->out->evidence = nx_json_end(&evidence);
 	r->out->ok = true;
 }
 
@@ -203,9 +203,9 @@ rotate_verify_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 						  r->call->undoing ? "the restored password" : "the new password");
 		return;
 	}
-	nxr_json_begin(&evidence);
-	nxr_json_str(&evidence, "username", a->username);
-	nxr_json_bool(&evidence, "login_with_new_password", true);
+	nx_json_begin(&evidence);
+	nx_json_str(&evidence, "username", a->username);
+	nx_json_bool(&evidence, "login_with_new_password", true);
 	if (old != NULL && old[0] != '\0' && strcmp(old, password) != 0)
 	{
 		login = nxr_try_login(r->call, r->out, a->username, old);
@@ -216,12 +216,12 @@ rotate_verify_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 			nx_connector_fail(r->out, "the old password of \"%s\" still logs in", a->username);
 			return;
 		}
-		nxr_json_bool(&evidence, "old_password_refused", true);
+		nx_json_bool(&evidence, "old_password_refused", true);
 	}
 	else
-		nxr_json_str(&evidence, "old_password_refused", NULL);
-	nxr_json_int(&evidence, "passwords", u.npasswords);
-	r->out->evidence = nxr_json_end(&evidence);
+		nx_json_str(&evidence, "old_password_refused", NULL);
+	nx_json_int(&evidence, "passwords", u.npasswords);
+	r->out->evidence = nx_json_end(&evidence);
 	r->out->ok = true;
 }
 

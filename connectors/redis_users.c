@@ -81,10 +81,10 @@ nxr_set_enabled(NxRedis *r, const NxRedisArgs *a, bool on, StringInfo result)
 		if (!nxr_kill_clients(r, a->username, &killed))
 			return false;
 	}
-	nxr_json_str(result, "username", a->username);
-	nxr_json_bool(result, "enabled", on);
+	nx_json_str(result, "username", a->username);
+	nx_json_bool(result, "enabled", on);
 	if (!on)
-		nxr_json_int(result, "connections_ended", killed);
+		nx_json_int(result, "connections_ended", killed);
 	return nxr_persist(r, result);
 }
 
@@ -111,12 +111,12 @@ nxr_verify_enabled(NxRedis *r, const NxRedisArgs *a, bool on)
 						  a->username, clients, clients == 1 ? "" : "s", clients == 1 ? "s" : "");
 		return;
 	}
-	nxr_json_begin(&evidence);
-	nxr_json_str(&evidence, "username", a->username);
-	nxr_json_bool(&evidence, "enabled", u.on);
+	nx_json_begin(&evidence);
+	nx_json_str(&evidence, "username", a->username);
+	nx_json_bool(&evidence, "enabled", u.on);
 	if (!on)
-		nxr_json_int(&evidence, "connections", clients);
-	r->out->evidence = nxr_json_end(&evidence);
+		nx_json_int(&evidence, "connections", clients);
+	r->out->evidence = nx_json_end(&evidence);
 	r->out->ok = true;
 }
 
@@ -136,11 +136,11 @@ nxr_verify_gone(NxRedis *r, const NxRedisArgs *a)
 						  a->username, clients, clients == 1 ? "" : "s", clients == 1 ? "s" : "");
 		return;
 	}
-	nxr_json_begin(&evidence);
-	nxr_json_str(&evidence, "username", a->username);
-	nxr_json_bool(&evidence, "exists", false);
-	nxr_json_int(&evidence, "connections", 0);
-	r->out->evidence = nxr_json_end(&evidence);
+	nx_json_begin(&evidence);
+	nx_json_str(&evidence, "username", a->username);
+	nx_json_bool(&evidence, "exists", false);
+	nx_json_int(&evidence, "connections", 0);
+	r->out->evidence = nx_json_end(&evidence);
 	r->out->ok = true;
 }
 
@@ -155,9 +155,9 @@ nxr_delete(NxRedis *r, const NxRedisArgs *a, StringInfo result)
 	if (!nxr_count_clients(r, a->username, &clients) || !nxr_step(r, 40, "deleting the user") ||
 		(reply = nxr_command(r, false, 3, argv)) == NULL)
 		return false;
-	nxr_json_str(result, "username", a->username);
-	nxr_json_bool(result, "deleted", reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
-	nxr_json_int(result, "connections_ended", clients);
+	nx_json_str(result, "username", a->username);
+	nx_json_bool(result, "deleted", reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
+	nx_json_int(result, "connections_ended", clients);
 	return nxr_persist(r, result);
 }
 
@@ -199,24 +199,24 @@ create_execute(NxRedis *r, const NxRedisArgs *a)
 		return;
 
 	/* from here on, rollback can delete it (also if it is not saved) */
-	nxr_json_begin(&state);
-	nxr_json_str(&state, "username", a->username);
-	nxr_json_bool(&state, "created", true);
-	r->out->rollback_state = nxr_json_end(&state);
-	nxr_json_begin(&result);
-	nxr_json_str(&result, "username", a->username);
-	nxr_json_bool(&result, "created", true);
-	nxr_json_str(&result, "keys", u.keys);
-	nxr_json_str(&result, "commands", u.commands);
+	nx_json_begin(&state);
+	nx_json_str(&state, "username", a->username);
+	nx_json_bool(&state, "created", true);
+	r->out->rollback_state = nx_json_end(&state);
+	nx_json_begin(&result);
+	nx_json_str(&result, "username", a->username);
+	nx_json_bool(&result, "created", true);
+	nx_json_str(&result, "keys", u.keys);
+	nx_json_str(&result, "commands", u.commands);
 	if (!nxr_persist(r, &result))
 		return;
-	nxr_json_begin(&evidence);
-	nxr_json_str(&evidence, "username", a->username);
-	nxr_json_bool(&evidence, "exists", u.exists);
-	nxr_json_bool(&evidence, "enabled", u.on);
-	nxr_json_int(&evidence, "passwords", u.npasswords);
-	r->out->result = nxr_json_end(&result);
-	r->out->evidence = nxr_json_end(&evidence);
+	nx_json_begin(&evidence);
+	nx_json_str(&evidence, "username", a->username);
+	nx_json_bool(&evidence, "exists", u.exists);
+	nx_json_bool(&evidence, "enabled", u.on);
+	nx_json_int(&evidence, "passwords", u.npasswords);
+	r->out->result = nx_json_end(&result);
+	r->out->evidence = nx_json_end(&evidence);
 	r->out->ok = true;
 }
 
@@ -260,13 +260,13 @@ create_verify(NxRedis *r, const NxRedisArgs *a)
 		nx_connector_fail(r->out, "user \"%s\" may run FLUSHALL", a->username);
 		return;
 	}
-	nxr_json_begin(&evidence);
-	nxr_json_str(&evidence, "username", a->username);
-	nxr_json_bool(&evidence, "exists", true);
-	nxr_json_bool(&evidence, "enabled", true);
-	nxr_json_str(&evidence, "keys", u.keys);
-	nxr_json_bool(&evidence, "flushall_refused", true);
-	r->out->evidence = nxr_json_end(&evidence);
+	nx_json_begin(&evidence);
+	nx_json_str(&evidence, "username", a->username);
+	nx_json_bool(&evidence, "exists", true);
+	nx_json_bool(&evidence, "enabled", true);
+	nx_json_str(&evidence, "keys", u.keys);
+	nx_json_bool(&evidence, "flushall_refused", true);
+	r->out->evidence = nx_json_end(&evidence);
 	r->out->ok = true;
 }
 
@@ -278,16 +278,16 @@ create_rollback(NxRedis *r, const NxRedisArgs *a)
 
 	if (!nxr_state_is_for(r, a) || !nxr_get_user(r, a->username, &u))
 		return;
-	nxr_json_begin(&result);
+	nx_json_begin(&result);
 	if (!u.exists)
 	{
-		nxr_json_str(&result, "username", a->username);
-		nxr_json_bool(&result, "deleted", false);
-		nxr_json_str(&result, "reason", "the user no longer exists");
+		nx_json_str(&result, "username", a->username);
+		nx_json_bool(&result, "deleted", false);
+		nx_json_str(&result, "reason", "the user no longer exists");
 	}
 	else if (!nxr_delete(r, a, &result))
 		return;
-	r->out->result = nxr_json_end(&result);
+	r->out->result = nx_json_end(&result);
 	r->out->ok = true;
 }
 
@@ -316,18 +316,18 @@ delete_execute(NxRedis *r, const NxRedisArgs *a)
 
 	if (!nxr_get_user(r, a->username, &u))
 		return;
-	nxr_json_begin(&before);
-	nxr_json_str(&before, "flags", u.flags);
-	nxr_json_int(&before, "passwords", u.npasswords);
-	nxr_json_str(&before, "keys", u.keys);
-	nxr_json_str(&before, "channels", u.channels);
-	nxr_json_str(&before, "commands", u.commands);
-	nxr_json_begin(&result);
+	nx_json_begin(&before);
+	nx_json_str(&before, "flags", u.flags);
+	nx_json_int(&before, "passwords", u.npasswords);
+	nx_json_str(&before, "keys", u.keys);
+	nx_json_str(&before, "channels", u.channels);
+	nx_json_str(&before, "commands", u.commands);
+	nx_json_begin(&result);
 	if (!nxr_delete(r, a, &result))
 		return;
 	appendStringInfoChar(&before, '}');
-	nxr_json_raw(&result, "before", before.data);
-	r->out->result = nxr_json_end(&result);
+	nx_json_raw(&result, "before", before.data);
+	r->out->result = nx_json_end(&result);
 	r->out->ok = true;
 }
 
@@ -387,14 +387,14 @@ nxr_toggle(NxRedis *r, const NxRedisArgs *a, bool on)
 	StringInfoData result,
 				state;
 
-	nxr_json_begin(&state);
-	nxr_json_str(&state, "username", a->username);
-	nxr_json_bool(&state, "enabled_before", !on);
-	r->out->rollback_state = nxr_json_end(&state);
-	nxr_json_begin(&result);
+	nx_json_begin(&state);
+	nx_json_str(&state, "username", a->username);
+	nx_json_bool(&state, "enabled_before", !on);
+	r->out->rollback_state = nx_json_end(&state);
+	nx_json_begin(&result);
 	if (!nxr_set_enabled(r, a, on, &result))
 		return;
-	r->out->result = nxr_json_end(&result);
+	r->out->result = nx_json_end(&result);
 	r->out->ok = true;
 }
 
@@ -416,10 +416,10 @@ nxr_untoggle(NxRedis *r, const NxRedisArgs *a)
 	}
 	if (!nxr_user_state(r, a, &u, true))
 		return;
-	nxr_json_begin(&result);
+	nx_json_begin(&result);
 	if (!nxr_set_enabled(r, a, before == 1, &result))
 		return;
-	r->out->result = nxr_json_end(&result);
+	r->out->result = nx_json_end(&result);
 	r->out->ok = true;
 }
 
