@@ -75,6 +75,9 @@ extern void nx_secret_guard(void);
 	} \
 	static Datum fn##_body(FunctionCallInfo fcinfo)
 
+/* pki.c: NX403 unless the caller is the API shim's role itself */
+extern void nx_require_shim(void);
+
 /* tenants.c */
 extern void nx_check_email(const char *email);
 
