@@ -197,7 +197,7 @@ nx_param_invalid(const char *command, const char *param, const char *why)
  * unless command is in the allowlist and params (a jsonb object) has only
  * its parameters, each of its type and shape, and every required one.
  */
-static void
+void
 nx_agent_command_check(const char *command, Jsonb *params)
 {
 	const NxAgentCommand *c = nx_agent_command_find(command);
