@@ -237,6 +237,19 @@ SELECT test.try(format('SELECT nexplane.agent_command_create(%L, %L)', :'a2', 'f
 COMMIT;
 SELECT state, count(*), min(error) FROM nexplane.agent_commands WHERE agent_id = :'a2' GROUP BY 1;
 
+-- ---------- a password's hash reaches the agent, not the readers ----------
+BEGIN;
+SELECT test.as('admin');
+SELECT nexplane.agent_command_create(:'a1', 'user.set_password',
+         '{"user": "alice", "hash": "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7"}')
+       ->'params' AS shown_params;
+COMMIT;
+SET ROLE nexplane_api;
+SELECT c->'params'->>'hash' LIKE '$y$%' AS agent_gets_hash
+  FROM jsonb_array_elements(nexplane.agent_poll(:'fp1')->'commands') c
+ WHERE c->>'command' = 'user.set_password';
+RESET ROLE;
+
 -- ---------- the tables hold the invariants too ----------
 SELECT test.try(format($$UPDATE nexplane.agent_commands SET state = 'queued', finished_at = NULL
                          WHERE id = %L$$, (SELECT c->>'id' FROM cmd WHERE name = 'lock'))) AS reopen_finished,

@@ -42,8 +42,11 @@ $$;
 
 CREATE FUNCTION nexplane._agent_command_json(c nexplane.agent_commands) RETURNS jsonb
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- a password's hash goes to the agent (agent_poll), not to readers
     SELECT jsonb_build_object('id', c.id, 'agent_id', c.agent_id, 'command', c.command,
-        'params', c.params, 'timeout_s', c.timeout_s, 'confirm_within_s', c.confirm_within_s,
+        'params', CASE WHEN c.params ? 'hash' THEN jsonb_set(c.params, '{hash}', '"[redacted]"')
+                       ELSE c.params END,
+        'timeout_s', c.timeout_s, 'confirm_within_s', c.confirm_within_s,
         'state', c.state, 'progress', c.progress, 'result', c.result, 'error', c.error,
         'change_request_id', c.change_request_id, 'created_by', c.created_by,
         'created_at', c.created_at, 'sent_at', c.sent_at, 'applied_at', c.applied_at,
