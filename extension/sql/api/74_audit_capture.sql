@@ -28,7 +28,7 @@ BEGIN
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
                 AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
                                       'audit_time_ranges', 'audit_keys', 'change_request_events',
-                                      'event_heads', 'stream_events', 'jobs')
+                                      'event_heads', 'stream_events', 'stream_events_pending', 'jobs')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);
