@@ -2,7 +2,8 @@
 -- creation (cr_create.c) and risk (risk.c).
 
 -- The one definition of a change request's document, read by cr_get
--- (cr_read.c), cr_list and, through _cr_json, every transition's answer.
+-- (cr_read.c), cr_list and every transition's answer (cr_create.c,
+-- state_machine.c).
 -- A view, so that its expression is planned once into each caller's cached
 -- plan (a SQL function with SET search_path is parsed and planned again on
 -- every call).  security_invoker: it grants nothing; the callers run as
