@@ -471,8 +471,8 @@ nx_cr_act(NxAct *a)
 	{
 		const char *args[] = {a->tenant_id, a->id};
 
-		nx_q(a, "SELECT nexplane._cr_json(c) FROM nexplane.change_requests c"
-			 " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
+		nx_q(a, "SELECT d.doc FROM nexplane.change_request_documents d"
+			 " WHERE d.tenant_id = $1::uuid AND d.id = $2::uuid", 2, args);
 		result = nx_spi_get_jsonb(0, 1);
 	}
 	return nx_spi_return(result);

@@ -86,8 +86,14 @@ SELECT test.rows_touched() AS t0 \gset
 SELECT nexplane.cr_execute(:'cr')->>'state' AS executing;
 INSERT INTO touched SELECT 'cr_execute', test.rows_touched() - :t0;
 SELECT test.rows_touched() AS t0 \gset
-SELECT jsonb_array_length(nexplane.cr_list('{"state": "failed", "limit": 20}')) AS failed_page;
+SELECT jsonb_array_length(p) AS failed_page, p->19->>'cursor' AS cursor
+  FROM nexplane.cr_list('{"state": "failed", "limit": 20}') p \gset
 INSERT INTO touched SELECT 'cr_list state', test.rows_touched() - :t0;
+SELECT :failed_page AS failed_page;
+SELECT test.rows_touched() AS t0 \gset
+SELECT jsonb_array_length(nexplane.cr_list(jsonb_build_object('state', 'failed', 'limit', 20,
+                                                              'after', :'cursor'))) AS next_page;
+INSERT INTO touched SELECT 'cr_list state, next page', test.rows_touched() - :t0;
 SELECT test.rows_touched() AS t0 \gset
 SELECT jsonb_array_length(nexplane.cr_list(
          '{"connector_id": "10000000-0000-0000-0000-000000000001", "limit": 20}')) AS connector_page;
