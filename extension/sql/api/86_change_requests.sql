@@ -11,19 +11,31 @@
 -- columns beside doc are the ones cr_list filters and orders on.
 CREATE VIEW nexplane.change_request_documents WITH (security_invoker = true) AS
 SELECT c.tenant_id, c.id, c.created_at, c.state, c.risk_level, c.connector_id, c.requester_id,
-       -- rollback_state is for those who may roll back or approve it, not viewers
-       to_jsonb(c) - 'tenant_id'
-           - CASE WHEN nexplane._role_in(nexplane.current_role(), 'operator', 'approver')
-                  THEN '' ELSE 'rollback_state' END
-           || jsonb_build_object(
-        'approvals', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                          'approver_id', a.approver_id, 'decision', a.decision,
-                          'role', a.approver_role, 'comment', a.comment,
-                          'created_at', a.created_at) ORDER BY a.created_at), '[]')
-                        FROM nexplane.approvals a
-                       WHERE a.tenant_id = c.tenant_id AND a.change_request_id = c.id),
-        'cursor', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-                  || '/' || c.id) AS doc
+       -- Every column but tenant_id (the cr_document suite checks that none is
+       -- missing), built in one pass: to_jsonb(c), two deletes and a concat
+       -- cost twice as much.  rollback_state is for those who may roll back
+       -- or approve it, not viewers.
+       jsonb_build_object(
+           'id', c.id, 'connector_id', c.connector_id, 'change_type', c.change_type,
+           'params', c.params, 'title', c.title, 'description', c.description,
+           'state', c.state, 'requester_id', c.requester_id, 'risk_score', c.risk_score,
+           'risk_level', c.risk_level, 'risk_factors', c.risk_factors,
+           'asset_ids', c.asset_ids, 'scheduled_for', c.scheduled_for,
+           'idempotency_key', c.idempotency_key, 'result', c.result,
+           'rollback_state', c.rollback_state, 'error', c.error, 'version', c.version,
+           'created_at', c.created_at, 'updated_at', c.updated_at,
+           'submitted_at', c.submitted_at, 'executed_at', c.executed_at,
+           'completed_at', c.completed_at, 'rollback_of', c.rollback_of,
+           'approvals', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                             'approver_id', a.approver_id, 'decision', a.decision,
+                             'role', a.approver_role, 'comment', a.comment,
+                             'created_at', a.created_at) ORDER BY a.created_at), '[]')
+                           FROM nexplane.approvals a
+                          WHERE a.tenant_id = c.tenant_id AND a.change_request_id = c.id),
+           'cursor', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                     || '/' || c.id)
+       - CASE WHEN nexplane._role_in(nexplane.current_role(), 'operator', 'approver')
+              THEN '' ELSE 'rollback_state' END AS doc
   FROM nexplane.change_requests c;
 
 -- A stored row's document (its key is all it reads of c).
