@@ -65,7 +65,7 @@ static const Option options[] = {
 	 "address and port of the agents' mutual-TLS listener (off without it)"},
 	{"agent-name", "NEXPLANE_API_AGENT_NAME", NX_OPT_STR, NULL, 0, 0,
 	 "names,... agents reach the agent listener by (default: its host)"},
-	{"agent-max-connections", "NEXPLANE_API_AGENT_MAX_CONNECTIONS", NX_OPT_INT, "16384", 1,
+	{"agent-max-connections", "NEXPLANE_API_AGENT_MAX_CONNECTIONS", NX_OPT_INT, "12288", 1,
 	 1000000, "open agent connections; past it a request gets 503"},
 	{"agent-cert-refresh", "NEXPLANE_API_AGENT_CERT_REFRESH", NX_OPT_INT, "86400", 10, 518400,
 	 "seconds between new keys and certificates of the agent listener"},

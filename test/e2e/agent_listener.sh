@@ -13,8 +13,9 @@
 api_setup
 AGENT_PORT=$(nx_free_port 19443)
 AGENT="https://127.0.0.1:$AGENT_PORT"
-# the listener's certificate is renewed every 10 s, so this run sees a renewal
-api_start --agent-listen "127.0.0.1:$AGENT_PORT" --agent-cert-refresh 10
+# the listener's certificate is renewed every 10 s, so this run sees a
+# renewal; the I/O and request timeouts are short, and a held poll outlives them
+api_start --agent-listen "127.0.0.1:$AGENT_PORT" --agent-cert-refresh 10 --timeout 3 --header-timeout 3
 A=$E2E_DIR/agent
 mkdir -p "$A"
 
@@ -96,6 +97,10 @@ t0=$(date +%s%N)
 CERT=$A/a1.crt KEY=$A/a1.key acall GET '/v1/agent/commands?wait=1'
 check "an empty poll with wait=1 is held for its wait, then answered empty ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
   test "$STATUS:$BODY:$(( ($(date +%s%N) - t0) >= 1000000000 ))" = '200:{"commands":[],"confirm":[]}:1'
+t0=$(date +%s%N)
+CERT=$A/a1.crt KEY=$A/a1.key acall GET '/v1/agent/commands?wait=5'
+check "a poll held 5 s outlives --timeout 3 and --header-timeout 3 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
+  test "$STATUS:$BODY:$(( ($(date +%s%N) - t0) >= 5000000000 ))" = '200:{"commands":[],"confirm":[]}:1'
 poll_bg p1 25
 sleep 1
 check "a poll with nothing to do is held" kill -0 "$POLL_PID"
