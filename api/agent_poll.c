@@ -312,8 +312,13 @@ call_done(PoolReply *reply, void *arg)
 
 	p->calling = false;
 	p->r->db_ms += reply->db_ms;
-	if (reply->failed && p->held && !p->expired)
-		return;					/* the database is away: the wait's end answers */
+	if (reply->failed && p->held)
+	{
+		/* the database is away: the wait's end answers (empty: nothing known) */
+		if (p->expired)
+			finish(p, EMPTY_ANSWER);
+		return;
+	}
 	if (nx_agent_reply_locked(p->r, reply))
 	{
 		unhold(p);				/* locked just now, as a clone */

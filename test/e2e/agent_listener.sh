@@ -280,6 +280,27 @@ for _ in $(seq 1 8); do
 done
 check "enrollment attempts past the rate: 429 ($n429 of 8)" test "$n429" -gt 0
 
+# the database restarts under a held poll: the poll stays held, the
+# listening connection comes back, and a command still wakes it
+CERT=$A/c1.crt KEY=$A/c1.key poll_bg p5 25
+sleep 1
+e2e_restart >/dev/null 2>&1
+for _ in $(seq 1 100); do
+  TOKEN= call GET /ready
+  [ "$STATUS" = 200 ] && grep -q "LISTEN\|re-established" "$E2E_DIR/api.err" && break
+  sleep 0.2
+done
+sleep 1   # the listening connection's back-off
+check "the poll is still held after the database restarted" kill -0 "$POLL_PID"
+ADMIN=$(login admin@acme.test acme-admin-pass-1)
+t5=$(date +%s%N)
+TOKEN=$ADMIN call POST /v1/agent-commands "{\"agent_id\": \"$CID\", \"command\": \"facts.collect\"}"
+rcid=$(field .id)
+wait "$POLL_PID"
+check "... and is woken by a command queued after it ($(ms_since "$A/p5.end" "$t5") ms)" \
+  test "$(cat "$A/p5.status"):$(jq -r '.commands[0].id' "$A/p5.body"):$(( $(ms_since "$A/p5.end" "$t5") < 5000 ))" = "200:$rcid:1"
+CERT=$A/c1.crt KEY=$A/c1.key acall POST "/v1/agent/commands/$rcid/result" '{"state": "succeeded", "output": {}}'
+
 # SIGTERM: the held poll is answered at once, empty
 CERT=$A/c1.crt KEY=$A/c1.key poll_bg p4 25
 sleep 1
