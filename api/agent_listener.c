@@ -340,6 +340,7 @@ nx_agent_listener_drain(AgentListener *al)
 {
 	if (al == NULL)
 		return;
+	nx_log("info", "agent listener: answering %zu held polls", nx_agent_polls_held(al->polls));
 	if (al->bound)
 		evhttp_del_accept_socket(al->http, al->bound);
 	al->bound = NULL;

@@ -262,6 +262,17 @@ call POST /v1/agents/enroll '{}'
 check "the main listener does not enroll: POST /v1/agents/enroll is no route there (got $STATUS)" \
   test "$STATUS" = 405
 
+# flags: refused before anything starts, and a busy address stops the shim
+check "--agent-name without --agent-listen: refused (exit 2)" \
+  bash -c '"$0" --tls-cert x --tls-key y --agent-name a.example >/dev/null 2>&1; test $? = 2' "$API_BIN"
+check "--agent-listen on the main listener's address: refused (exit 2)" \
+  bash -c '"$0" --tls-cert x --tls-key y --listen 127.0.0.1:9 --agent-listen 127.0.0.1:9 >/dev/null 2>&1; test $? = 2' "$API_BIN"
+"$API_BIN" --listen "127.0.0.1:$(nx_free_port 19600)" --tls-cert "$E2E_DIR/tls/server.crt" \
+  --tls-key "$E2E_DIR/tls/server.key" --agent-listen "127.0.0.1:$AGENT_PORT" \
+  --db "host=$PGHOST port=$PGPORT dbname=postgres user=nexplane_api" >/dev/null 2>"$A/busy.err"
+check "an agent address in use: the shim does not start, and says why" \
+  bash -c 'test $0 != 0 && grep -q "cannot listen for agents" "$1"' "$?" "$A/busy.err"
+
 # the listener's certificate was renewed while it served (every 10 s here)
 for _ in $(seq 1 30); do
   serial1=$(openssl s_client -connect "127.0.0.1:$AGENT_PORT" </dev/null 2>/dev/null | openssl x509 -noout -serial)
