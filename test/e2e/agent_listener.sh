@@ -273,6 +273,27 @@ check "--agent-listen on the main listener's address: refused (exit 2)" \
 check "an agent address in use: the shim does not start, and says why" \
   bash -c 'test $0 != 0 && grep -q "cannot listen for agents" "$1"' "$?" "$A/busy.err"
 
+# an IPv6 address and a DNS name, certified as named by --agent-name
+P6=$(nx_free_port 19700)
+"$API_BIN" --listen "127.0.0.1:$(nx_free_port $((P6 + 1)))" --tls-cert "$E2E_DIR/tls/server.crt" \
+  --tls-key "$E2E_DIR/tls/server.key" --agent-listen "[::1]:$P6" --agent-name "agents.test,::1" \
+  --db "host=$PGHOST port=$PGPORT dbname=postgres user=nexplane_api" >/dev/null 2>"$A/v6.err" &
+V6_PID=$!
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null --max-time 1 --cacert "$A/ca.pem" "https://[::1]:$P6/v1/agent/ca" && break
+  sleep 0.1
+done
+check "--agent-listen [::1]:PORT: the certificate names ::1" \
+  curl -s -f -o /dev/null --max-time 5 --cacert "$A/ca.pem" "https://[::1]:$P6/v1/agent/ca"
+check "... and the DNS name of --agent-name" \
+  curl -s -f -o /dev/null --max-time 5 --cacert "$A/ca.pem" --resolve "agents.test:$P6:::1" \
+  "https://agents.test:$P6/v1/agent/ca"
+check "... and no other name" \
+  bash -c '! curl -s -o /dev/null --max-time 5 --cacert "$0" --resolve "other.test:$1:::1" "https://other.test:$1/v1/agent/ca"' \
+  "$A/ca.pem" "$P6"
+kill -TERM "$V6_PID"
+wait "$V6_PID"
+
 # the listener's certificate was renewed while it served (every 10 s here)
 for _ in $(seq 1 30); do
   serial1=$(openssl s_client -connect "127.0.0.1:$AGENT_PORT" </dev/null 2>/dev/null | openssl x509 -noout -serial)
