@@ -146,6 +146,7 @@ extern void nx_agent_paths(NxAgent *a);
 extern int nx_enroll(const char *url, const char *token, const char *pin, const char *state_dir,
 					 const char *key_type);
 extern int nx_run(const char *config_path, bool once);
+extern int nx_renew_now(const char *config_path);
 extern int nx_cert_times(const char *path, time_t *not_before, time_t *not_after);
 extern int nx_renew(NxAgent *a);
 extern char *nx_state_path(NxAgent *a, const char *sub, const char *name);

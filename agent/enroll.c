@@ -306,6 +306,12 @@ nx_renew(NxAgent *a)
 	FILE *f = fopen(a->path_key, "r");
 	EVP_PKEY *old = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
 
+	json_t *meta = nx_read_json(a->path_json);
+
+	/* the generation on disk: a `nexplane-agent renew` may have run beside the service */
+	if (json_integer_value(json_object_get(meta, "generation")) > 0)
+		a->generation = (int) json_integer_value(json_object_get(meta, "generation"));
+	json_decref(meta);
 	if (f)
 		fclose(f);
 	if (old != NULL && EVP_PKEY_get_base_id(old) == EVP_PKEY_RSA)

@@ -23,6 +23,9 @@ usage(FILE *f)
 			"  nexplane-agent run [--config FILE] [--once]\n"
 			"      long-poll the shim for commands and run them (default config\n"
 			"      /etc/nexplane/agent.conf); --once stops after one poll\n"
+			"  nexplane-agent renew [--config FILE]\n"
+			"      renew the certificate now, with a new key (the service renews by\n"
+			"      itself when a third of the certificate's life is left)\n"
 			"  nexplane-agent version\n");
 }
 
@@ -107,6 +110,8 @@ main(int argc, char **argv)
 	}
 	else if (strcmp(verb, "run") == 0)
 		rc = nx_run(config, once);
+	else if (strcmp(verb, "renew") == 0)
+		rc = nx_renew_now(config);
 	else
 	{
 		usage(stderr);

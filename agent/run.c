@@ -99,45 +99,71 @@ handle_poll(NxAgent *a, json_t *ans)
 	}
 }
 
+/* The service's setup: configuration, identity, the state directories. */
+static int
+agent_open(NxAgent *a, const char *config_path)
+{
+	char err[1024];
+	static const char *const subs[] = {"pending", "done", "backups", "outbox", NULL};
+
+	nx_config_defaults(&a->conf);
+	if (nx_config_load(&a->conf, config_path, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "nexplane-agent: %s: %s\n", config_path, err);
+		return -1;
+	}
+	nx_agent_paths(a);
+	if (load_identity(a, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "nexplane-agent: %s\n", err);
+		return -1;
+	}
+	for (int i = 0; subs[i]; i++)
+	{
+		char *d = nx_state_path(a, subs[i], NULL);
+
+		if (d == NULL || nx_mkdir_private(d) != 0)
+		{
+			fprintf(stderr, "nexplane-agent: %s/%s cannot be used\n", a->conf.state_dir, subs[i]);
+			free(d);
+			return -1;
+		}
+		free(d);
+	}
+	return 0;
+}
+
+/* nexplane-agent renew: renew the certificate now (the service picks the new one up). */
+int
+nx_renew_now(const char *config_path)
+{
+	NxAgent a = {0};
+	int rc = 2;
+
+	if (agent_open(&a, config_path) == 0)
+	{
+		rc = nx_renew(&a) == 0 ? 0 : 1;
+		if (rc == 0)
+			printf("renewed: agent %s, generation %d\n", a.agent_id, a.generation);
+		else
+			fprintf(stderr, "nexplane-agent: renewal failed (see the log line above)\n");
+	}
+	nx_config_free(&a.conf);
+	return rc;
+}
+
 int
 nx_run(const char *config_path, bool once)
 {
 	NxAgent a = {0};
-	char err[1024];
 	time_t last_heartbeat = 0, last_prune = 0, last_renew_try = 0;
 	int backoff = 1;
 	struct sigaction sa = {.sa_handler = on_signal};
 
-	nx_config_defaults(&a.conf);
-	if (nx_config_load(&a.conf, config_path, err, sizeof(err)) != 0)
+	if (agent_open(&a, config_path) != 0)
 	{
-		fprintf(stderr, "nexplane-agent: %s: %s\n", config_path, err);
 		nx_config_free(&a.conf);
 		return 2;
-	}
-	nx_agent_paths(&a);
-	if (load_identity(&a, err, sizeof(err)) != 0)
-	{
-		fprintf(stderr, "nexplane-agent: %s\n", err);
-		nx_config_free(&a.conf);
-		return 2;
-	}
-	{
-		static const char *const subs[] = {"pending", "done", "backups", "outbox", NULL};
-
-		for (int i = 0; subs[i]; i++)
-		{
-			char *d = nx_state_path(&a, subs[i], NULL);
-
-			if (d == NULL || nx_mkdir_private(d) != 0)
-			{
-				fprintf(stderr, "nexplane-agent: %s/%s cannot be used\n", a.conf.state_dir, subs[i]);
-				free(d);
-				nx_config_free(&a.conf);
-				return 2;
-			}
-			free(d);
-		}
 	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
