@@ -148,10 +148,21 @@ nx_pending_tick(NxAgent *a, time_t now, time_t *next_deadline)
 		{
 			nx_log(NX_LOG_WARN, "command %s: no confirmation came; reverted", id);
 			pending_drop(a, id);
-			nx_done_add(a, id,
-						json_pack("{s:s, s:s}", "state", "reverted", "error",
-								  "no confirmation came before the deadline; the change was "
-								  "reverted"));
+			/*
+			 * No applied report stored: the agent stopped between arming and
+			 * its check, so the control plane never heard of the change, and
+			 * now nothing is left changed -- that is a failure, not a revert.
+			 */
+			if (nx_done_exists(a, id))
+				nx_done_add(a, id,
+							json_pack("{s:s, s:s}", "state", "reverted", "error",
+									  "no confirmation came before the deadline; the change "
+									  "was reverted"));
+			else
+				nx_done_add(a, id,
+							json_pack("{s:s, s:s}", "state", "failed", "error",
+									  "the agent stopped while applying the change; it undid it "
+									  "at its deadline, and nothing is left changed"));
 			reverted++;
 		}
 		else

@@ -9,8 +9,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 volatile int nx_stop = 0;
 
@@ -57,6 +60,48 @@ on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal
 }
 
 /*
+ * The client key and certificate, read together and checked to be a pair:
+ * a renewal (this process's or a `nexplane-agent renew` beside it) replaces
+ * the two files one after the other, and a call between the two renames
+ * must not present a certificate with the other key.
+ */
+static int
+load_pair(NxAgent *a, unsigned char **key, size_t *klen, unsigned char **cert, size_t *clen)
+{
+	for (int attempt = 0; attempt < 20; attempt++)
+	{
+		BIO *kb, *cb;
+		EVP_PKEY *k = NULL;
+		X509 *x = NULL;
+		bool ok = false;
+
+		if (nx_read_file(a->path_key, 65536, key, klen) == 0 &&
+			nx_read_file(a->path_cert, 65536, cert, clen) == 0)
+		{
+			kb = BIO_new_mem_buf(*key, (int) *klen);
+			cb = BIO_new_mem_buf(*cert, (int) *clen);
+			k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+			x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+			ok = k && x && X509_check_private_key(x, k) == 1;
+			EVP_PKEY_free(k);
+			X509_free(x);
+			BIO_free(kb);
+			BIO_free(cb);
+		}
+		if (ok)
+			return 0;
+		if (*key)
+			explicit_bzero(*key, *klen);
+		free(*key);
+		free(*cert);
+		*key = *cert = NULL;
+		usleep(50000);
+	}
+	nx_log(NX_LOG_ERROR, "key.pem and cert.pem are not a pair");
+	return -1;
+}
+
+/*
  * method path on the shim, with body (or none); the HTTP status, or
  * NX_HTTP_NET when the shim was not reached or the answer was not JSON.
  * *answer (when given) gets the parsed answer, or NULL.
@@ -73,6 +118,8 @@ nx_http(NxAgent *a, const char *method, const char *path, json_t *body, long tim
 	long status = NX_HTTP_NET;
 	CURLcode rc;
 	char errbuf[CURL_ERROR_SIZE] = "";
+	unsigned char *key = NULL, *cert = NULL;
+	size_t klen = 0, clen = 0;
 
 	if (answer != NULL)
 		*answer = NULL;
@@ -105,9 +152,18 @@ nx_http(NxAgent *a, const char *method, const char *path, json_t *body, long tim
 	}
 	if (client_cert)
 	{
-		curl_easy_setopt(h, CURLOPT_SSLCERT, a->path_cert);
+		struct curl_blob kblob, cblob;
+
+		if (load_pair(a, &key, &klen, &cert, &clen) != 0)
+		{
+			curl_easy_cleanup(h);
+			return NX_HTTP_NET;
+		}
+		kblob = (struct curl_blob){.data = key, .len = klen, .flags = CURL_BLOB_COPY};
+		cblob = (struct curl_blob){.data = cert, .len = clen, .flags = CURL_BLOB_COPY};
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cblob);
 		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(h, CURLOPT_SSLKEY, a->path_key);
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kblob);
 		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
 	}
 	headers = curl_slist_append(headers, "Accept: application/json");
@@ -139,5 +195,9 @@ nx_http(NxAgent *a, const char *method, const char *path, json_t *body, long tim
 	curl_easy_cleanup(h);
 	free(text);
 	free(buf.data);
+	if (key)
+		explicit_bzero(key, klen);
+	free(key);
+	free(cert);
 	return status;
 }

@@ -582,6 +582,26 @@ test_file_write(void)
 			  ok;
 		  }));
 
+	check("dead-man: an agent that died between arming and its check: undone at the deadline, "
+		  "reported failed (nothing is left changed)", ({
+			  char *text = cmd_json(ID(46), "file.write", write_params(risky, "half\n", "absent", NULL), 30);
+			  NxCommand c;
+			  char e[512];
+			  const char *why = NULL;
+			  bool ok = parse(text, &c, e) == NX_PARSE_OK;
+			  json_t *undo = ok ? nx_host_prepare_undo(&agent, &c, e, sizeof(e), &why) : NULL;
+			  ok = ok && undo != NULL && nx_pending_arm(&agent, &c, undo, time(NULL) + 30) == 0;
+			  if (ok)
+				  json_decref(nx_host_run_with(&agent, &c, undo));
+			  ok = ok && file_is(risky, "half\n") && !nx_done_exists(&agent, ID(46)) &&
+				   nx_pending_tick(&agent, time(NULL) + 31, NULL) == 1 && file_is(risky, NULL) &&
+				   state_is(ID(46), "failed");
+			  json_decref(undo);
+			  nx_command_free(&c);
+			  free(text);
+			  ok;
+		  }));
+
 	/* sshd_config: the check is sshd -t */
 	good_sshd = "Port 2222\nListenAddress 127.0.0.1\nPasswordAuthentication yes\n";
 	put(sshd, good_sshd, 0644);
