@@ -273,6 +273,8 @@ nx_call_init(NxRun *run, NxConnectorCall *call)
 	call->rollback_state = run->connector_state;
 	call->step = nx_run_step;
 	call->step_arg = run;
+	call->tenant_id = run->job->tenant_id;
+	call->change_request_id = run->job->change_request_id;
 }
 
 static void

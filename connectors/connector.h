@@ -113,6 +113,8 @@ typedef struct NxConnectorCall
 	TimestampTz deadline;		/* every network wait ends before it */
 	NxStepFn	step;			/* may be NULL (tests) */
 	void	   *step_arg;
+	const char *tenant_id;		/* the job's tenant */
+	const char *change_request_id;	/* the change (or rollback) request, or NULL */
 } NxConnectorCall;
 
 /*
@@ -145,6 +147,13 @@ typedef struct NxConnector
 	NxConnectorOp execute;		/* make the change */
 	NxConnectorOp verify;		/* did it happen, seen from the target? */
 	NxConnectorOp rollback;		/* undo it from rollback_state */
+
+	/*
+	 * Optional: checks of a change's params beyond their fields' types,
+	 * in cr_create, raising NX422 (the agent connector holds them to the
+	 * agent's allowlist).
+	 */
+	void		(*check_params) (const NxChangeType *type, Jsonb *params);
 } NxConnector;
 
 /* connector_call.c: the helpers every operation uses */
@@ -176,5 +185,6 @@ extern const NxConnector nx_postgresql_connector;
 extern const NxConnector nx_mariadb_connector;
 extern const NxConnector nx_redis_connector;
 extern const NxConnector nx_ldap_connector;
+extern const NxConnector nx_agent_connector;
 
 #endif							/* NX_CONNECTOR_H */

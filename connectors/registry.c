@@ -21,6 +21,7 @@ static const NxConnector *const registry[] = {
 	&nx_mariadb_connector,
 	&nx_redis_connector,
 	&nx_ldap_connector,
+	&nx_agent_connector,
 };
 
 /* nx_connector_find returns the connector of that type, or NULL. */

@@ -209,7 +209,9 @@ nx_audit_append(const NxAuditEvent *ev)
 	if (ctx)
 	{
 		NX_SET(AC_ACTOR_KIND, CStringGetTextDatum(strcmp(ctx->auth_kind, "api_key") == 0 ?
-												  "api_key" : "user"));
+												  "api_key" :
+												  strcmp(ctx->auth_kind, "agent") == 0 ?
+												  "agent" : "user"));
 		NX_SET(AC_ACTOR_ID, UUIDPGetDatum(&ctx->user_id));
 		if (ctx->request_id[0])
 			NX_SET(AC_REQUEST_ID, CStringGetTextDatum(ctx->request_id));

@@ -156,6 +156,10 @@ nx_cr_create(PG_FUNCTION_ARGS)
 					 errhint("connector_types() lists each type's change types.")));
 		if (type->params)
 			nx_fields_check(type->params, params_jb, "params");
+		if (connector->check_params)
+			connector->check_params(type, params_jb ? params_jb :
+									DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																	   CStringGetDatum("{}"))));
 		/* one entry per asset, in a stable order */
 		{
 			const char *aargs[] = {assets};

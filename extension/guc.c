@@ -31,6 +31,8 @@ int			nx_job_workers = 2;
 int			nx_job_lease = 60;
 int			nx_job_timeout = 30;
 int			nx_job_retention = 30;
+int			nx_agent_offline_after = 120;
+int			nx_agent_cert_lifetime = 365;
 
 /* nx_guc_define defines the parameters and reserves the prefix. */
 void
@@ -103,5 +105,13 @@ nx_guc_define(void)
 							"How long finished jobs are kept (evidence is kept for good).",
 							NULL, &nx_job_retention, 30, 1, 3650,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.agent_offline_after",
+							"How long an agent may go unheard before it shows as offline.",
+							NULL, &nx_agent_offline_after, 120, 10, 7 * 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("nexplane.agent_cert_lifetime",
+							"How long an agent's client certificate is valid.",
+							NULL, &nx_agent_cert_lifetime, 365, 1, 3650,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("nexplane");
 }

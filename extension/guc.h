@@ -36,6 +36,8 @@ extern int	nx_job_lease;		/* seconds */
 extern int	nx_job_timeout;		/* seconds */
 extern int	nx_job_retention;	/* days */
 
+extern int	nx_agent_offline_after;	/* seconds */
+extern int	nx_agent_cert_lifetime;	/* days */
 extern void nx_guc_define(void);
 
 #endif							/* NX_GUC_H */

@@ -75,6 +75,12 @@ extern void nx_secret_guard(void);
 	} \
 	static Datum fn##_body(FunctionCallInfo fcinfo)
 
+/* pki.c: NX403 unless the caller is the API shim's role itself */
+extern void nx_require_shim(void);
+
+/* agents.c: NX422 naming it unless the command and params are allowlisted */
+extern void nx_agent_command_check(const char *command, Jsonb *params);
+
 /* tenants.c */
 extern void nx_check_email(const char *email);
 

@@ -58,7 +58,7 @@ SELECT c.relname AS tenant_table_without_audit_trigger
   FROM pg_class c
  WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
    AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads', 'audit_time_ranges',
-                         'audit_keys', 'change_request_events',
+                         'audit_keys', 'change_request_events', 'agent_ca',
                          'stream_events', 'event_heads')
    AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit');
 -- ... and the append-only tables their guards.

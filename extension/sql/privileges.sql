@@ -24,6 +24,12 @@ BEGIN
     END LOOP;
 END
 $$;
+-- The calls the shim makes for an agent (over mutual TLS) are the shim's
+-- role's alone, and each checks it is called by that role itself (pki.c).
+REVOKE EXECUTE ON FUNCTION nexplane.agent_poll(text), nexplane.agent_result(text, uuid, jsonb),
+    nexplane.agent_heartbeat(text, jsonb), nexplane.agent_renew(text, text, integer)
+    FROM nexplane_user;
+GRANT EXECUTE ON FUNCTION nexplane._agent_listener_certificate(text, text[]) TO nexplane_api;
 REVOKE ALL ON ALL TABLES IN SCHEMA nexplane FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nexplane FROM PUBLIC;
 GRANT USAGE ON SCHEMA nexplane TO nexplane_owner, nexplane_api, nexplane_user;

@@ -19,7 +19,8 @@ CREATE FUNCTION nexplane._audit_cursor_id(tenant uuid, cursor text) RETURNS bigi
 -- job queue: its rows are work in progress (claims, leases, progress),
 -- and what a job did is audited where it lands: the change request's
 -- transitions, the evidence, the connector, assets and credentials it
--- touched (docs/jobs.md).
+-- touched (docs/jobs.md).  The agent CA is no tenant's: it is made once
+-- and never changes (docs/agent.md).
 DO $$
 DECLARE
     t regclass;
@@ -28,7 +29,7 @@ BEGIN
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
                 AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
                                       'audit_time_ranges', 'audit_keys', 'change_request_events',
-                                      'event_heads', 'stream_events', 'jobs')
+                                      'event_heads', 'stream_events', 'jobs', 'agent_ca')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);
