@@ -7,6 +7,7 @@
 #   idle     the shim's CPU (and the cluster's) over IDLE_SECONDS (10) of
 #            holding every poll, with the re-polls the window saw (a poll
 #            is answered empty after WAIT seconds, 30, and made again);
+#            then over WAIT seconds, in which every poll expires once;
 #   latency  for CMDS commands (1,000, facts.collect) queued by
 #            agent_command_create on random agents, GAP_MS (10) apart,
 #            from each command's commit (psql reads clock_timestamp()
@@ -50,6 +51,7 @@ cluster_ticks() {
   echo $t
 }
 hz=$(getconf CLK_TCK)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the tenant, an admin token, and AGENTS enrolled agents
 sql -c "CREATE EXTENSION nexplane" -c "SET client_min_messages = warning" \
@@ -88,7 +90,7 @@ port=$(nx_free_port 18643)
 aport=$(nx_free_port $((port + 1)))
 "$root/api/nexplane-api" --listen "127.0.0.1:$port" --tls-cert "$BENCH_DIR/tls/server.crt" \
   --tls-key "$BENCH_DIR/tls/server.key" --agent-listen "127.0.0.1:$aport" \
-  --max-connections $((AGENTS + 1000)) \
+  --agent-max-connections $((AGENTS + 1000)) \
   --db "host=$PGHOST port=$PGPORT dbname=postgres user=nexplane_api" >/dev/null 2>"$BENCH_DIR/api.err" &
 api=$!
 simpid= lisn=
@@ -101,7 +103,11 @@ cleanup() {
   rm -rf "$BENCH_DIR"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$port/ready" && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  curl -sk -o /dev/null "https://127.0.0.1:$port/ready" && break
+  kill -0 $api 2>/dev/null || { echo "bench/agents: the shim did not start" >&2; tail -n 20 "$BENCH_DIR/api.err" >&2; exit 1; }
+  sleep 0.1
+done
 for _ in $(seq 1 100); do
   curl -s --cacert "$W/agent-ca.pem" -o /dev/null "https://127.0.0.1:$aport/v1/agent/ca" && break
   sleep 0.1
@@ -128,7 +134,7 @@ while :; do
     seen=$(sql -c "SELECT count(*) FROM nexplane.agents WHERE last_seen_at IS NOT NULL" 2>/dev/null | tail -n 1 || echo "?")
     [ "$seen" = "$AGENTS" ] && break
   fi
-  if [ $SECONDS -gt $deadline ] || ! kill -0 $simpid 2>/dev/null; then
+  if [ $SECONDS -gt $deadline ] || ! kill -0 $simpid 2>/dev/null || ! kill -0 $api 2>/dev/null; then
     echo "bench/agents: the agents were not all held after 300 s: $(cat "$W/status")" >&2
     tail -n 5 "$W/sim.err" "$BENCH_DIR/api.err" >&2
     exit 1
@@ -141,6 +147,11 @@ c0=$(ticks $api) p0=$(cluster_ticks) e0=$(kv answers_empty)
 sleep "$IDLE_SECONDS"
 c1=$(ticks $api) p1=$(cluster_ticks) e1=$(kv answers_empty)
 rss_idle=$(rss $api VmRSS)
+# a whole wait period: every held poll expires once, is answered empty and
+# made again (the steady cost of a fleet with nothing to do)
+c4=$(ticks $api) p4=$(cluster_ticks) e4=$(kv answers_empty)
+sleep "$WAIT"
+c5=$(ticks $api) p5=$(cluster_ticks) e5=$(kv answers_empty)
 
 # ---- the commands
 grep -q '^# listening' "$W/notified.tsv"
@@ -199,9 +210,11 @@ printf '%-34s %s\n' "enrollment (agent_enroll in SQL)" "$(ms "$t1" "$t2") ms for
 printf '%-34s %s\n' "all connected and held" "$(ms "$t3" "$t4") ms (handshake + first poll)"
 printf '%-34s %s\n' "shim memory (VmRSS)" "before $(mib "$rss_before"), holding $(mib "$rss_held") ($(awk -v a="$rss_before" -v b="$rss_held" -v n="$AGENTS" 'BEGIN { printf "%.1f KiB", (b - a) / n }') a poll), after the commands $(mib "$rss_end"), peak $(mib "$hwm")   target < 1 GiB"
 printf '%-34s %s\n' "idle CPU over ${IDLE_SECONDS} s" "shim $(pcpu $((c1 - c0)) "$IDLE_SECONDS") of a core, PostgreSQL $(pcpu $((p1 - p0)) "$IDLE_SECONDS"); $((e1 - e0)) polls expired and were made again in the window"
+printf '%-34s %s\n' "steady CPU over ${WAIT} s" "shim $(pcpu $((c5 - c4)) "$WAIT"), PostgreSQL $(pcpu $((p5 - p4)) "$WAIT"); $((e5 - e4)) polls expired and were made again"
 printf '%-34s %s\n' "commit -> agent receipt" "$latency   target p99 < 100 ms"
 printf '%-34s %s\n' "baseline: commit -> libpq LISTEN" "$floor"
 printf '%-34s %s\n' "received" "$got of $CMDS commands; the driver took $(ms "$t5" "$t6") ms; shim CPU $(pcpu $((c3 - c2)) "$(awk -v a="$t5" -v b="$t6" 'BEGIN { print (b - a) / 1e6 }')") while it ran"
 echo "  simulator: $status"
+echo "  load average at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 errs=$(grep -c '"level": *"error"\|error' "$BENCH_DIR/api.err" || true)
 [ "$errs" = 0 ] || { echo "  the shim logged $errs error lines, the first:"; grep -m 3 error "$BENCH_DIR/api.err"; }
