@@ -111,6 +111,8 @@ SQL
   psql_su -d "$db" -c "SELECT cron.schedule('nexplane-schedules-tick', '* * * * *', 'SELECT nexplane._schedules_tick()')" >/dev/null
   psql_su -d "$db" -c "SELECT cron.schedule('nexplane-events-prune', '17 3 * * *', 'SELECT nexplane._stream_events_prune()')" >/dev/null
   psql_su -d "$db" -c "SELECT cron.schedule('nexplane-jobs-prune', '27 3 * * *', 'SELECT nexplane._jobs_prune()')" >/dev/null
+  psql_su -d "$db" -c "SELECT cron.schedule('nexplane-agents-offline', '* * * * *', 'SELECT nexplane._agents_mark_offline()')" >/dev/null
+  psql_su -d "$db" -c "SELECT cron.schedule('nexplane-agent-commands-prune', '37 3 * * *', 'SELECT nexplane._agent_commands_prune()')" >/dev/null
   if ! psql_su -d "$db" -tA -c "SELECT 1 FROM nexplane.tenants WHERE slug = 'demo'" | grep -q 1; then
     psql_su -d "$db" -v pw="$admin_password" >/dev/null <<'SQL'
 SELECT nexplane.tenant_create('demo', 'Demo', 'admin@demo.local', :'pw');
