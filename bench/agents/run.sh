@@ -37,7 +37,7 @@ ulimit -n "$(ulimit -Hn)"
 make -s -C "$here" agentsim PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 shim=${NEXPLANE_API:-$root/api/nexplane-api}
 [ -x "$shim" ] || make -s -C "$root/api" nexplane-api
-sim=$here/agentsim
+sim=${AGENTSIM:-$here/agentsim}
 W=$BENCH_DIR/work
 mkdir -p "$W"
 
