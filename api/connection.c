@@ -38,6 +38,7 @@
 
 typedef struct Conn {
 	Server	   *srv;
+	int		   *count;			/* the listener's open connections */
 	struct bufferevent *bev;
 	struct event *deadline;
 	bool		over_cap;
@@ -54,7 +55,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void 
 
 	if (c == NULL)
 		return;
-	c->srv->connections--;
+	(*c->count)--;
 	nx_refusal_unwatch(&c->refusals);	/* the bufferevent goes next */
 	event_free(c->deadline);
 	free(c);
@@ -92,12 +93,19 @@ struct bufferevent *
 nx_conn_bufferevent(struct event_base *base, void *arg)
 {
 	Server	   *srv = arg;
+
+	return nx_conn_open(base, srv, srv->tls, &srv->connections, srv->cfg->max_connections);
+}
+
+struct bufferevent *
+nx_conn_open(struct event_base *base, Server *srv, SSL_CTX *ctx, int *count, int cap)
+{
 	struct bufferevent *bev;
 	Conn	   *c;
 
 	if (conn_index < 0)
 		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
-	bev = nx_tls_bufferevent(base, srv->tls);
+	bev = nx_tls_bufferevent(base, ctx);
 	if (bev == NULL)
 		return NULL;
 	c = calloc(1, sizeof(Conn));
@@ -107,15 +115,15 @@ nx_conn_bufferevent(struct event_base *base, void *arg)
 		return bev;				/* uncounted, but served */
 	}
 	c->srv = srv;
+	c->count = count;
 	c->bev = bev;
 	c->deadline = evtimer_new(base, conn_deadline, c);
-	c->over_cap = srv->connections >= srv->cfg->max_connections;
-	srv->connections++;
+	c->over_cap = *count >= cap;
+	(*count)++;
 	SSL_set_ex_data(bufferevent_openssl_get_ssl(bev), conn_index, c);
 	nx_refusal_watch(&c->refusals, srv, bev);
 	if (c->over_cap)
-		nx_log("warning", "%d connections open, over --max-connections: refusing one",
-			   srv->connections);
+		nx_log("warning", "%d connections open, over the listener's cap: refusing one", *count);
 	conn_arm(c);
 	return bev;
 }

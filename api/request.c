@@ -343,6 +343,12 @@ nx_reply_error(Request *r, int status, const char *message)
 	reply_error_full(r, status, NULL, message, NULL, NULL);
 }
 
+void
+nx_reply_error_code(Request *r, int status, const char *code, const char *message)
+{
+	reply_error_full(r, status, code, message, NULL, NULL);
+}
+
 /* 401 with the challenge RFC 6750 asks for. */
 void
 nx_reply_unauthenticated(Request *r)

@@ -17,7 +17,7 @@ sql -c "CREATE EXTENSION nexplane" -c "SET client_min_messages = warning" \
 token=$(sql -c "SELECT nexplane.login('admin@bench.test', 'bench-admin-pass', NULL, false)->>'access_token'" | tail -n 1)
 # one -c, one transaction: the context authenticate() sets lasts that long
 cr=$(sql -c "SELECT nexplane.authenticate('$token') IS NOT NULL;
-             SELECT nexplane.cr_create('10000000-0000-0000-0000-00000000000a', 'create_user', '{}', 'bench')->>'id'" | tail -n 1)
+             SELECT nexplane.cr_create('10000000-0000-0000-0000-00000000000a', 'create_role', '{\"role\": \"bench\"}', 'bench')->>'id'" | tail -n 1)
 
 nx_tls_make "$BENCH_DIR/tls"
 port=$(nx_free_port 18543)

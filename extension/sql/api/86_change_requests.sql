@@ -1,10 +1,17 @@
 -- Change requests: the API over the C state machine (state_machine.c),
 -- creation (cr_create.c) and risk (risk.c).
 
-CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    -- rollback_state is for those who may roll back or approve it, not viewers
-    SELECT to_jsonb(c) - 'tenant_id'
+-- The one definition of a change request's document, read by cr_get
+-- (cr_read.c), cr_list and, through _cr_json, every transition's answer.
+-- A view, so that its expression is planned once into each caller's cached
+-- plan (a SQL function with SET search_path is parsed and planned again on
+-- every call).  security_invoker: it grants nothing; the callers run as
+-- nexplane_owner, which forced RLS binds to the current tenant.  The
+-- columns beside doc are the ones cr_list filters and orders on.
+CREATE VIEW nexplane.change_request_documents WITH (security_invoker = true) AS
+SELECT c.tenant_id, c.id, c.created_at, c.state, c.risk_level, c.connector_id, c.requester_id,
+       -- rollback_state is for those who may roll back or approve it, not viewers
+       to_jsonb(c) - 'tenant_id'
            - CASE WHEN nexplane._role_in(nexplane.current_role(), 'operator', 'approver')
                   THEN '' ELSE 'rollback_state' END
            || jsonb_build_object(
@@ -15,7 +22,14 @@ CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
                         FROM nexplane.approvals a
                        WHERE a.tenant_id = c.tenant_id AND a.change_request_id = c.id),
         'cursor', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-                  || '/' || c.id)
+                  || '/' || c.id) AS doc
+  FROM nexplane.change_requests c;
+
+-- A stored row's document (its key is all it reads of c).
+CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT d.doc FROM nexplane.change_request_documents d
+     WHERE d.tenant_id = c.tenant_id AND d.id = c.id
 $$;
 
 CREATE FUNCTION nexplane.cr_create(connector_id uuid, change_type text, params jsonb,
@@ -134,22 +148,10 @@ CREATE TRIGGER approval_guard BEFORE INSERT OR UPDATE OR DELETE ON nexplane.appr
 ALTER TABLE nexplane.change_requests ENABLE ALWAYS TRIGGER state_guard;
 ALTER TABLE nexplane.approvals ENABLE ALWAYS TRIGGER approval_guard;
 
+-- cr_get(id): one change request, by primary key, in C (cr_read.c).
 CREATE FUNCTION nexplane.cr_get(id uuid) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_variable
-DECLARE
-    result jsonb;
-BEGIN
-    PERFORM nexplane._require_auth();
-    PERFORM nexplane._require_id(id);
-    SELECT nexplane._cr_json(c) INTO result FROM nexplane.change_requests c
-     WHERE c.tenant_id = nexplane.current_tenant_id() AND c.id = id;
-    IF result IS NULL THEN
-        PERFORM nexplane._raise('NX404', format('change request %s not found', id));
-    END IF;
-    RETURN result;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'nx_cr_get' LANGUAGE C STABLE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- cr_list(filter): newest first, keyset-paginated.  Filter keys: state,
 -- connector_id, requester_id, risk_level, limit (1 to 200, default 50) and
@@ -175,9 +177,9 @@ BEGIN
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
-    SELECT coalesce(jsonb_agg(nexplane._cr_json(c) ORDER BY c.created_at DESC, c.id DESC), '[]')
+    SELECT coalesce(jsonb_agg(c.doc ORDER BY c.created_at DESC, c.id DESC), '[]')
       INTO result
-      FROM (SELECT * FROM nexplane.change_requests c
+      FROM (SELECT c.created_at, c.id, c.doc FROM nexplane.change_request_documents c
              WHERE c.tenant_id = nexplane.current_tenant_id()
                AND (f->>'state' IS NULL OR c.state = f->>'state')
                AND (f->>'risk_level' IS NULL OR c.risk_level = f->>'risk_level')
