@@ -100,7 +100,7 @@ port=$(nx_free_port 18643)
 aport=$(nx_free_port $((port + 1)))
 "$shim" --listen "127.0.0.1:$port" --tls-cert "$BENCH_DIR/tls/server.crt" \
   --tls-key "$BENCH_DIR/tls/server.key" --agent-listen "127.0.0.1:$aport" \
-  --agent-max-connections $((AGENTS + 1000)) \
+  --agent-max-connections $((AGENTS + 1000)) ${SHIM_ARGS:-} \
   --db "host=$PGHOST port=$PGPORT dbname=postgres user=nexplane_api" >/dev/null 2>"$BENCH_DIR/api.err" &
 api=$!
 simpid= lisn=
