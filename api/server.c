@@ -21,8 +21,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,22 +231,6 @@ serve_options(Request *r, const char *path)
 
 /* ---------- dispatch ---------- */
 
-/*
- * libevent writes headers and body as separate TLS records; without
- * TCP_NODELAY, Nagle holds the second until the client's delayed ACK
- * (40 ms on Linux).
- */
-static void
-set_nodelay(struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	int			one = 1;
-
-	if (bev && bufferevent_getfd(bev) >= 0)
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 Request *
 nx_server_request_begin(Server *srv, struct evhttp_request *req,
 						const struct evhttp_uri **parsed)
@@ -261,7 +243,6 @@ nx_server_request_begin(Server *srv, struct evhttp_request *req,
 		evhttp_send_error(req, 503, "out of memory");	/* refusal.c reshapes it */
 		return NULL;
 	}
-	set_nodelay(req);
 
 	/*
 	 * A request libevent could not parse never gets here: libevent 2.1

@@ -93,17 +93,20 @@ NX_TAKES_SECRET(nx_agent_token_claim)
 	const char *args[] = {token};
 	char	   *out;
 
+	uint64		n;
+
 	SPI_connect();
-	if (nx_spi_system("SELECT tenant_id, id, gen_random_uuid() FROM nexplane.enrollment_tokens"
+	n = nx_spi_system("SELECT tenant_id, id, gen_random_uuid() FROM nexplane.enrollment_tokens"
 					  " WHERE token_hash = sha256(convert_to($1, 'UTF8'))"
 					  "   AND used_at IS NULL AND expires_at > now()"
-					  "   FOR UPDATE", 1, args) != 1)
+					  "   FOR UPDATE", 1, args);
+	explicit_bzero(token, strlen(token));
+	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_UNAUTHENTICATED),
 				 errmsg("invalid enrollment token"),
 				 errdetail("The token is not known, was used already, or has expired."),
 				 errhint("Ask an admin for a new token (enrollment_token_create).")));
-	explicit_bzero(token, strlen(token));
 	nx_agent_context(nx_spi_get(0, 1), nx_spi_get(0, 3));
 	out = psprintf("{\"token_id\": \"%s\", \"agent_id\": \"%s\"}",
 				   nx_spi_get(0, 2), nx_spi_get(0, 3));

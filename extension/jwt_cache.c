@@ -56,11 +56,19 @@ static uint64 tick = 0;
 static int64 hits = 0;
 static int64 misses = 0;
 
-/* The cache's key for a token: the SHA-256 of all of it. */
+/*
+ * The cache's key for a token: the SHA-256 of all of it.  The digest is
+ * fetched from OpenSSL's provider once per backend: EVP_sha256() fetches it
+ * again on every call, which cost more than hashing a token.
+ */
 void
 nx_jwt_cache_key(const char *token, size_t len, unsigned char *digest)
 {
-	if (EVP_Digest(token, len, digest, NULL, EVP_sha256(), NULL) != 1)
+	static EVP_MD *sha256 = NULL;
+
+	if (sha256 == NULL && (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		nx_openssl_error("fetching SHA-256");
+	if (EVP_Digest(token, len, digest, NULL, sha256, NULL) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_INTERNAL),
 				 errmsg("could not compute SHA-256")));

@@ -77,6 +77,7 @@ extern void nx_secret_guard(void);
 
 /* pki.c: NX403 unless the caller is the API shim's role itself */
 extern void nx_require_shim(void);
+extern bool nx_agent_ca_rewrap(void);
 
 /* agents.c: NX422 naming it unless the command and params are allowlisted */
 extern void nx_agent_command_check(const char *command, Jsonb *params);

@@ -488,6 +488,44 @@ nx_jsonb_text(const char *json)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }
 
+/*
+ * nx_agent_ca_rewrap wraps the CA key again under the current master key
+ * (rotate_master_key); false when it already is, or there is no CA.
+ * Inside SPI.
+ */
+bool
+nx_agent_ca_rewrap(void)
+{
+	const char *current = nx_master_require()->id;
+	NxPki		p = {0};
+	volatile bool done = false;
+
+	if (nx_spi_system("SELECT wrapped_key, master_key_id FROM nexplane.agent_ca"
+					  " WHERE id = 1 FOR UPDATE", 0, NULL) != 1 ||
+		strcmp(nx_spi_get(0, 2), current) == 0)
+		return false;
+	PG_TRY();
+	{
+		const char *args[2];
+
+		nx_ca_unwrap(&p, nx_spi_get_bytea(0, 1), nx_spi_get(0, 2));
+		p.der_len = i2d_PrivateKey(p.ca_key, &p.der);
+		if (p.der_len <= 0)
+			nx_openssl_error("i2d_PrivateKey");
+		args[0] = nx_ca_wrap(p.der, p.der_len);
+		args[1] = current;
+		nx_spi_system("UPDATE nexplane.agent_ca SET wrapped_key = decode($1, 'hex'),"
+					  " master_key_id = $2 WHERE id = 1", 2, args);
+		done = true;
+	}
+	PG_FINALLY();
+	{
+		nx_pki_free(&p);
+	}
+	PG_END_TRY();
+	return done;
+}
+
 /* ---------- who may call ---------- */
 
 /*

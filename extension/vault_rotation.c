@@ -130,7 +130,8 @@ nx_rotate_master_key(PG_FUNCTION_ARGS)
 	const char *args[] = {NULL, bbuf};
 	const char *pending_sql = "SELECT (SELECT count(*) FROM nexplane.tenant_keys"
 		"         WHERE master_key_id <> $1)"
-		"     + (SELECT count(*) FROM nexplane.audit_keys WHERE master_key_id <> $1)";
+		"     + (SELECT count(*) FROM nexplane.audit_keys WHERE master_key_id <> $1)"
+		"     + (SELECT count(*) FROM nexplane.agent_ca WHERE master_key_id <> $1)";
 	int64		done = 0;
 	uint64		n;
 	char	  **tenants;
@@ -186,6 +187,10 @@ nx_rotate_master_key(PG_FUNCTION_ARGS)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	/* and the agent CA's key (pki.c), the installation's one */
+	if (done < batch && nx_agent_ca_rewrap())
+		done++;
 
 	initStringInfo(&out);
 	appendStringInfo(&out,

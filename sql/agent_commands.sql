@@ -237,6 +237,12 @@ SELECT test.try(format('SELECT nexplane.agent_command_create(%L, %L)', :'a2', 'f
 COMMIT;
 SELECT state, count(*), min(error) FROM nexplane.agent_commands WHERE agent_id = :'a2' GROUP BY 1;
 
+-- ---------- the tables hold the invariants too ----------
+SELECT test.try(format($$UPDATE nexplane.agent_commands SET state = 'queued', finished_at = NULL
+                         WHERE id = %L$$, (SELECT c->>'id' FROM cmd WHERE name = 'lock'))) AS reopen_finished,
+       test.try(format($$UPDATE nexplane.agents SET status = 'online', revoked_at = NULL
+                         WHERE id = %L$$, :'a2')) AS unrevoke;
+
 -- ---------- retention ----------
 UPDATE nexplane.agent_commands SET finished_at = now() - interval '40 days'
  WHERE id = (SELECT (c->>'id')::uuid FROM cmd WHERE name = 'lock');

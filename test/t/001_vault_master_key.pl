@@ -130,7 +130,8 @@ ok(index($environ, substr($key_a, 0, 20)) < 0,
 	"NEXPLANE_SECRET_KEY is wiped from the postmaster's environment");
 
 # Rotation: new key current, old key previous; re-wrap in batches of one:
-# three data keys (mk1 has two versions) and two audit keys.
+# three data keys (mk1 has two versions), two audit keys and the agent CA.
+$sql->("SELECT nexplane.agent_ca() IS NOT NULL");
 $node->stop;
 NexplaneNode::write_private_file("$data/nexplane_master.key",
 	NexplaneNode::new_master_key());
@@ -147,7 +148,7 @@ until ($sql->("SELECT nexplane.rotate_master_key(1)->>'remaining'") eq '0'
 {
 	$calls++;
 }
-ok( $r1 eq '{"remaining": 4, "rewrapped": 1}' && $calls == 4,
+ok( $r1 eq '{"remaining": 5, "rewrapped": 1}' && $calls == 5,
 	"rotate_master_key works in batches: first $r1, done after "
 	  . ($calls + 1)
 	  . ' calls');
@@ -161,9 +162,20 @@ is( $sql->(
 	),
 	0,
 	'the audit keys are re-wrapped too');
+is( $sql->(
+		"SELECT count(*) FROM nexplane.agent_ca WHERE master_key_id <> (SELECT master_key_id FROM nexplane.tenant_keys LIMIT 1)"
+	),
+	0,
+	'... and the agent CA key');
 $node->append_conf('postgresql.conf', "nexplane.previous_master_key_file = ''");
 $node->restart;
 is(verify(1) . verify(2), 'tt', 'after rotation the old key is not needed');
+my $csr = `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=x 2>/dev/null`;
+like(
+	NexplaneNode::psql_out($node, 'postgres',
+		"SET ROLE nexplane_api; SELECT nexplane._agent_listener_certificate(\$csr\$$csr\$csr\$, '{localhost}')->>'certificate_pem'"),
+	qr/BEGIN CERTIFICATE/,
+	'... the agent CA still signs with its re-wrapped key');
 # Every event, those written under the old master key included, still
 # carries a MAC that holds, and new events are written and verify.
 $sql->("SELECT nexplane.login('admin\@mk2.test', 'mk2-admin-password') IS NOT NULL;

@@ -644,3 +644,34 @@ CREATE TRIGGER audit_update AFTER UPDATE ON nexplane.agents
     EXECUTE FUNCTION nexplane._audit_trigger();
 ALTER TABLE nexplane.agents ENABLE ALWAYS TRIGGER audit;
 ALTER TABLE nexplane.agents ENABLE ALWAYS TRIGGER audit_update;
+
+-- The invariants hold in the tables too, not only in the functions: a
+-- finished command never changes state again, and a revoked agent stays
+-- revoked (direct DML by the owner or a superuser included).
+CREATE FUNCTION nexplane._agent_command_finished_guard() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.finished_at IS NOT NULL
+       AND (NEW.state IS DISTINCT FROM OLD.state OR NEW.result IS DISTINCT FROM OLD.result) THEN
+        PERFORM nexplane._raise('NX409', format('command %s has finished', OLD.id),
+            format('It is %s; a finished command does not change.', OLD.state));
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION nexplane._agent_revoked_guard() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.status = 'revoked' AND NEW.status <> 'revoked' THEN
+        PERFORM nexplane._raise('NX409', format('agent %s is revoked', OLD.id),
+            'A revoked agent stays revoked; enroll the host again.');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER state_guard BEFORE UPDATE ON nexplane.agent_commands
+    FOR EACH ROW EXECUTE FUNCTION nexplane._agent_command_finished_guard();
+CREATE TRIGGER state_guard BEFORE UPDATE ON nexplane.agents
+    FOR EACH ROW EXECUTE FUNCTION nexplane._agent_revoked_guard();
+ALTER TABLE nexplane.agent_commands ENABLE ALWAYS TRIGGER state_guard;
+ALTER TABLE nexplane.agents ENABLE ALWAYS TRIGGER state_guard;
