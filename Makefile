@@ -1,5 +1,5 @@
-# Nexplane: PGXS build of nexplane.so, plus the api/ binary.
-#   make             build the extension and the shim
+# Nexplane: PGXS build of nexplane.so, plus the api/ and agent/ binaries.
+#   make             build the extension, the shim and the host agent
 #   make install     install the extension
 #   make run         a local cluster with everything started   make stop
 #   make test        install what is missing, build, run every suite
@@ -82,6 +82,15 @@ all: api-binaries
 .PHONY: api-binaries
 api-binaries:
 	$(MAKE) -C api PG_CONFIG=$(PG_CONFIG) all
+# The host agent (agent/Makefile).
+all: agent-binaries
+.PHONY: agent-binaries agent-clean
+agent-binaries:
+	$(MAKE) -C agent all
+clean: agent-clean
+agent-clean:
+	$(MAKE) -C agent clean
+
 clean: api-clean
 .PHONY: api-clean
 api-clean:
@@ -115,6 +124,7 @@ test-extension-if-missing:
 	@test -f "$$($(PG_CONFIG) --sharedir)/extension/nexplane_test.control" || $(MAKE) test-extension
 test-install: test-extension
 	$(MAKE) -C api PG_CONFIG=$(PG_CONFIG) asan fuzz_route
+	$(MAKE) -C agent asan fuzz
 
 test: deps
 	$(MAKE) all install test-install

@@ -13,26 +13,26 @@
 
 static const NxAgentParam user_only[] = {
 	{"user", NX_AGENT_STRING, true, 32, NX_AGENT_CS_USER, 0, 0, "the local account"},
-	{NULL}
+	{.name = NULL}
 };
 
 static const NxAgentParam set_password[] = {
 	{"user", NX_AGENT_STRING, true, 32, NX_AGENT_CS_USER, 0, 0, "the local account"},
 	{"hash", NX_AGENT_STRING, true, 256, NX_AGENT_CS_CRYPT_HASH, 0, 0,
 	"the new password as a crypt(3) hash, never the plaintext"},
-	{NULL}
+	{.name = NULL}
 };
 
 static const NxAgentParam ssh_key[] = {
 	{"user", NX_AGENT_STRING, true, 32, NX_AGENT_CS_USER, 0, 0, "the local account"},
 	{"key", NX_AGENT_STRING, true, 16384, NX_AGENT_CS_SSH_KEY, 0, 0,
 	"one OpenSSH public key line: type, base64 and an optional comment"},
-	{NULL}
+	{.name = NULL}
 };
 
 static const NxAgentParam unit_only[] = {
 	{"unit", NX_AGENT_STRING, true, 255, NX_AGENT_CS_UNIT, 0, 0, "the systemd unit"},
-	{NULL}
+	{.name = NULL}
 };
 
 static const NxAgentParam file_write[] = {
@@ -44,11 +44,11 @@ static const NxAgentParam file_write[] = {
 	"SHA-256 of the file the change was approved against, or \"absent\""},
 	{"mode", NX_AGENT_STRING, false, 4, NX_AGENT_CS_MODE, 0, 0,
 	"octal mode of the file (default: kept, or 0644 for a new one)"},
-	{NULL}
+	{.name = NULL}
 };
 
 static const NxAgentParam no_params[] = {
-	{NULL}
+	{.name = NULL}
 };
 
 const NxAgentCommand nx_agent_commands[] = {
@@ -68,7 +68,7 @@ const NxAgentCommand nx_agent_commands[] = {
 	{"file.write", file_write, true, true, 60,
 	"write a managed file if it is still what the change was approved against"},
 	{"facts.collect", no_params, false, false, 30, "collect the host's facts"},
-	{NULL}
+	{.name = NULL}
 };
 
 const NxAgentCommand *

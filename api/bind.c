@@ -221,6 +221,8 @@ parse_body(const BindInput *in, json_t **body, BindError *err)
 					jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(*body))
 		return fail(err, "the body must be a JSON object");
+	if (route_arg(r, NX_SOURCE_BODY_OBJECT, NULL))
+		return true;			/* the function checks its fields */
 	if (!route_arg(r, NX_SOURCE_BODY, NULL) && json_object_size(*body) > 0)
 		return fail(err, "%s %s takes no body fields", r->method, r->pattern);
 	json_object_foreach(*body, key, value)
@@ -317,6 +319,13 @@ nx_bind(const BindInput *in, BoundCall *out, BindError *err)
 			case NX_SOURCE_PEER:
 				s = in->peer;
 				break;
+			case NX_SOURCE_CLIENT_CERT:
+				s = in->fingerprint;
+				break;
+			case NX_SOURCE_BODY_OBJECT:
+				if (body != NULL)
+					text = json_dumps(body, JSON_COMPACT);
+				break;
 			case NX_SOURCE_BODY:
 				{
 					json_t	   *v = body ? json_object_get(body, a->name) : NULL;
@@ -350,6 +359,10 @@ nx_bind(const BindInput *in, BoundCall *out, BindError *err)
 			{
 				if (a->source == NX_SOURCE_BODY)
 					fail(err, "field \"%s\" is required", a->name);
+				else if (a->source == NX_SOURCE_BODY_OBJECT)
+					fail(err, "a JSON object body is required");
+				else if (a->source == NX_SOURCE_CLIENT_CERT)
+					fail(err, "a client certificate is required");
 				else
 					fail(err, "%s is required", a->from ? a->from : a->name);
 				goto done;

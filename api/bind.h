@@ -18,6 +18,7 @@ typedef struct BindInput {
 	const char *(*header)(void *header_ctx, const char *name);
 	void	   *header_ctx;
 	const char *peer;		/* the client's TCP address, or NULL */
+	const char *fingerprint;	/* the verified client certificate's, or NULL */
 } BindInput;
 
 typedef struct BoundCall {

@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,14 @@ static const Option options[] = {
 	 "seconds SIGTERM waits for in-flight requests before exiting"},
 	{"sse-heartbeat", "NEXPLANE_API_SSE_HEARTBEAT", NX_OPT_INT, "15", 1, 3600,
 	 "seconds between keep-alive comments on event streams"},
+	{"agent-listen", "NEXPLANE_API_AGENT_LISTEN", NX_OPT_LISTEN, NULL, 0, 0,
+	 "address and port of the agents' mutual-TLS listener (off without it)"},
+	{"agent-name", "NEXPLANE_API_AGENT_NAME", NX_OPT_STR, NULL, 0, 0,
+	 "names,... agents reach the agent listener by (default: its host)"},
+	{"agent-max-connections", "NEXPLANE_API_AGENT_MAX_CONNECTIONS", NX_OPT_INT, "12288", 1,
+	 1000000, "open agent connections; past it a request gets 503"},
+	{"agent-cert-refresh", "NEXPLANE_API_AGENT_CERT_REFRESH", NX_OPT_INT, "86400", 10, 518400,
+	 "seconds between new keys and certificates of the agent listener"},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -73,9 +82,9 @@ usage(FILE *f)
 			"and operational messages on stderr.  SIGTERM stops accepting, finishes\n"
 			"in-flight requests and exits.\n\nOptions (environment variable, default):\n");
 	for (size_t i = 0; i < NOPTIONS; i++)
-		fprintf(f, "  --%-18s %s\n  %-20s (%s, %s)\n", options[i].flag, options[i].help, "",
+		fprintf(f, "  --%-22s %s\n  %-24s (%s, %s)\n", options[i].flag, options[i].help, "",
 				options[i].env, options[i].def ? options[i].def : "none");
-	fprintf(f, "  --%-18s %s\n", "help", "this text");
+	fprintf(f, "  --%-22s %s\n", "help", "this text");
 }
 
 static void
@@ -96,7 +105,8 @@ set(Config *c, const Option *o, const char *v)
 		case NX_OPT_STR:
 			{
 				char	  **field = strcmp(o->flag, "tls-cert") == 0 ? &c->tls_cert :
-					strcmp(o->flag, "tls-key") == 0 ? &c->tls_key : &c->db;
+					strcmp(o->flag, "tls-key") == 0 ? &c->tls_key :
+					strcmp(o->flag, "agent-name") == 0 ? &c->agent_names : &c->db;
 
 				free(*field);
 				*field = strdup(v);
@@ -105,15 +115,24 @@ set(Config *c, const Option *o, const char *v)
 		case NX_OPT_LISTEN:
 			{
 				const char *colon = strrchr(v, ':');
+				bool		agent = strcmp(o->flag, "agent-listen") == 0;
+				char	  **host = agent ? &c->agent_host : &c->listen_host;
 
 				if (colon == NULL || colon == v)
 					die(o->flag, "expected HOST:PORT");
 				n = strtol(colon + 1, &end, 10);
 				if (*end != '\0' || n < 1 || n > 65535)
 					die(o->flag, "the port must be a number from 1 to 65535");
-				free(c->listen_host);
-				c->listen_host = strndup(v, colon - v);
-				c->listen_port = (int) n;
+				free(*host);
+				/* [::1]:8444: the address without its brackets */
+				if (v[0] == '[' && colon[-1] == ']')
+					*host = strndup(v + 1, colon - v - 2);
+				else
+					*host = strndup(v, colon - v);
+				if (agent)
+					c->agent_port = (int) n;
+				else
+					c->listen_port = (int) n;
 				return;
 			}
 		case NX_OPT_INT:
@@ -141,6 +160,8 @@ set(Config *c, const Option *o, const char *v)
 	else if (IS("login-burst")) c->login_burst = (int) n;
 	else if (IS("drain-timeout")) c->drain_timeout_s = (int) n;
 	else if (IS("sse-heartbeat")) c->sse_heartbeat_s = (int) n;
+	else if (IS("agent-max-connections")) c->agent_max_connections = (int) n;
+	else if (IS("agent-cert-refresh")) c->agent_cert_refresh_s = (int) n;
 #undef IS
 }
 
@@ -194,6 +215,11 @@ nx_config_parse(Config *c, int argc, char **argv)
 		fprintf(stderr, "nexplane-api: --tls-cert and --tls-key are required\n");
 		exit(2);
 	}
+	if (c->agent_names && c->agent_host == NULL)
+		die("agent-name", "needs --agent-listen");
+	if (c->agent_host && c->listen_port == c->agent_port &&
+		strcmp(c->agent_host, c->listen_host) == 0)
+		die("agent-listen", "must differ from --listen");
 }
 
 void
@@ -203,5 +229,7 @@ nx_config_free(Config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->db);
+	free(c->agent_host);
+	free(c->agent_names);
 	memset(c, 0, sizeof(*c));
 }

@@ -25,6 +25,11 @@ typedef struct Config {
 	int			login_burst;
 	int			drain_timeout_s;
 	int			sse_heartbeat_s;
+	char	   *agent_host;		/* NULL: no agent listener */
+	int			agent_port;
+	char	   *agent_names;	/* comma-separated; NULL: the host of agent_host */
+	int			agent_max_connections;
+	int			agent_cert_refresh_s;
 } Config;
 
 /* Parses argv; on --help prints usage and exits 0, on error exits 2. */

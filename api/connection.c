@@ -31,6 +31,8 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 /* how long a connection past the cap may take to send its request */
@@ -38,9 +40,11 @@
 
 typedef struct Conn {
 	Server	   *srv;
+	int		   *count;			/* the listener's open connections */
 	struct bufferevent *bev;
 	struct event *deadline;
 	bool		over_cap;
+	bool		nodelay;		/* TCP_NODELAY is set on its socket */
 	RefusalWatch refusals;
 } Conn;
 
@@ -54,7 +58,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void 
 
 	if (c == NULL)
 		return;
-	c->srv->connections--;
+	(*c->count)--;
 	nx_refusal_unwatch(&c->refusals);	/* the bufferevent goes next */
 	event_free(c->deadline);
 	free(c);
@@ -92,12 +96,19 @@ struct bufferevent *
 nx_conn_bufferevent(struct event_base *base, void *arg)
 {
 	Server	   *srv = arg;
+
+	return nx_conn_open(base, srv, srv->tls, &srv->connections, srv->cfg->max_connections);
+}
+
+struct bufferevent *
+nx_conn_open(struct event_base *base, Server *srv, SSL_CTX *ctx, int *count, int cap)
+{
 	struct bufferevent *bev;
 	Conn	   *c;
 
 	if (conn_index < 0)
 		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
-	bev = nx_tls_bufferevent(base, srv->tls);
+	bev = nx_tls_bufferevent(base, ctx);
 	if (bev == NULL)
 		return NULL;
 	c = calloc(1, sizeof(Conn));
@@ -107,15 +118,15 @@ nx_conn_bufferevent(struct event_base *base, void *arg)
 		return bev;				/* uncounted, but served */
 	}
 	c->srv = srv;
+	c->count = count;
 	c->bev = bev;
 	c->deadline = evtimer_new(base, conn_deadline, c);
-	c->over_cap = srv->connections >= srv->cfg->max_connections;
-	srv->connections++;
+	c->over_cap = *count >= cap;
+	(*count)++;
 	SSL_set_ex_data(bufferevent_openssl_get_ssl(bev), conn_index, c);
 	nx_refusal_watch(&c->refusals, srv, bev);
 	if (c->over_cap)
-		nx_log("warning", "%d connections open, over --max-connections: refusing one",
-			   srv->connections);
+		nx_log("warning", "%d connections open, over the listener's cap: refusing one", *count);
 	conn_arm(c);
 	return bev;
 }
@@ -128,6 +139,19 @@ nx_conn_request_arrived(struct evhttp_request *req)
 	if (c == NULL)
 		return false;
 	evtimer_del(c->deadline);
+	/*
+	 * Once per connection, at its first request (the socket is known by
+	 * then).  Without TCP_NODELAY, Nagle holds an answer's second segment
+	 * (a TLS record past the first, an event of a stream) until the
+	 * client's delayed ACK: 40 ms on Linux.
+	 */
+	if (!c->nodelay && bufferevent_getfd(c->bev) >= 0)
+	{
+		int			one = 1;
+
+		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->nodelay = true;
+	}
 	return c->over_cap;
 }
 

@@ -14,6 +14,13 @@
 struct bufferevent *nx_conn_bufferevent(struct event_base *base, void *srv);
 
 /*
+ * The same for another listener: a TLS connection made from ctx, counted
+ * in *count against cap (the agent listener has its own).
+ */
+struct bufferevent *nx_conn_open(struct event_base *base, Server *srv, SSL_CTX *ctx,
+								 int *count, int cap);
+
+/*
  * A request of req's connection has arrived: its deadline stops.  True
  * when the connection came past the cap and must be refused.
  */

@@ -96,8 +96,14 @@ operation(const Route *r)
 				if (a->required)
 					json_array_append_new(required, json_string(a->name));
 				break;
+			case NX_SOURCE_BODY_OBJECT:
+				json_object_set_new(op, "requestBody", json_pack("{s:b, s:{s:{s:{s:s}}}}",
+					"required", a->required, "content", "application/json", "schema",
+					"type", "object"));
+				break;
 			case NX_SOURCE_FIXED:
 			case NX_SOURCE_PEER:
+			case NX_SOURCE_CLIENT_CERT:
 				break;
 		}
 	}

@@ -53,6 +53,17 @@ typedef struct PoolJob {
  * nx_pool_submit refuses (NX_SUBMIT_DOWN), so no request waits for nothing.
  * A pool that LISTENs sends its LISTEN as the first job of every connect,
  * so it goes from CONNECTING through BUSY to IDLE before any other job.
+ *
+ * Prepared statements: a connection prepares each SELECT the first time it
+ * sends it (a Parse named "nxN" in the same pipeline, just before its
+ * first execution) and from then on only binds and executes it, so the
+ * server parses and plans a route's call once per connection instead of
+ * once per request.  Up to NX_POOL_MAX_PREPARED texts per connection; past
+ * that, statements go unnamed as before.  A Parse that fails or is skipped
+ * (an earlier statement of the job failed) leaves nothing prepared: the
+ * entry is dropped and the next job prepares it again.  Its error is the
+ * statement's error.  The server replans prepared statements after DDL,
+ * so an upgraded extension needs no reconnect.
  */
 typedef enum NxConnState {
 	NX_CONN_DOWN,				/* no PGconn (pg is NULL): not yet opened or
@@ -67,6 +78,19 @@ typedef enum NxConnState {
 								 * Sync's */
 } NxConnState;
 
+#define NX_POOL_MAX_PREPARED 64
+
+typedef struct Prepared {
+	char	   *sql;			/* NULL: a free slot */
+	char		name[16];
+} Prepared;
+
+/* One result the server owes a job: a statement's Parse or its execution. */
+typedef struct PendingResult {
+	int			stmt;
+	int			prepared;		/* the slot of a Parse; -1 for an execution */
+} PendingResult;
+
 typedef struct PoolConn {
 	Pool	   *pool;
 	PGconn	   *pg;
@@ -76,7 +100,11 @@ typedef struct PoolConn {
 	int			backoff_ms;
 	PostgresPollingStatusType poll;
 	PoolJob    *job;
-	int			cursor;			/* which statement's results come next */
+	PendingResult pending[2 * NX_POOL_MAX_STMTS];
+	int			npending;
+	int			cursor;			/* which of pending comes next */
+	Prepared	prepared[NX_POOL_MAX_PREPARED];
+	int			next_name;		/* names are nx1, nx2, ...: never reused */
 } PoolConn;
 
 struct Pool {
@@ -165,6 +193,47 @@ pool_fail_queue_if_down(Pool *pool)
 	}
 }
 
+static void
+prepared_forget(Prepared *p)
+{
+	free(p->sql);
+	p->sql = NULL;
+}
+
+/* A new server session has none of the old one's statements. */
+static void
+prepared_forget_all(PoolConn *c)
+{
+	for (int i = 0; i < NX_POOL_MAX_PREPARED; i++)
+		prepared_forget(&c->prepared[i]);
+}
+
+/* The slot of sql in c's statements, or -1. */
+static int
+prepared_find(const PoolConn *c, const char *sql)
+{
+	for (int i = 0; i < NX_POOL_MAX_PREPARED; i++)
+		if (c->prepared[i].sql && strcmp(c->prepared[i].sql, sql) == 0)
+			return i;
+	return -1;
+}
+
+/* A free slot named afresh for sql, or -1 when every slot is taken. */
+static int
+prepared_add(PoolConn *c, const char *sql)
+{
+	for (int i = 0; i < NX_POOL_MAX_PREPARED; i++)
+		if (c->prepared[i].sql == NULL)
+		{
+			c->prepared[i].sql = strdup(sql);
+			if (c->prepared[i].sql == NULL)
+				return -1;
+			snprintf(c->prepared[i].name, sizeof(c->prepared[i].name), "nx%d", ++c->next_name);
+			return i;
+		}
+	return -1;
+}
+
 /* The connection is gone: fail its job, schedule a reconnect. */
 static void
 conn_broken(PoolConn *c, const char *why)
@@ -179,6 +248,7 @@ conn_broken(PoolConn *c, const char *why)
 	c->ev = NULL;
 	PQfinish(c->pg);
 	c->pg = NULL;
+	prepared_forget_all(c);
 	c->state = NX_CONN_DOWN;
 	c->job = NULL;
 	c->backoff_ms = c->backoff_ms ? (c->backoff_ms * 2 > 5000 ? 5000 : c->backoff_ms * 2) : 100;
@@ -252,6 +322,29 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* A failed result's SQLSTATE, message, detail and hint into r. */
+static void
+read_error(PGresult *res, PoolStmtResult *r)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	snprintf(r->error.sqlstate, sizeof(r->error.sqlstate), "%s", st ? st : "XX000");
+	r->error.message = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	r->error.detail = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+	r->error.hint = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+}
+
+/* A Parse's result: keep the statement only if the server has it now. */
+static void
+read_prepare_result(PoolConn *c, PGresult *res, PoolStmtResult *r, int slot)
+{
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		return;
+	prepared_forget(&c->prepared[slot]);
+	if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
+		read_error(res, r);
+}
+
 /* Take what results have arrived; finish the job at the Sync. */
 static void
 conn_read_results(PoolConn *c)
@@ -262,11 +355,12 @@ conn_read_results(PoolConn *c)
 	{
 		PGresult   *res = PQgetResult(c->pg);
 		PoolStmtResult *r;
+		const PendingResult *p;
 
 		if (res == NULL)
 		{
-			/* end of one statement's results */
-			if (++c->cursor > job->nstmts)
+			/* end of one Parse's or statement's results */
+			if (++c->cursor > c->npending)
 			{
 				conn_broken(c, "unexpected end of pipeline results");
 				return;
@@ -283,13 +377,20 @@ conn_read_results(PoolConn *c)
 			conn_dispatch(c->pool);
 			return;
 		}
-		if (c->cursor >= job->nstmts)
+		if (c->cursor >= c->npending)
 		{
 			PQclear(res);
 			conn_broken(c, "more pipeline results than statements");
 			return;
 		}
-		r = &job->reply.r[c->cursor];
+		p = &c->pending[c->cursor];
+		r = &job->reply.r[p->stmt];
+		if (p->prepared >= 0)
+		{
+			read_prepare_result(c, res, r, p->prepared);
+			PQclear(res);
+			continue;
+		}
 		switch (PQresultStatus(res))
 		{
 			case PGRES_TUPLES_OK:
@@ -299,18 +400,12 @@ conn_read_results(PoolConn *c)
 					r->value = strdup(PQgetvalue(res, 0, 0));
 				break;
 			case PGRES_PIPELINE_ABORTED:
-				r->skipped = true;
+				/* skipped, unless its own Parse failed: then that is its error */
+				if (r->error.sqlstate[0] == '\0')
+					r->skipped = true;
 				break;
 			default:
-				{
-					const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-					snprintf(r->error.sqlstate, sizeof(r->error.sqlstate), "%s",
-							 st ? st : "XX000");
-					r->error.message = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
-					r->error.detail = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
-					r->error.hint = dup_or_null(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
-				}
+				read_error(res, r);
 				break;
 		}
 		PQclear(res);
@@ -361,6 +456,36 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Send one statement: executed by name when this connection has prepared
+ * it, prepared first when it is a SELECT and a slot is free, else unnamed.
+ * Notes in c->pending which results the server will send for it.
+ */
+static bool
+send_stmt(PoolConn *c, PoolJob *job, int i)
+{
+	const char *const *values = (const char *const *) job->values[i];
+	int			slot = prepared_find(c, job->sql[i]);
+
+	if (slot < 0 && strncmp(job->sql[i], "SELECT ", 7) == 0)
+	{
+		slot = prepared_add(c, job->sql[i]);
+		if (slot >= 0)
+		{
+			if (PQsendPrepare(c->pg, c->prepared[slot].name, job->sql[i],
+							  job->nparams[i], NULL) != 1)
+				return false;
+			c->pending[c->npending++] = (PendingResult) {.stmt = i, .prepared = slot};
+		}
+	}
+	c->pending[c->npending++] = (PendingResult) {.stmt = i, .prepared = -1};
+	if (slot >= 0)
+		return PQsendQueryPrepared(c->pg, c->prepared[slot].name, job->nparams[i],
+								   values, NULL, NULL, 0) == 1;
+	return PQsendQueryParams(c->pg, job->sql[i], job->nparams[i], NULL,
+							 values, NULL, NULL, 0) == 1;
+}
+
 /* Send a job's statements and the Sync; flush when the socket allows. */
 static void
 conn_send(PoolConn *c, PoolJob *job)
@@ -368,11 +493,11 @@ conn_send(PoolConn *c, PoolJob *job)
 	c->job = job;
 	c->state = NX_CONN_BUSY;
 	c->cursor = 0;
+	c->npending = 0;
 	clock_gettime(CLOCK_MONOTONIC, &job->sent);
 	for (int i = 0; i < job->nstmts; i++)
 	{
-		if (PQsendQueryParams(c->pg, job->sql[i], job->nparams[i], NULL,
-							  (const char *const *) job->values[i], NULL, NULL, 0) != 1)
+		if (!send_stmt(c, job, i))
 		{
 			conn_broken(c, PQerrorMessage(c->pg));
 			return;
@@ -457,6 +582,7 @@ nx_pool_free(Pool *pool)
 			job_finish(c->job);
 		}
 		PQfinish(c->pg);
+		prepared_forget_all(c);
 	}
 	while ((job = pool->head) != NULL)
 	{

@@ -20,6 +20,7 @@
 #include "log.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -285,6 +286,7 @@ reply(Request *r, int status, const char *json)
 	struct evbuffer *buf = evbuffer_new();
 	size_t		len = json ? strlen(json) + 1 : 0;
 	char		length[24];
+	struct evhttp_connection *evcon;
 
 	/*
 	 * Hand the in-flight count over to the completion of the write, so that
@@ -310,7 +312,16 @@ reply(Request *r, int status, const char *json)
 	}
 	/* logged first: over TLS the answer may leave inside evhttp_send_reply */
 	nx_request_log(r, status, evbuffer_get_length(buf));
+	evcon = evhttp_request_get_connection(r->req);
 	evhttp_send_reply(r->req, status, nx_status_reason(status), buf);
+	/*
+	 * evhttp leaves the header block and the body in separate buffer chains,
+	 * and the TLS bufferevent writes each chain as its own record and
+	 * system call, from its write event, after this.  One contiguous chain
+	 * makes the answer one record and one segment.
+	 */
+	if (evcon)
+		evbuffer_pullup(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)), -1);
 	evbuffer_free(buf);
 	nx_request_free(r);
 }
@@ -341,6 +352,12 @@ void
 nx_reply_error(Request *r, int status, const char *message)
 {
 	reply_error_full(r, status, NULL, message, NULL, NULL);
+}
+
+void
+nx_reply_error_code(Request *r, int status, const char *code, const char *message)
+{
+	reply_error_full(r, status, code, message, NULL, NULL);
 }
 
 /* 401 with the challenge RFC 6750 asks for. */

@@ -55,6 +55,8 @@ PoolStmt	nx_request_auth_stmt(const Request *r, const char *token);
 void		nx_reply_json(Request *r, int status, const char *json);
 void		nx_reply_empty(Request *r, int status);	/* no body: 204 */
 void		nx_reply_error(Request *r, int status, const char *message);
+/* ... with a code, as the database's errors have (e.g. "NX403"). */
+void		nx_reply_error_code(Request *r, int status, const char *code, const char *message);
 void		nx_reply_unauthenticated(Request *r);
 void		nx_reply_unavailable(Request *r, const char *message);
 void		nx_reply_db(Request *r, const PoolReply *reply, int ok_status, int value_stmt);

@@ -110,14 +110,21 @@ decode_captures(RouteMatch *m)
 NxMatchResult
 nx_route_match(const char *method, const char *path, RouteMatch *m)
 {
+	return nx_route_match_in(nx_routes, nx_route_count, method, path, m);
+}
+
+NxMatchResult
+nx_route_match_in(const Route *routes, size_t nroutes, const char *method, const char *path,
+				  RouteMatch *m)
+{
 	bool		path_known = false;
 
 	memset(m, 0, sizeof(*m));
 	if (path == NULL || path[0] != '/' || strlen(path) > NX_MAX_PATH)
 		return NX_MATCH_BAD_PATH;
-	for (size_t i = 0; i < nx_route_count; i++)
+	for (size_t i = 0; i < nroutes; i++)
 	{
-		const Route *r = &nx_routes[i];
+		const Route *r = &routes[i];
 		RouteMatch	tmp;
 
 		memset(&tmp, 0, sizeof(tmp));

@@ -28,6 +28,10 @@ typedef struct RouteMatch {
 
 /* path is the raw (percent-encoded) path, without the query. */
 NxMatchResult nx_route_match(const char *method, const char *path, RouteMatch *m);
+
+/* The same against another table (the agent listener's). */
+NxMatchResult nx_route_match_in(const Route *routes, size_t nroutes, const char *method,
+								const char *path, RouteMatch *m);
 void nx_route_match_free(RouteMatch *m);
 const char *nx_route_capture(const RouteMatch *m, const char *name);
 

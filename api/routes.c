@@ -9,41 +9,7 @@
  * literal segment and a {capture} compete: the literal comes first.
  */
 #include "routes.h"
-
-/* The parts of an argument; a route lists at most NX_ROUTE_MAX_ARGS. */
-#define NX_ID \
-	{.name = "id", .source = NX_SOURCE_PATH, .type = NX_TYPE_UUID, .required = true}
-#define NX_BODY(n, t) \
-	{.name = (n), .source = NX_SOURCE_BODY, .type = NX_TYPE_##t, .required = true}
-#define NX_BODY_OPT(n, t) \
-	{.name = (n), .source = NX_SOURCE_BODY, .type = NX_TYPE_##t}
-#define NX_HEADER_OPT(n, t, header) \
-	{.name = (n), .source = NX_SOURCE_HEADER, .type = NX_TYPE_##t, .from = (header)}
-#define NX_FIXED(n, t, value) \
-	{.name = (n), .source = NX_SOURCE_FIXED, .type = NX_TYPE_##t, .required = true, \
-	 .from = (value)}
-#define NX_PEER(n) \
-	{.name = (n), .source = NX_SOURCE_PEER, .type = NX_TYPE_TEXT}
-#define NX_FILTER \
-	{.name = "filter", .source = NX_SOURCE_QUERY_OBJECT, .type = NX_TYPE_JSON}
-#define NX_NO_ARGS {.name = NULL}
-
-/* A route for a bearer token's holder that calls one SQL function. */
-#define NX_SQL(m, st, path, fn, group, sum, ...) \
-	{.method = (m), .pattern = (path), .kind = NX_KIND_SQL, .function = (fn), \
-	 .status = (st), .tag = (group), .summary = (sum), .args = {__VA_ARGS__}}
-#define NX_GET(...)		NX_SQL("GET", 200, __VA_ARGS__)
-#define NX_POST(...)	NX_SQL("POST", 200, __VA_ARGS__)
-#define NX_CREATE(...)	NX_SQL("POST", 201, __VA_ARGS__)
-#define NX_PUT(...)		NX_SQL("PUT", 200, __VA_ARGS__)
-#define NX_PATCH(...)	NX_SQL("PATCH", 200, __VA_ARGS__)
-#define NX_DELETE(...)	NX_SQL("DELETE", 200, __VA_ARGS__)
-
-/* A route anyone may call (no token), answering 200. */
-#define NX_PUBLIC(m, path, k, fn, fl, group, sum, ...) \
-	{.method = (m), .pattern = (path), .kind = (k), .function = (fn), \
-	 .flags = NX_ROUTE_PUBLIC | (fl), .status = 200, .tag = (group), .summary = (sum), \
-	 .args = {__VA_ARGS__}}
+#include "route_rows.h"
 
 const Route nx_routes[] = {
 	/* operations */
@@ -170,12 +136,25 @@ const Route nx_routes[] = {
 	NX_GET("/v1/evidence", "evidence_list", "evidence", "List evidence", NX_FILTER),
 	NX_GET("/v1/evidence/{id}", "evidence_get", "evidence", "Get evidence", NX_ID),
 
-	/* agents */
+	/* agents (what the agents themselves call is on the agent listener: agent_routes.c) */
+	NX_CREATE("/v1/agents/enrollment-tokens", "enrollment_token_create", "agents",
+			  "Create a one-time agent enrollment token (shown once) and the CA pin",
+			  NX_BODY_OPT("ttl", INTERVAL)),
 	NX_GET("/v1/agents", "agent_list", "agents", "List agents", NX_NO_ARGS),
 	NX_GET("/v1/agents/{id}", "agent_get", "agents", "Get an agent", NX_ID),
-	NX_POST("/v1/agents/{id}/revoke", "agent_revoke", "agents", "Revoke an agent", NX_ID),
-	NX_CREATE("/v1/enrollment-tokens", "enrollment_token_create", "agents",
-			  "Create a one-time agent enrollment token", NX_BODY_OPT("ttl", INTERVAL)),
+	NX_POST("/v1/agents/{id}/revoke", "agent_revoke", "agents",
+			"Revoke an agent: its open poll ends and every later call is refused", NX_ID),
+	NX_GET("/v1/agent-command-types", "agent_command_types", "agents",
+		   "The commands agents run, with each one's parameters", NX_NO_ARGS),
+	NX_CREATE("/v1/agent-commands", "agent_command_create", "agents",
+			  "Queue a command for an agent",
+			  NX_BODY("agent_id", UUID), NX_BODY("command", TEXT), NX_BODY_OPT("params", JSON),
+			  NX_BODY_OPT("confirm_within", INTERVAL)),
+	NX_GET("/v1/agent-commands", "agent_command_list", "agents",
+		   "List agent commands, newest first", NX_QUERY_OPT("agent_id", UUID),
+		   NX_QUERY_OPT("state", TEXT)),
+	NX_GET("/v1/agent-commands/{id}", "agent_command_get", "agents", "Get an agent command",
+		   NX_ID),
 
 	/* audit and live events */
 	NX_GET("/v1/audit", "audit_query", "audit",
@@ -195,22 +174,6 @@ const Route nx_routes[] = {
 	 .args = {NX_NO_ARGS}},
 };
 
-
-#undef NX_ID
-#undef NX_BODY
-#undef NX_BODY_OPT
-#undef NX_HEADER_OPT
-#undef NX_FIXED
-#undef NX_FILTER
-#undef NX_NO_ARGS
-#undef NX_SQL
-#undef NX_GET
-#undef NX_POST
-#undef NX_CREATE
-#undef NX_PUT
-#undef NX_PATCH
-#undef NX_DELETE
-#undef NX_PUBLIC
 
 const size_t nx_route_count = sizeof(nx_routes) / sizeof(nx_routes[0]);
 

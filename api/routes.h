@@ -23,6 +23,9 @@ typedef enum NxArgSource {
 	NX_SOURCE_HEADER,		/* a request header (e.g. Idempotency-Key) */
 	NX_SOURCE_FIXED,		/* a constant of the route */
 	NX_SOURCE_PEER,			/* the client's TCP address (never X-Forwarded-For) */
+	NX_SOURCE_BODY_OBJECT,	/* the whole JSON body object, as jsonb */
+	NX_SOURCE_CLIENT_CERT,	/* the SHA-256 fingerprint of the verified client
+							 * certificate (agent listener) */
 } NxArgSource;
 
 /* The SQL type the value is bound as (and documented as). */
@@ -54,10 +57,13 @@ typedef enum NxRouteKind {
 	NX_KIND_READY,			/* database reachable and the extension version matches */
 	NX_KIND_OPENAPI,		/* the document generated from this table */
 	NX_KIND_EVENTS,			/* the Server-Sent Events stream */
+	NX_KIND_AGENT_POLL,		/* the agents' long poll (agent_poll.c) */
 } NxRouteKind;
 
 #define NX_ROUTE_PUBLIC 0x01	/* no bearer token */
 #define NX_ROUTE_LOGIN	0x02	/* counted by the login rate limiter */
+#define NX_ROUTE_ENROLL 0x04	/* counted by the enrollment rate limiter */
+#define NX_ROUTE_AGENT	0x08	/* needs a verified agent client certificate */
 
 typedef struct Route {
 	const char *method;

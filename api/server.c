@@ -11,6 +11,7 @@
  */
 #include "server.h"
 
+#include "agent_listener.h"
 #include "bind.h"
 #include "connection.h"
 #include "log.h"
@@ -20,8 +21,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +87,8 @@ sql_done(PoolReply *reply, void *arg)
 	Request    *r = arg;
 	bool		authed = !(r->match.route->flags & NX_ROUTE_PUBLIC);
 
+	if ((r->match.route->flags & NX_ROUTE_AGENT) && nx_agent_reply_locked(r, reply))
+		return;
 	nx_reply_db(r, reply, r->match.route->status, authed ? 1 : 0);
 }
 
@@ -101,8 +102,8 @@ is_json_content_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-static void
-serve_sql(Request *r, const char *query)
+void
+nx_server_serve_sql(Request *r, const char *query, const char *fingerprint)
 {
 	const Route *route = r->match.route;
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
@@ -115,6 +116,7 @@ serve_sql(Request *r, const char *query)
 		.header = header_lookup,
 		.header_ctx = r->req,
 		.peer = strcmp(r->peer, "-") != 0 ? r->peer : NULL,
+		.fingerprint = fingerprint,
 	};
 	BoundCall	call;
 	BindError	err;
@@ -122,16 +124,20 @@ serve_sql(Request *r, const char *query)
 	PoolStmt	stmts[2];
 	int			n = 0;
 
-	if (route->flags & NX_ROUTE_LOGIN)
+	if (route->flags & (NX_ROUTE_LOGIN | NX_ROUTE_ENROLL))
 	{
 		int			retry = 1;
 		char		secs[16];
+		bool		login = route->flags & NX_ROUTE_LOGIN;
 
-		if (!nx_ratelimit_take(r->srv->login_limit, r->peer, &retry))
+		if (!nx_ratelimit_take(login ? r->srv->login_limit : r->srv->enroll_limit, r->peer,
+							   &retry))
 		{
 			snprintf(secs, sizeof(secs), "%d", retry);
 			evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", secs);
-			nx_reply_error(r, 429, "too many login attempts from this address; wait and retry");
+			nx_reply_error(r, 429, login ?
+						   "too many login attempts from this address; wait and retry" :
+						   "too many enrollment attempts from this address; wait and retry");
 			return;
 		}
 	}
@@ -225,37 +231,18 @@ serve_options(Request *r, const char *path)
 
 /* ---------- dispatch ---------- */
 
-/*
- * libevent writes headers and body as separate TLS records; without
- * TCP_NODELAY, Nagle holds the second until the client's delayed ACK
- * (40 ms on Linux).
- */
-static void
-set_nodelay(struct evhttp_request *req)
+Request *
+nx_server_request_begin(Server *srv, struct evhttp_request *req,
+						const struct evhttp_uri **parsed)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	int			one = 1;
-
-	if (bev && bufferevent_getfd(bev) >= 0)
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static void
-on_request(struct evhttp_request *req, void *arg)
-{
-	Server	   *srv = arg;
 	bool		over_cap = nx_conn_request_arrived(req);
 	Request    *r = nx_request_new(srv, req);
-	const struct evhttp_uri *parsed;
-	const char *path;
 
 	if (r == NULL)
 	{
 		evhttp_send_error(req, 503, "out of memory");	/* refusal.c reshapes it */
-		return;
+		return NULL;
 	}
-	set_nodelay(req);
 
 	/*
 	 * A request libevent could not parse never gets here: libevent 2.1
@@ -264,20 +251,33 @@ on_request(struct evhttp_request *req, void *arg)
 	if (srv->draining)
 	{
 		nx_reply_error(r, 503, "the server is shutting down");
-		return;
+		return NULL;
 	}
 	if (over_cap)
 	{
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 		nx_reply_unavailable(r, "too many open connections; retry shortly");
-		return;
+		return NULL;
 	}
-	parsed = evhttp_request_get_evhttp_uri(req);
-	if (parsed == NULL || evhttp_uri_get_path(parsed) == NULL)
+	*parsed = evhttp_request_get_evhttp_uri(req);
+	if (*parsed == NULL || evhttp_uri_get_path(*parsed) == NULL)
 	{
 		nx_reply_error(r, 400, "malformed request target");
-		return;
+		return NULL;
 	}
+	return r;
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	Server	   *srv = arg;
+	const struct evhttp_uri *parsed;
+	Request    *r = nx_server_request_begin(srv, req, &parsed);
+	const char *path;
+
+	if (r == NULL)
+		return;
 	path = evhttp_uri_get_path(parsed);
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
 	{
@@ -326,7 +326,10 @@ on_request(struct evhttp_request *req, void *arg)
 			nx_sse_open(srv->sse, r);
 			return;
 		case NX_KIND_SQL:
-			serve_sql(r, evhttp_uri_get_query(parsed));
+			nx_server_serve_sql(r, evhttp_uri_get_query(parsed), NULL);
+			return;
+		case NX_KIND_AGENT_POLL:	/* only in the agent listener's table */
+			nx_reply_error(r, 404, "no such route");
 			return;
 	}
 }
@@ -415,6 +418,7 @@ nx_server_drain(Server *srv)
 	if (srv->listener)
 		evhttp_del_accept_socket(srv->http, srv->listener);
 	srv->listener = NULL;
+	nx_agent_listener_drain(srv->agent);
 	nx_sse_close_all(srv->sse);
 	srv->drain_timer = evtimer_new(srv->base, drain_timeout, srv);
 	evtimer_add(srv->drain_timer, &tv);

@@ -18,8 +18,8 @@ static const char *tls12_ciphers =
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-static void
-log_openssl(const char *what)
+void
+nx_tls_log_error(const char *what)
 {
 	char		buf[256];
 	unsigned long e = ERR_get_error();
@@ -30,13 +30,13 @@ log_openssl(const char *what)
 }
 
 SSL_CTX *
-nx_tls_server_ctx(const char *cert_file, const char *key_file)
+nx_tls_new_ctx(void)
 {
 	SSL_CTX    *ctx = SSL_CTX_new(TLS_server_method());
 
 	if (ctx == NULL)
 	{
-		log_openssl("SSL_CTX_new");
+		nx_tls_log_error("SSL_CTX_new");
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -44,18 +44,29 @@ nx_tls_server_ctx(const char *cert_file, const char *key_file)
 						SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1)
 	{
-		log_openssl("SSL_CTX_set_cipher_list");
-		goto fail;
+		nx_tls_log_error("SSL_CTX_set_cipher_list");
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
+	return ctx;
+}
+
+SSL_CTX *
+nx_tls_server_ctx(const char *cert_file, const char *key_file)
+{
+	SSL_CTX    *ctx = nx_tls_new_ctx();
+
+	if (ctx == NULL)
+		return NULL;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
 	{
-		log_openssl("cannot load the TLS certificate");
+		nx_tls_log_error("cannot load the TLS certificate");
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
 		SSL_CTX_check_private_key(ctx) != 1)
 	{
-		log_openssl("cannot load the TLS key, or it does not match the certificate");
+		nx_tls_log_error("cannot load the TLS key, or it does not match the certificate");
 		goto fail;
 	}
 	return ctx;

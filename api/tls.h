@@ -12,6 +12,12 @@
 /* NULL on failure, after logging why. */
 SSL_CTX    *nx_tls_server_ctx(const char *cert_file, const char *key_file);
 
+/* A server context with the protocol settings and no certificate yet. */
+SSL_CTX    *nx_tls_new_ctx(void);
+
+/* Log OpenSSL's last error after what failed, and clear the queue. */
+void		nx_tls_log_error(const char *what);
+
 /*
  * evhttp's bufferevent callback (evhttp_set_bevcb): a server-side TLS
  * connection made from ctx, an SSL_CTX *.  NULL on failure.

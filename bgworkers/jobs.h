@@ -21,6 +21,10 @@ extern void nx_jobs_wake_all(void);
 extern bool nx_jobs_pid_is_worker(int pid);
 extern int	nx_jobs_live_pids(int *pids, int max);
 
+/* event_sequencer.c: numbers the live feed's events (stream_events.c) */
+extern void nx_sequencer_shmem_init(void);
+extern bool nx_sequencer_wake_at_commit(void);
+
 /* launcher.c */
 extern void nx_launcher_register(void);
 

@@ -2,8 +2,8 @@
  *
  * launcher.c
  *	  The "nexplane launcher": starts and watches nexplane's workers in the
- *	  database nexplane.database names: nexplane.job_workers job workers
- *	  and the audit space worker.
+ *	  database nexplane.database names: nexplane.job_workers job workers,
+ *	  the audit space worker and the event sequencer.
  *
  * The launcher itself connects to no database, so it never stands in the
  * way of DROP DATABASE; the workers leave when a DROP DATABASE waits for
@@ -59,12 +59,16 @@ nx_launcher_register(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Start child i: slot i < nx_job_workers is a job worker, the last the audit space worker. */
+/*
+ * Start child i: slot i < nx_job_workers is a job worker, then come the
+ * audit space worker and the event sequencer.
+ */
 static void
 nx_launcher_start(NxChild *child, int i)
 {
 	BackgroundWorker worker = {0};
 	bool		audit = (i == nx_job_workers);
+	bool		sequencer = (i == nx_job_workers + 1);
 
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
@@ -78,6 +82,12 @@ nx_launcher_start(NxChild *child, int i)
 		snprintf(worker.bgw_name, BGW_MAXLEN, "nexplane audit space");
 		snprintf(worker.bgw_type, BGW_MAXLEN, "nexplane audit space");
 	}
+	else if (sequencer)
+	{
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "nx_event_sequencer_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "nexplane event sequencer");
+		snprintf(worker.bgw_type, BGW_MAXLEN, "nexplane event sequencer");
+	}
 	else
 	{
 		snprintf(worker.bgw_function_name, BGW_MAXLEN, "nx_job_worker_main");
@@ -90,7 +100,7 @@ nx_launcher_start(NxChild *child, int i)
 		child->handle = NULL;
 		ereport(WARNING,
 				(errmsg("nexplane launcher could not start \"%s\"", worker.bgw_name),
-				 errhint("Raise max_worker_processes: nexplane needs nexplane.job_workers + 2.")));
+				 errhint("Raise max_worker_processes: nexplane needs nexplane.job_workers + 3.")));
 	}
 }
 
@@ -99,7 +109,7 @@ PGDLLEXPORT void nx_launcher_main(Datum arg);
 void
 nx_launcher_main(Datum arg)
 {
-	int			nchildren = nx_job_workers + 1;
+	int			nchildren = nx_job_workers + 2;
 	NxChild    *children = palloc0(sizeof(NxChild) * nchildren);
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);

@@ -303,3 +303,12 @@ nx_require_role_sql(PG_FUNCTION_ARGS)
 	nx_require_role(nx_role_set_from_array(PG_GETARG_ARRAYTYPE_P(0)));
 	PG_RETURN_VOID();
 }
+
+/* _require_auth(): _require_role() with the empty list, without the array. */
+PG_FUNCTION_INFO_V1(nx_require_auth_sql);
+Datum
+nx_require_auth_sql(PG_FUNCTION_ARGS)
+{
+	nx_require_role(NX_ANY_ROLE);
+	PG_RETURN_VOID();
+}

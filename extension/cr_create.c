@@ -225,8 +225,8 @@ answer:
 	{
 		const char *args[] = {tenant_id, id};
 
-		nx_spi("SELECT nexplane._cr_json(c) FROM nexplane.change_requests c"
-			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
+		nx_spi("SELECT d.doc FROM nexplane.change_request_documents d"
+			   " WHERE d.tenant_id = $1::uuid AND d.id = $2::uuid", 2, args);
 		result = nx_spi_get_jsonb(0, 1);
 	}
 	PG_RETURN_DATUM(nx_spi_return(result));

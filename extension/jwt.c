@@ -33,6 +33,7 @@ static EVP_PKEY *cached_key = NULL;
 static char cached_path[MAXPGPATH];
 static struct timespec cached_mtime;
 static char *cached_kid = NULL;
+static uint64 key_generation = 0;	/* counts the keys loaded */
 
 
 /* kid: base64url SHA-256 of the DER public key, as RFC 7638 intends */
@@ -99,7 +100,16 @@ nx_jwt_key(void)
 	cached_kid = nx_key_id(key);
 	strlcpy(cached_path, nx_jwt_key_file, sizeof(cached_path));
 	cached_mtime = st.st_mtim;
+	key_generation++;
 	return cached_key;
+}
+
+/* Which key nx_jwt_key() holds: changes whenever it loads one. */
+uint64
+nx_jwt_key_generation(void)
+{
+	nx_jwt_key();
+	return key_generation;
 }
 
 const char *
@@ -200,11 +210,11 @@ nx_jwt_audience_ok(Jsonb *claims)
 }
 
 /*
- * Verify a token and return its claims, or NULL with *why set to a
- * sentence for errdetail.  The token itself never appears in *why.
+ * The claims of a token whose structure, algorithm, key id and signature
+ * check, or NULL with *why set.
  */
-Jsonb *
-nx_jwt_verify(const char *token, const char **why)
+static Jsonb *
+nx_jwt_verify_signature(const char *token, const char **why)
 {
 	const char *dot1;
 	const char *dot2;
@@ -212,17 +222,10 @@ nx_jwt_verify(const char *token, const char **why)
 	Jsonb	   *claims;
 	char	   *alg;
 	char	   *kid;
-	char	   *iss;
 	unsigned char *sig;
 	int			siglen;
-	int64		exp;
-	int64		iat;
-	int64		now = (int64) time(NULL);
-	size_t		len = strlen(token);
 
 	*why = "The token is malformed.";
-	if (len > NX_JWT_MAX_LEN)
-		return NULL;
 	dot1 = strchr(token, '.');
 	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
 	if (dot1 == NULL || dot2 == NULL || strchr(dot2 + 1, '.') != NULL ||
@@ -252,7 +255,43 @@ nx_jwt_verify(const char *token, const char **why)
 		*why = "The token signature is invalid.";
 		return NULL;
 	}
+	return claims;
+}
 
+/*
+ * Verify a token and return its claims, or NULL with *why set to a
+ * sentence for errdetail.  The token itself never appears in *why.  The
+ * signature of a token this backend has verified before with the same key
+ * is not checked again (jwt_cache.c); the claims always are.
+ */
+Jsonb *
+nx_jwt_verify(const char *token, const char **why)
+{
+	unsigned char cache_key[NX_JWT_CACHE_KEY_LEN];
+	uint64		generation;
+	bool		cached;
+	Jsonb	   *claims;
+	char	   *iss;
+	int64		exp;
+	int64		iat;
+	int64		now = (int64) time(NULL);
+	size_t		len = strlen(token);
+
+	*why = "The token is malformed.";
+	if (len > NX_JWT_MAX_LEN)
+		return NULL;
+	generation = nx_jwt_key_generation();
+	nx_jwt_cache_key(token, len, cache_key);
+	claims = nx_jwt_cache_lookup(cache_key, generation, now);
+	cached = claims != NULL;
+	if (!cached)
+	{
+		claims = nx_jwt_verify_signature(token, why);
+		if (claims == NULL)
+			return NULL;
+	}
+
+	*why = "The token is malformed.";
 	iss = nx_jsonb_get_cstring(claims, "iss");
 	if (iss == NULL || nx_jwt_issuer == NULL || strcmp(iss, nx_jwt_issuer) != 0 ||
 		!nx_jwt_audience_ok(claims))
@@ -273,6 +312,8 @@ nx_jwt_verify(const char *token, const char **why)
 		*why = "The token was issued in the future.";
 		return NULL;
 	}
+	if (!cached)
+		nx_jwt_cache_store(cache_key, generation, exp + NX_JWT_LEEWAY_SECS, claims);
 	*why = NULL;
 	return claims;
 }

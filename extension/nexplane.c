@@ -30,5 +30,6 @@ _PG_init(void)
 	{
 		nx_throttle_init();
 		nx_jobs_shmem_init();
+		nx_sequencer_shmem_init();
 	}
 }

@@ -115,7 +115,24 @@ nx_privileged_name(Jsonb *params)
 	return NULL;
 }
 
-/* Inside SPI, under the caller's tenant (RLS) or in system mode. */
+/*
+ * Does policy p govern a change on connector $2 touching assets $3?  The
+ * predicate is written into the statement (and into the policy helpers of
+ * 84_policies.sql) so that it is planned once with it: a SQL function with
+ * SET search_path is parsed and planned again at every call.
+ */
+#define NX_POLICY_APPLIES \
+	"(p.target_type = 'tenant'" \
+	"  OR (p.target_type = 'connector' AND p.target_id = $2::uuid)" \
+	"  OR (p.target_type = 'asset' AND p.target_id = ANY ($3::uuid[])))"
+
+/*
+ * Inside SPI, under the caller's tenant (RLS) or in system mode.  Every
+ * lookup is by key or bounded: the assets named (by primary key), the
+ * tenant's policies of one kind, and at most three recent failures on the
+ * connector (a partial index of failed changes), however many change
+ * requests the tenant has.
+ */
 Jsonb *
 nx_risk_compute(const NxRiskInput *in)
 {
@@ -134,29 +151,30 @@ nx_risk_compute(const NxRiskInput *in)
 				failures;
 	const char *level = "critical";
 
-	nx_spi("SELECT cardinality($3::uuid[]),"
-		   " (SELECT count(*) FROM nexplane.assets a"
-		   "   WHERE a.tenant_id = $1::uuid AND a.id = ANY ($3::uuid[])),"
-		   " (SELECT count(*) FROM nexplane.assets a WHERE a.tenant_id = $1::uuid"
-		   "   AND a.id = ANY ($3::uuid[]) AND a.environment = 'production'),"
-		   " (SELECT count(*) FROM nexplane.assets a WHERE a.tenant_id = $1::uuid"
-		   "   AND a.id = ANY ($3::uuid[]) AND a.environment = 'staging'),"
-		   " (SELECT count(*) FROM nexplane.assets a WHERE a.tenant_id = $1::uuid"
-		   "   AND a.id = ANY ($3::uuid[]) AND a.tags && ARRAY['critical', 'pci', 'pii']),"
-		   " (SELECT count(*) FROM nexplane.change_requests c WHERE c.tenant_id = $1::uuid"
-		   "   AND c.connector_id = $2::uuid AND c.state IN ('failed', 'rollback_failed')"
-		   "   AND c.updated_at > now() - interval '7 days'),"
-		   " nexplane._window_hit('freeze_window', $1::uuid, $2::uuid, $3::uuid[],"
-		   "                     coalesce($4::timestamptz, now())),"
-		   " nexplane._window_hit('change_window', $1::uuid, $2::uuid, $3::uuid[],"
-		   "                     coalesce($4::timestamptz, now())),"
+	nx_spi("SELECT cardinality($3::uuid[]), a.found, a.prod, a.staging, a.sensitive,"
+		   " (SELECT count(*) FROM (SELECT FROM nexplane.change_requests c"
+		   "   WHERE c.tenant_id = $1::uuid AND c.connector_id = $2::uuid"
+		   "     AND c.state IN ('failed', 'rollback_failed')"
+		   "     AND c.updated_at > now() - interval '7 days' LIMIT 3) f),"
+		   " EXISTS (SELECT FROM nexplane.policies p"
+		   "   WHERE p.tenant_id = $1::uuid AND p.kind = 'freeze_window'"
+		   "     AND " NX_POLICY_APPLIES
+		   "     AND nexplane._freeze_hit(p.spec, coalesce($4::timestamptz, now()))),"
+		   " EXISTS (SELECT FROM nexplane.policies p"
+		   "   WHERE p.tenant_id = $1::uuid AND p.kind = 'change_window'"
+		   "     AND " NX_POLICY_APPLIES
+		   "     AND nexplane._window_miss(p.spec, coalesce($4::timestamptz, now()))),"
 		   " extract(isodow FROM coalesce($4::timestamptz, now()) AT TIME ZONE 'UTC') >= 6,"
-		   " (SELECT c.type FROM nexplane.connectors c"
-		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid),"
-		   " (SELECT c.environment FROM nexplane.connectors c"
-		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid),"
-		   " (SELECT c.tags && ARRAY['critical', 'pci', 'pii'] FROM nexplane.connectors c"
-		   "   WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid)",
+		   " n.type, n.environment, n.tags && ARRAY['critical', 'pci', 'pii']"
+		   /* the assets named, each by its primary key */
+		   " FROM (SELECT count(*) AS found,"
+		   "              count(*) FILTER (WHERE a.environment = 'production') AS prod,"
+		   "              count(*) FILTER (WHERE a.environment = 'staging') AS staging,"
+		   "              count(*) FILTER (WHERE a.tags && ARRAY['critical', 'pci', 'pii'])"
+		   "                AS sensitive"
+		   "         FROM unnest($3::uuid[]) x(id)"
+		   "         JOIN nexplane.assets a ON a.tenant_id = $1::uuid AND a.id = x.id) a"
+		   " LEFT JOIN nexplane.connectors n ON n.tenant_id = $1::uuid AND n.id = $2::uuid",
 		   4, args);
 	assets = atoll(nx_spi_get(0, 1));
 	found = atoll(nx_spi_get(0, 2));
@@ -222,6 +240,7 @@ nx_risk_compute(const NxRiskInput *in)
 	if (failures > 0)
 		nx_factor(&f, &score, "recent_failures",
 				  (int) Min(failures, 3) * nx_weight("recent_failure"),
+				  failures >= 3 ? "3 or more failed changes on this connector in 7 days" :
 				  psprintf("%lld failed change(s) on this connector in 7 days", (long long) failures));
 	if (in->requester_role && strcmp(in->requester_role, "operator") == 0)
 		nx_factor(&f, &score, "requester_role", nx_weight("operator_requester"),

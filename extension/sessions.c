@@ -21,6 +21,7 @@
 #include "jwt.h"
 #include "login_throttle.h"
 #include "password.h"
+#include "row_lookup.h"
 #include "session_revoke.h"
 #include "spi_util.h"
 
@@ -338,31 +339,46 @@ nx_me(PG_FUNCTION_ARGS)
  * nx_session_state: is login session sid of user uid in tenant tid live,
  * and are its user and tenant active?  Also older than max_age seconds,
  * when max_age > 0.  Writes the user's role as it is now into role (of
- * NX_ROLE_MAX bytes).  Inside SPI; the one check of a session, for
- * authenticate() on every request and for psql sessions once per
- * transaction.
+ * NX_ROLE_MAX bytes).  The one check of a session, for authenticate() on
+ * every request and for psql sessions once per transaction: three reads
+ * by primary key (row_lookup.c), as of a snapshot taken now.
  */
 NxSessionState
 nx_session_state(const char *tid, const char *sid, const char *uid, int max_age, char *role)
 {
-	const char *args[] = {tid, sid, uid, psprintf("%d", max_age)};
+	static const char *const session_cols[] = {"user_id", "created_at", "expires_at", "revoked_at"};
+	static const char *const user_cols[] = {"role", "status"};
+	static const char *const tenant_cols[] = {"status"};
+	pg_uuid_t	keys[2];
+	pg_uuid_t	user_id;
+	Datum		v[4];
+	bool		null[4];
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	char	   *user_role;
+	bool		active;
 
-	if (nx_spi_system("SELECT u.role,"
-					  "       s.revoked_at IS NULL AND s.expires_at > now(),"
-					  "       $4::int <= 0 OR s.created_at > now() - make_interval(secs => $4::int),"
-					  "       u.status = 'active' AND t.status = 'active'"
-					  "  FROM nexplane.sessions s"
-					  "  JOIN nexplane.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-					  "  JOIN nexplane.tenants t ON t.id = s.tenant_id"
-					  " WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid"
-					  "   AND s.user_id = $3::uuid", 4, args) != 1 ||
-		strcmp(nx_spi_get(0, 2), "t") != 0)
+	if (!nx_uuid_parse(tid, &keys[0]) || !nx_uuid_parse(sid, &keys[1]) ||
+		!nx_uuid_parse(uid, &user_id))
 		return NX_SESSION_ENDED;
-	if (strcmp(nx_spi_get(0, 3), "t") != 0)
+	if (!nx_row_by_pk("sessions", 2, keys, 4, session_cols, v, null) ||
+		memcmp(DatumGetUUIDP(v[0]), &user_id, sizeof(pg_uuid_t)) != 0)
+		return NX_SESSION_ENDED;
+	if (!null[3] || DatumGetTimestampTz(v[2]) <= now)
+		return NX_SESSION_ENDED;
+	if (max_age > 0 &&
+		DatumGetTimestampTz(v[1]) <= now - (TimestampTz) max_age * USECS_PER_SEC)
 		return NX_SESSION_TOO_OLD;
-	if (strcmp(nx_spi_get(0, 4), "t") != 0)
+
+	keys[1] = user_id;
+	if (!nx_row_by_pk("users", 2, keys, 2, user_cols, v, null))
+		return NX_SESSION_ENDED;
+	user_role = TextDatumGetCString(v[0]);
+	active = strcmp(TextDatumGetCString(v[1]), "active") == 0;
+	if (!nx_row_by_pk("tenants", 1, keys, 1, tenant_cols, v, null))
+		return NX_SESSION_ENDED;
+	if (!active || strcmp(TextDatumGetCString(v[0]), "active") != 0)
 		return NX_SESSION_DISABLED;
-	strlcpy(role, nx_spi_get(0, 1), NX_ROLE_MAX);
+	strlcpy(role, user_role, NX_ROLE_MAX);
 	return NX_SESSION_LIVE;
 }
 

@@ -65,6 +65,7 @@ typedef struct NxMove
 	const NxContext *ctx;		/* NULL for the worker */
 	StringInfo	payload;		/* the event's payload, "key": value, ... */
 	const char *warnings;		/* policy warnings, a jsonb array */
+	const char *risk;			/* a new risk score (jsonb text), or NULL */
 } NxMove;
 
 struct NxTransition;
@@ -206,15 +207,26 @@ typedef struct NxApprovals
 	const char *given_text;
 } NxApprovals;
 
+/*
+ * risk_level, when not NULL, is the level the change is about to be stored
+ * with (submit rescores it and writes it with the move, in one UPDATE).
+ */
 static NxApprovals
-nx_cr_approvals(const NxChangeRequest *cr)
+nx_cr_approvals(const NxChangeRequest *cr, const char *risk_level)
 {
-	const char *args[] = {cr->tenant_id, cr->id};
+	const char *args[] = {cr->tenant_id, cr->id, risk_level};
 	NxApprovals ap;
 
-	nx_spi("SELECT nexplane._required_approvals(c), nexplane._approvals_given(c)"
-		   "  FROM nexplane.change_requests c"
-		   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
+	if (risk_level)
+		nx_spi("SELECT nexplane._required_approvals(jsonb_populate_record(c,"
+			   "                                    jsonb_build_object('risk_level', $3))),"
+			   "       nexplane._approvals_given(c)"
+			   "  FROM nexplane.change_requests c"
+			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 3, args);
+	else
+		nx_spi("SELECT nexplane._required_approvals(c), nexplane._approvals_given(c)"
+			   "  FROM nexplane.change_requests c"
+			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
 	ap.required = nx_spi_get_jsonb(0, 1);
 	ap.given = nx_spi_get_jsonb(0, 2);
 	ap.required_text = nx_spi_get(0, 1);
@@ -265,7 +277,8 @@ nx_apply_policies(const NxChangeRequest *cr, const char *phase)
 
 /*
  * Submit: the requester or an admin; the policies of submission; the risk
- * scored again, now; approved at once when that risk needs no approval.
+ * scored again, now (stored by the move's UPDATE); approved at once when
+ * that risk needs no approval.
  */
 static const char *
 nx_prepare_submit(NxMove *m, const NxTransition *t)
@@ -273,7 +286,8 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 	const NxChangeRequest *cr = m->cr;
 	NxRiskInput in = {cr->tenant_id, cr->connector_id, cr->change_type,
 	cr->asset_ids, cr->scheduled_for, m->ctx->role, cr->params};
-	const char *args[] = {cr->tenant_id, cr->id, NULL};
+	Jsonb	   *risk;
+	char	   *level;
 	NxApprovals ap;
 
 	if (strcmp(cr->requester_id, nx_uuid_out(&m->ctx->user_id)) != 0 &&
@@ -282,18 +296,12 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("only the requester or an admin may submit change request %s", cr->id)));
 	m->warnings = nx_apply_policies(cr, "submit");
-	{
-		Jsonb	   *risk = nx_risk_compute(&in);
-
-		args[2] = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
-	}
-	nx_spi("UPDATE nexplane.change_requests"
-		   "   SET risk_score = ($3::jsonb->>'score')::int, risk_level = $3::jsonb->>'level',"
-		   "       risk_factors = $3::jsonb->'factors'"
-		   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 3, args);
-	ap = nx_cr_approvals(cr);	/* at the new risk level */
+	risk = nx_risk_compute(&in);
+	m->risk = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
+	level = nx_jsonb_get_cstring(risk, "level");
+	ap = nx_cr_approvals(cr, level);	/* at the new risk level */
 	appendStringInfo(m->payload, "\"risk\": %s, \"required_approvals\": %s, ",
-					 args[2], ap.required_text);
+					 m->risk, ap.required_text);
 	return nx_count_of(ap.required) == 0 ? t->alt_to : t->to;
 }
 
@@ -328,7 +336,7 @@ nx_prepare_decide(NxMove *m, const NxTransition *t)
 				 errmsg("you have already decided on change request %s", a->id)));
 	if (!approve)
 		return t->to;
-	ap = nx_cr_approvals(m->cr);	/* with this approval */
+	ap = nx_cr_approvals(m->cr, NULL);	/* with this approval */
 	appendStringInfo(m->payload, "\"required_approvals\": %s, \"approvals\": %s, ",
 					 ap.required_text, ap.given_text);
 	return nx_approvals_met(&ap) || t->alt_to == NULL ? t->to : t->alt_to;
@@ -341,7 +349,7 @@ nx_prepare_decide(NxMove *m, const NxTransition *t)
 static const char *
 nx_prepare_execute(NxMove *m, const NxTransition *t)
 {
-	NxApprovals ap = nx_cr_approvals(m->cr);
+	NxApprovals ap = nx_cr_approvals(m->cr, NULL);
 
 	if (!nx_approvals_met(&ap))
 		ereport(ERROR,
@@ -431,10 +439,14 @@ nx_cr_act(NxAct *a)
 
 	{
 		const char *args[] = {a->tenant_id, a->id, to, a->action, a->text_arg, a->result,
-		a->rollback_state};
+		a->rollback_state, m.risk};
 
+		/* one UPDATE per move: one row version and one audit event */
 		nx_q(a, "UPDATE nexplane.change_requests"
 			 "   SET state = $3, version = version + 1, updated_at = now(),"
+			 "       risk_score = coalesce(($8::jsonb->>'score')::int, risk_score),"
+			 "       risk_level = coalesce($8::jsonb->>'level', risk_level),"
+			 "       risk_factors = coalesce($8::jsonb->'factors', risk_factors),"
 			 "       submitted_at = CASE WHEN $4 = 'submit' THEN now() ELSE submitted_at END,"
 			 "       executed_at = CASE WHEN $3 = 'executing' THEN now() ELSE executed_at END,"
 			 "       completed_at = CASE WHEN $3 IN ('completed', 'failed', 'rolled_back',"
@@ -444,7 +456,7 @@ nx_cr_act(NxAct *a)
 			 "                THEN $6::jsonb ELSE result END,"
 			 "       rollback_state = coalesce($7::jsonb, rollback_state),"
 			 "       error = CASE WHEN $4 IN ('fail', 'rollback_fail') THEN $5 ELSE error END"
-			 " WHERE tenant_id = $1::uuid AND id = $2::uuid", 7, args);
+			 " WHERE tenant_id = $1::uuid AND id = $2::uuid", 8, args);
 	}
 	{
 		const char *args[] = {a->tenant_id, a->id, a->action, cr.state, to,
@@ -459,8 +471,8 @@ nx_cr_act(NxAct *a)
 	{
 		const char *args[] = {a->tenant_id, a->id};
 
-		nx_q(a, "SELECT nexplane._cr_json(c) FROM nexplane.change_requests c"
-			 " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
+		nx_q(a, "SELECT d.doc FROM nexplane.change_request_documents d"
+			 " WHERE d.tenant_id = $1::uuid AND d.id = $2::uuid", 2, args);
 		result = nx_spi_get_jsonb(0, 1);
 	}
 	return nx_spi_return(result);

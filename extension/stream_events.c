@@ -1,25 +1,32 @@
 /*-------------------------------------------------------------------------
  *
  * stream_events.c
- *	  _stream_event(): the deferred trigger that numbers change-request
- *	  transitions and job state changes per tenant for the live feed
- *	  (GET /v1/events), and tells listeners.
+ *	  _stream_event(): the deferred trigger that stages change-request
+ *	  transitions and job state changes for the live feed (GET /v1/events).
  *
- * It fires at commit (a DEFERRABLE INITIALLY DEFERRED constraint trigger),
- * so the tenant's event_heads row is the last lock a transaction takes:
- * numbers are handed out in commit order and cannot deadlock with the row
- * locks of the transitions.  At commit a worker's system access (one SPI
- * call long) and the caller's context may both be gone, so the two fixed
- * statements here run with system access, for the tenant of the row that
- * fired, which already passed its own table's policy.  The notification
- * carries nothing at all, since any session may LISTEN: it is a cue, and
- * listeners read events through events_since(), under RLS.
+ * It fires at commit (a DEFERRABLE INITIALLY DEFERRED constraint trigger)
+ * and appends the event to stream_events_pending: a plain insert, with no
+ * lock that another writer waits for.  The event sequencer
+ * (bgworkers/event_sequencer.c), woken when the transaction commits,
+ * numbers it per tenant and tells listeners; events_since() numbers what
+ * it finds pending too (88_events.sql).  At commit a worker's system
+ * access (one SPI call long) and the caller's context may both be gone, so
+ * the insert runs with system access, for the tenant of the row that
+ * fired, which already passed its own table's policy.
+ *
+ * Where no sequencer serves this database, the writer notifies listeners
+ * itself, as it always did.  A notification carries nothing at all, since
+ * any session may LISTEN: it is a cue, and listeners read events through
+ * events_since(), under RLS.  It is the sequencer's to send because
+ * PostgreSQL serializes notifying transactions: each holds a lock from
+ * before its commit record until after its WAL flush.
  *
  *-------------------------------------------------------------------------
  */
 #include "nexplane.h"
 
 #include "spi_util.h"
+#include "jobs.h"
 
 #include "commands/async.h"
 #include "commands/trigger.h"
@@ -101,18 +108,14 @@ nx_stream_event(PG_FUNCTION_ARGS)
 	args[11] = is_job ? column(row, desc, "progress_step") : NULL;
 
 	SPI_connect();
-	nx_spi_system("WITH h AS ("
-				  "  INSERT INTO nexplane.event_heads AS h (tenant_id, seq) VALUES ($1::uuid, 1)"
-				  "  ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + 1 RETURNING h.seq)"
-				  " INSERT INTO nexplane.stream_events (tenant_id, seq, kind, subject_id,"
+	nx_spi_system("INSERT INTO nexplane.stream_events_pending (tenant_id, kind, subject_id,"
 				  "   change_request_id, action, from_state, to_state, actor_kind, actor_id,"
 				  "   created_at, progress_percent, progress_step)"
-				  " SELECT $1::uuid, h.seq, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::uuid,"
-				  "        coalesce($10::timestamptz, now()), $11::smallint, $12 FROM h"
-				  " RETURNING seq", 12, args);
+				  " VALUES ($1::uuid, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::uuid,"
+				  "        coalesce($10::timestamptz, now()), $11::smallint, $12)", 12, args);
 	SPI_finish();
 
-	/* no payload: any session may LISTEN (api/sse.c rechecks on a cue) */
-	Async_Notify("nexplane_events", "");
+	if (!nx_sequencer_wake_at_commit())
+		Async_Notify("nexplane_events", "");	/* no payload: see above */
 	return PointerGetDatum(NULL);
 }

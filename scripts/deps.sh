@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev wrk
   libmariadb-dev mariadb-server libhiredis-dev redis-server
   libldap2-dev slapd ldap-utils
+  openssh-server openssh-client sshpass
 )
 
 missing=()

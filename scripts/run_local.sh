@@ -3,7 +3,9 @@
 #
 #   start  create (once) and start the cluster, the database and extension,
 #          the JWT signing key, the first tenant and its admin, a local CA
-#          and the HTTPS API on https://127.0.0.1:8443; print how to log in.
+#          and the HTTPS API on https://127.0.0.1:8443, with the agents'
+#          mutual-TLS listener on https://127.0.0.1:8444; print how to log
+#          in and how to enroll an agent.
 #          Safe to run again: it reuses what exists and restarts the API.
 #   stop   stop everything.
 #
@@ -21,6 +23,7 @@ db=nexplane
 port_default=54329
 sockdir=/var/run/postgresql
 api_listen=${NEXPLANE_API_LISTEN:-127.0.0.1:8443}
+agent_listen=${NEXPLANE_API_AGENT_LISTEN:-127.0.0.1:8444}
 
 # The data directory must be reachable by the postgres user.  A checkout
 # under /root is not, so the data then lives in /var/lib/nexplane and
@@ -123,6 +126,8 @@ SQL
   url="postgresql://nexplane_user:$user_password@127.0.0.1:$port/$db"
   (umask 077; echo "$url" >"$state/psql-url")
   api_start "$port" "$api_password"
+  # the pin an enrolling agent checks, from the database rather than the wire
+  agent_pin=$(psql_su -d "$db" -tA -c "SELECT nexplane.agent_ca()->>'ca_pin'")
   cat <<EOF
 
 Nexplane is running (PostgreSQL on 127.0.0.1:$port, data in $pgdir).
@@ -135,6 +140,16 @@ Log in over HTTPS (the local CA is $home/tls/ca.crt):
     https://$api_listen/v1/auth/me
 The API's routes: https://$api_listen/v1/openapi.json
 Its logs: $home/api.log (one JSON line per request) and $home/api.err.
+
+Agents connect to https://$agent_listen (mutual TLS, with a certificate
+from the agent CA, whose pin is $agent_pin).
+To enroll a host, an admin takes a one-time token:
+  curl --cacert $home/tls/ca.crt -H "Authorization: Bearer <access_token>" \\
+    -H 'Content-Type: application/json' -d '{"ttl": "1 hour"}' \\
+    https://$api_listen/v1/agents/enrollment-tokens
+and on the host, as root:
+  nexplane-agent enroll --url https://$agent_listen --token <token> \\
+    --ca-pin $agent_pin --state-dir /var/lib/nexplane-agent
 
 Log in from psql:
   psql "$url"
@@ -165,9 +180,14 @@ api_start() {
   nx_as_postgres setsid sh -c 'echo $$ >"$0/api.pid"; exec "$0/bin/nexplane-api" "$@"' "$home" \
     --listen "$api_listen" --tls-cert "$home/tls/server.crt" --tls-key "$home/tls/server.key" \
     --db "host=127.0.0.1 port=$port dbname=$db user=nexplane_api passfile=$home/api.pgpass" \
+    --agent-listen "$agent_listen" \
     >>"$home/api.log" 2>>"$home/api.err" </dev/null &
   for _ in $(seq 1 50); do
-    curl -s -o /dev/null --cacert "$home/tls/ca.crt" "https://$api_listen/ready" && return 0
+    # the agent listener accepts once the database has signed its certificate
+    if curl -s -o /dev/null --cacert "$home/tls/ca.crt" "https://$api_listen/ready" &&
+       curl -s -o /dev/null -k --max-time 2 "https://$agent_listen/v1/agent/ca"; then
+      return 0
+    fi
     [ -f "$home/api.pid" ] && ! kill -0 "$(cat "$home/api.pid")" 2>/dev/null && break
     sleep 0.2
   done

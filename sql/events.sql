@@ -36,6 +36,8 @@ SELECT nexplane.logout() IS NOT NULL AS out;
 SELECT test.try($$SELECT nexplane.events_since(0)$$);
 SELECT test.try($$SELECT * FROM nexplane.stream_events$$);
 SELECT test.try($$SELECT * FROM nexplane.event_heads$$);
+SELECT test.try($$SELECT * FROM nexplane.stream_events_pending$$);
+SELECT test.try($$SELECT nexplane._stream_events_number()$$);
 SELECT test.try($$INSERT INTO nexplane.stream_events (tenant_id, seq, kind, subject_id, to_state)
                   VALUES (gen_random_uuid(), 1, 'job', gen_random_uuid(), 'queued')$$);
 SELECT test.try($$SELECT nexplane._stream_events_prune()$$);
@@ -52,12 +54,18 @@ RESET ROLE;
 SELECT seq = :before_rollback AS no_gap FROM nexplane.event_heads h
   JOIN nexplane.tenants t ON t.id = h.tenant_id WHERE t.slug = 'acme';
 -- job state changes are events too (enqueued ones are, from cr_execute);
--- an update that keeps the state is not
+-- an update that keeps the state is not.  The tables are read directly
+-- here: what is staged is numbered first, as the sequencer would (it
+-- serves another database in these tests).
+SELECT nexplane._stream_events_number() >= 0 AS numbered;
 SELECT count(*) AS job_events FROM nexplane.stream_events WHERE kind = 'job' \gset
 SELECT :job_events > 0 AS enqueued_jobs_are_events;
 UPDATE nexplane.jobs SET priority = priority WHERE change_request_id IS NOT NULL;
+SELECT count(*) AS staged FROM nexplane.stream_events_pending;
 SELECT count(*) = :job_events AS same_state_no_event FROM nexplane.stream_events WHERE kind = 'job';
 SELECT id AS job FROM nexplane.jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1 \gset
 UPDATE nexplane.jobs SET state = 'cancelled' WHERE id = :'job';
+SELECT count(*) AS staged, min(to_state) AS to_state FROM nexplane.stream_events_pending;
+SELECT nexplane._stream_events_number() AS numbered;
 SELECT kind, from_state, to_state, change_request_id IS NOT NULL AS for_a_change
   FROM nexplane.stream_events WHERE subject_id = :'job' ORDER BY seq;

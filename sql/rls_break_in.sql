@@ -69,6 +69,12 @@ SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM k) + (SELECT count(*) FR
      + (SELECT count(*) FROM po) + (SELECT count(*) FROM sc) + (SELECT count(*) FROM e)
      + (SELECT count(*) FROM et) + (SELECT count(*) FROM ac) + (SELECT count(*) FROM ak)
      AS fixtures;
+-- The live feed's rows came with those, staged by its trigger: number them
+-- (stream_events, event_heads), as the sequencer would, and stage one more
+-- (stream_events_pending).
+SELECT nexplane._stream_events_number() > 0 AS feed_numbered;
+INSERT INTO nexplane.stream_events_pending (tenant_id, kind, subject_id, to_state)
+SELECT t, 'job', gen_random_uuid(), 'queued' FROM gx;
 
 -- The probes.  A probe "leaks" when its statement does not fail (for
 -- statements that must fail) or touches a globex row (for those that may

@@ -59,7 +59,7 @@ SELECT c.relname AS tenant_table_without_audit_trigger
  WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
    AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads', 'audit_time_ranges',
                          'audit_keys', 'change_request_events', 'agent_ca',
-                         'stream_events', 'event_heads')
+                         'stream_events', 'stream_events_pending', 'event_heads')
    AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit');
 -- ... and the append-only tables their guards.
 SELECT t.tgrelid::regclass AS append_only_table, t.tgname

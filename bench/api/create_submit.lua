@@ -4,8 +4,8 @@
 local ids = {}
 local token = os.getenv("NX_TOKEN")
 local connector = os.getenv("NX_CONNECTOR")
-local create_body = '{"connector_id": "' .. connector .. '", "change_type": "create_user", '
-  .. '"params": {"username": "bench"}, "title": "bench"}'
+local create_body = '{"connector_id": "' .. connector .. '", "change_type": "create_role", '
+  .. '"params": {"role": "bench"}, "title": "bench"}'
 local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
 
 request = function()

@@ -4,6 +4,17 @@
 # path; pgbench runs the same SQL, pipelined the same way (authenticate and
 # the route's function, one Sync), straight against PostgreSQL in the same
 # run.  The difference is the shim: TLS, HTTP, JSON checks, the pool.
+#
+# Then the write mix (write_mix.lua: create, submit, approve by a second
+# user, a filtered list) at 10,000 and at 1,000,000 change requests in the
+# table (loaded by generate.sql, not through the API), each beside the same
+# SQL from pgbench and the server's commit rate (single-row inserts, the
+# same number of clients), measured right then.  BENCH_WRITE_SIZES
+# ("10000 1000000") sets the sizes; BENCH_WRITE_SIZES= skips the mix.
+# room for the 1,000,000-row case in memory, and no checkpoint during a run
+BENCH_CONF="shared_buffers = 1GB
+max_wal_size = 16GB
+checkpoint_timeout = 30min"
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../../scripts/tls.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,7 +28,7 @@ sql -c "CREATE EXTENSION nexplane" -c "SET client_min_messages = warning" \
 token=$(sql -c "SELECT nexplane.login('admin@bench.test', 'bench-admin-pass', NULL, false)->>'access_token'" | tail -n 1)
 # one -c, one transaction: the context authenticate() sets lasts that long
 cr=$(sql -c "SELECT nexplane.authenticate('$token') IS NOT NULL;
-             SELECT nexplane.cr_create('10000000-0000-0000-0000-00000000000a', 'create_user', '{}', 'bench')->>'id'" | tail -n 1)
+             SELECT nexplane.cr_create('10000000-0000-0000-0000-00000000000a', 'create_role', '{\"role\": \"bench\"}', 'bench')->>'id'" | tail -n 1)
 
 nx_tls_make "$BENCH_DIR/tls"
 port=$(nx_free_port 18543)
@@ -59,7 +70,7 @@ cat >"$BENCH_DIR/create_submit.sql" <<'SQL'
 BEGIN;
 SELECT nexplane.authenticate(:token, NULL, NULL);
 SELECT nexplane.cr_create(connector_id => '10000000-0000-0000-0000-00000000000a'::uuid,
-       change_type => 'create_user', params => '{"username": "bench"}'::jsonb,
+       change_type => 'create_role', params => '{"role": "bench"}'::jsonb,
        title => 'bench')->>'id' AS id \gset
 COMMIT;
 \startpipeline
@@ -79,3 +90,65 @@ pgbench_run "same SQL, pgbench (baseline)" "$BENCH_DIR/create_submit.sql"
 echo "(a pgbench transaction here is a create and its submit, two commits; wrk counts"
 echo " them as two requests.  pgbench cannot \\gset in a pipeline, so the create runs"
 echo " as BEGIN, authenticate, cr_create, COMMIT over the local socket)"
+
+
+# -- the write mix ------------------------------------------------------------
+sizes=${BENCH_WRITE_SIZES-10000 1000000}
+[ -n "$sizes" ] || exit 0
+connector=10000000-0000-0000-0000-00000000000a
+# a second user, who approves, and a policy asking for one approval at every level
+sql -c "SELECT nexplane.authenticate('$token') IS NOT NULL;
+        SELECT nexplane.user_create('approver@bench.test', 'bench-approver-pass', 'approver') IS NOT NULL;
+        SELECT nexplane.policy_create('approvals', spec => '{\"low\": 1, \"medium\": 1, \"high\": 1, \"critical\": 1, \"admin_for_critical\": false}') IS NOT NULL" >/dev/null
+token2=$(sql -c "SELECT nexplane.login('approver@bench.test', 'bench-approver-pass', NULL, false)->>'access_token'" | tail -n 1)
+sql -c "CREATE TABLE public.commit_rate (id bigserial PRIMARY KEY, v integer)" >/dev/null
+echo "INSERT INTO public.commit_rate (v) VALUES (1);" >"$BENCH_DIR/commit.sql"
+cat >"$BENCH_DIR/mix.sql" <<'SQL'
+BEGIN;
+SELECT nexplane.authenticate(:token, NULL, NULL);
+SELECT nexplane.cr_create(connector_id => '10000000-0000-0000-0000-00000000000a'::uuid,
+       change_type => 'create_role', params => '{"role": "bench"}'::jsonb,
+       title => 'bench')->>'id' AS id \gset
+COMMIT;
+\startpipeline
+SELECT nexplane.authenticate(:token, NULL, NULL);
+SELECT nexplane.cr_submit(:id::uuid);
+\endpipeline
+\startpipeline
+SELECT nexplane.authenticate(:token2, NULL, NULL);
+SELECT nexplane.cr_approve(:id::uuid);
+\endpipeline
+\startpipeline
+SELECT nexplane.authenticate(:token, NULL, NULL);
+SELECT nexplane.cr_list('{"state": "pending_approval", "limit": "20"}'::jsonb);
+\endpipeline
+SQL
+
+# pgbench_tps NAME SCRIPT USER REQUESTS_PER_TXN: txn/s, as requests/s too
+pgbench_tps() {
+  local out
+  out=$(pgbench -n -M prepared -c "$conns" -j 2 -T "$secs" -U "$3" \
+    -D token="$token" -D token2="$token2" -f "$2" postgres 2>&1) || true
+  printf '%-28s %10s req/s   latency average %s ms per %s request(s)\n' "$1" \
+    "$(awk -F' = ' -v k="$4" '/^tps/ {split($2, a, " "); printf "%.0f", a[1] * k}' <<<"$out")" \
+    "$(awk '/latency average/ {print $4}' <<<"$out")" "$4"
+  grep -E "^number of failed|ERROR|error" <<<"$out" | head -n 3 || true
+}
+
+echo "-- write mix: create, submit, approve (a second user), list pending (filter); a quarter each"
+for size in $sizes; do
+  have=$(sql -c "SELECT count(*) FROM nexplane.change_requests")
+  if [ "$have" -lt "$size" ]; then
+    t0=$(date +%s)
+    sql -v n=$((size - have)) -f "$(dirname "$0")/generate.sql" >/dev/null
+    echo "(loaded $((size - have)) change requests with generate.sql in $(( $(date +%s) - t0 )) s)"
+  fi
+  echo "-- write mix at $(sql -c "SELECT to_char(count(*), 'FM9,999,999') FROM nexplane.change_requests") change requests"
+  NX_TOKEN=$token NX_TOKEN2=$token2 NX_CONNECTOR=$connector \
+    wrk_run "nexplane-api (HTTPS)" -s "$(dirname "$0")/write_mix.lua" "https://127.0.0.1:$port"
+  pgbench_tps "same SQL, pgbench (baseline)" "$BENCH_DIR/mix.sql" nexplane_api 4
+  pgbench_tps "commit rate (1-row INSERT)" "$BENCH_DIR/commit.sql" postgres 1
+done
+echo "(pgbench runs the mix's four requests as one script: the create as BEGIN, authenticate,"
+echo " cr_create, COMMIT; the others pipelined as the shim sends them; its txn/s x 4 is requests/s."
+echo " The commit rate is of the same server, $conns clients, synchronous_commit on.)"

@@ -25,9 +25,9 @@ CREATE FUNCTION nexplane._require_role(VARIADIC roles text[]) RETURNS void
 -- every role (the one rule, in roles.c).
 CREATE FUNCTION nexplane._role_in(role text, VARIADIC roles text[]) RETURNS boolean
     AS 'MODULE_PATHNAME', 'nx_role_in_sql' LANGUAGE C STABLE;
+-- _require_auth(): any authenticated role; C, so no SQL body to plan per call.
 CREATE FUNCTION nexplane._require_auth() RETURNS void
-    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT nexplane._require_role(VARIADIC ARRAY[]::text[]) $$;
+    AS 'MODULE_PATHNAME', 'nx_require_auth_sql' LANGUAGE C VOLATILE;
 -- Refuse a secret where the server log would keep it (secret_params.c).
 CREATE FUNCTION nexplane._secret_guard() RETURNS void
     AS 'MODULE_PATHNAME', 'nx_secret_guard_sql' LANGUAGE C VOLATILE;

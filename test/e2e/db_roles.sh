@@ -15,13 +15,14 @@ quiet -c "SET client_min_messages = warning" -c "CREATE EXTENSION nexplane" \
 as_user() { PGPASSWORD=user-role-pass psql -X -q -tA -h 127.0.0.1 -U nexplane_user -d postgres "$@"; }
 as_shim() { PGPASSWORD=shim-role-pass psql -X -q -tA -h 127.0.0.1 -U nexplane_api -d postgres "$@"; }
 
-# Tenant ra's person at psql: a secret in a literal, then idle for a while.
+# Tenant ra's person at psql: a secret in a literal, then idle for a while
+# (20 s: the checks below take several seconds on a loaded machine).
 as_user -c "SET application_name = 'victim'" \
         -c "SELECT nexplane.login('admin@ra.test', 'ra-admin-password') IS NOT NULL" \
         -c "SELECT nexplane.credential_create('db', 'postgresql', '{\"password\": \"canary-literal-1\"}') IS NOT NULL" \
-        -c '\! sleep 6' >/dev/null 2>&1 &
+        -c '\! sleep 20' >/dev/null 2>&1 &
 # The shim, idle in a statement of its own.
-as_shim -c "SET application_name = 'shim'" -c "SELECT 'canary-shim-2', pg_sleep(6)" >/dev/null 2>&1 &
+as_shim -c "SET application_name = 'shim'" -c "SELECT 'canary-shim-2', pg_sleep(20)" >/dev/null 2>&1 &
 for i in $(seq 50); do
   # (untracked sessions show state "disabled"; the victim's statements take
   # a moment, bcrypt among them)

@@ -3,10 +3,12 @@
  * headers and bodies through routing and argument binding, the part of the
  * shim that reads untrusted bytes before the database does.
  *
- * Input: "METHOD PATH[?QUERY]\n[Idempotency-Key value]\n[BODY]".  Checked:
+ * Input: "METHOD PATH[?QUERY]\n[Idempotency-Key value]\n[BODY]", matched
+ * against the main route table and then the agent listener's.  Checked:
  * no crash, no leak, no sanitizer report; a bound call always has SQL text
  * that names its route's function and exactly nparams non-NULL values.
  */
+#include "agent_routes.h"
 #include "bind.h"
 #include "router.h"
 
@@ -35,7 +37,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char	   *sp;
 	char	   *q;
 	RouteMatch	m;
-	BindInput	in = {.header = header};
+	BindInput	in = {
+		.header = header,
+		.fingerprint = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	};
 	BoundCall	call;
 	BindError	err;
 
@@ -57,7 +62,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q = strchr(sp + 1, '?');
 	if (q)
 		*q++ = '\0';
-	if (nx_route_match(line1, sp + 1, &m) != NX_MATCH_OK)
+	if (nx_route_match(line1, sp + 1, &m) != NX_MATCH_OK &&
+		nx_route_match_in(nx_agent_routes, nx_agent_route_count, line1, sp + 1, &m) !=
+		NX_MATCH_OK)
 		goto out;
 	if (m.route->kind == NX_KIND_SQL)
 	{

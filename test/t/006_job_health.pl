@@ -85,6 +85,7 @@ close $hang;
 
 # A scheduled change whose time comes inside a freeze declared after it
 # was scheduled does not start: it fails saying why, and no call is made.
+# Twenty seconds leaves room for five bcrypt logins on a loaded machine.
 $as_admin->("SELECT nexplane.user_create('op\@h.test', 'health-op-password', 'operator') IS NOT NULL");
 $as_admin->("SELECT nexplane.user_create('appr\@h.test', 'health-appr-password', 'approver') IS NOT NULL");
 my $as = sub {
@@ -93,7 +94,7 @@ my $as = sub {
 };
 my $cr = $as->('op@h.test', 'health-op-password',
 	"SELECT nexplane.cr_create('$conn', 'lock_role', '{\"role\": \"app\"}', 'frozen later',
-	                           scheduled_for => now() + interval '4 s')->>'id'");
+	                           scheduled_for => now() + interval '20 s')->>'id'");
 $as->('op@h.test', 'health-op-password', "SELECT nexplane.cr_submit('$cr')");
 for my $who (['appr@h.test', 'health-appr-password'], ['admin@h.test', 'health-admin-password'])
 {
@@ -101,11 +102,11 @@ for my $who (['appr@h.test', 'health-appr-password'], ['admin@h.test', 'health-a
 	$as->(@$who, "SELECT nexplane.cr_approve('$cr')");
 }
 is($as->('op@h.test', 'health-op-password', "SELECT nexplane.cr_execute('$cr')->>'state'"),
-	'scheduled', 'a change approved and scheduled four seconds on');
+	'scheduled', 'a change approved and scheduled twenty seconds on');
 $as_admin->("SELECT nexplane.policy_create('freeze_window', 'tenant', NULL, 'enforce',
                jsonb_build_object('from', now(), 'until', now() + interval '1 hour',
                                   'reason', 'incident 42'))");
-ok(until_t("SELECT state = 'failed' FROM nexplane.change_requests WHERE id = '$cr'", { secs => 30 }),
+ok(until_t("SELECT state = 'failed' FROM nexplane.change_requests WHERE id = '$cr'", { secs => 60 }),
 	'a freeze declared since: when its time comes, the change fails');
 like($sql->("SELECT error FROM nexplane.change_requests WHERE id = '$cr'"),
 	qr/^not started at its scheduled time, and nothing was changed: a change freeze .*incident 42/,

@@ -29,7 +29,8 @@ BEGIN
               WHERE c.relnamespace = 'nexplane'::regnamespace AND c.relkind = 'r'
                 AND c.relname NOT IN ('audit_events', 'audit_chain', 'audit_chain_heads',
                                       'audit_time_ranges', 'audit_keys', 'change_request_events',
-                                      'event_heads', 'stream_events', 'jobs', 'agent_ca')
+                                      'event_heads', 'stream_events', 'stream_events_pending', 'jobs',
+                                      'agent_ca')
     LOOP
         EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s'
                        ' FOR EACH ROW EXECUTE FUNCTION nexplane._audit_trigger()', t);

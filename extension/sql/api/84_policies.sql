@@ -2,14 +2,6 @@
 -- blast-radius limits, each enforced or only warned about, for the whole
 -- tenant, one connector or one asset.
 
--- Does policy p govern a change on this connector touching these assets?
-CREATE FUNCTION nexplane._policy_applies(p nexplane.policies, connector uuid, assets uuid[])
-    RETURNS boolean LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT p.target_type = 'tenant'
-        OR (p.target_type = 'connector' AND p.target_id = connector)
-        OR (p.target_type = 'asset' AND p.target_id = ANY (assets))
-$$;
-
 CREATE FUNCTION nexplane._freeze_hit(spec jsonb, at timestamptz) RETURNS boolean
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT at >= (spec->>'from')::timestamptz AND at < (spec->>'until')::timestamptz
@@ -24,24 +16,19 @@ CREATE FUNCTION nexplane._window_miss(spec jsonb, at timestamptz) RETURNS boolea
                 AND (at AT TIME ZONE (spec->>'timezone'))::time < (spec->>'end')::time)
 $$;
 
--- Is a change at time 'at' inside a freeze ('freeze_window') or outside
--- the allowed hours ('change_window') of any applicable policy of that
--- kind, enforced or warned?  Feeds the risk score.
-CREATE FUNCTION nexplane._window_hit(kind text, tenant uuid, connector uuid, assets uuid[],
-                                     at timestamptz) RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM nexplane.policies p
-                    WHERE p.tenant_id = tenant AND p.kind = _window_hit.kind
-                      AND nexplane._policy_applies(p, connector, assets)
-                      AND CASE kind WHEN 'freeze_window' THEN nexplane._freeze_hit(p.spec, at)
-                                    ELSE nexplane._window_miss(p.spec, at) END)
-$$;
+-- The helpers below run in every transition (state_machine.c) and are
+-- PL/pgSQL, whose statements are planned once per session: a SQL function
+-- with SET search_path is parsed and planned again at every call.  For
+-- the same reason each writes out whether policy p governs the change (a
+-- tenant policy, or one on its connector or on one of its assets); risk.c
+-- has the same predicate (NX_POLICY_APPLIES).
 
 -- Approvals a change needs: the strictest enforced approvals policy that
 -- applies, or the defaults 0/1/2/2 with an admin among them for critical.
 CREATE FUNCTION nexplane._required_approvals(cr nexplane.change_requests) RETURNS jsonb
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
         'count', coalesce(max((p.spec->>cr.risk_level)::int),
                           CASE cr.risk_level WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END),
         'admin', CASE WHEN count(p.*) = 0 THEN cr.risk_level = 'critical'
@@ -50,26 +37,32 @@ CREATE FUNCTION nexplane._required_approvals(cr nexplane.change_requests) RETURN
                  END)
       FROM nexplane.policies p
      WHERE p.tenant_id = cr.tenant_id AND p.kind = 'approvals' AND p.mode = 'enforce'
-       AND nexplane._policy_applies(p, cr.connector_id, cr.asset_ids)
+       AND (p.target_type = 'tenant'
+            OR (p.target_type = 'connector' AND p.target_id = cr.connector_id)
+            OR (p.target_type = 'asset' AND p.target_id = ANY (cr.asset_ids))));
+END
 $$;
 
 -- Approvals given: how many, and whether an admin is among them.  An
 -- approval by a user disabled since no longer counts.
 CREATE FUNCTION nexplane._approvals_given(cr nexplane.change_requests) RETURNS jsonb
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('count', count(*),
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('count', count(*),
                               'admin', coalesce(bool_or(nexplane._role_in(a.approver_role, 'admin')), false))
       FROM nexplane.approvals a
       JOIN nexplane.users u ON u.tenant_id = a.tenant_id AND u.id = a.approver_id
      WHERE a.tenant_id = cr.tenant_id AND a.change_request_id = cr.id AND a.decision = 'approve'
-       AND u.status = 'active'
+       AND u.status = 'active');
+END
 $$;
 
 -- Every applicable policy the change breaks at this phase ('submit' or
 -- 'execute'), enforced or warned: [{policy_id, kind, mode, message}].
 CREATE FUNCTION nexplane._policy_violations(cr nexplane.change_requests, phase text)
-    RETURNS jsonb LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('policy_id', p.id, 'kind', p.kind,
+    RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('policy_id', p.id, 'kind', p.kind,
                                                  'mode', p.mode, 'message', v.message)
                               ORDER BY p.created_at, p.id), '[]')
       FROM nexplane.policies p
@@ -93,7 +86,10 @@ CREATE FUNCTION nexplane._policy_violations(cr nexplane.change_requests, phase t
                         nexplane._approvals_given(cr)->>'count', p.spec->>cr.risk_level)
         END AS message) v
      WHERE p.tenant_id = cr.tenant_id AND v.message IS NOT NULL
-       AND nexplane._policy_applies(p, cr.connector_id, cr.asset_ids)
+       AND (p.target_type = 'tenant'
+            OR (p.target_type = 'connector' AND p.target_id = cr.connector_id)
+            OR (p.target_type = 'asset' AND p.target_id = ANY (cr.asset_ids))));
+END
 $$;
 
 -- A policy's spec, checked per kind; raises NX422 with what is wrong.

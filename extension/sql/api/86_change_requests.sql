@@ -1,21 +1,48 @@
 -- Change requests: the API over the C state machine (state_machine.c),
 -- creation (cr_create.c) and risk (risk.c).
 
+-- The one definition of a change request's document, read by cr_get
+-- (cr_read.c), cr_list and every transition's answer (cr_create.c,
+-- state_machine.c).
+-- A view, so that its expression is planned once into each caller's cached
+-- plan (a SQL function with SET search_path is parsed and planned again on
+-- every call).  security_invoker: it grants nothing; the callers run as
+-- nexplane_owner, which forced RLS binds to the current tenant.  The
+-- columns beside doc are the ones cr_list filters and orders on.
+CREATE VIEW nexplane.change_request_documents WITH (security_invoker = true) AS
+SELECT c.tenant_id, c.id, c.created_at, c.state, c.risk_level, c.connector_id, c.requester_id,
+       -- Every column but tenant_id (the cr_document suite checks that none is
+       -- missing), built in one pass: to_jsonb(c), two deletes and a concat
+       -- cost twice as much.  rollback_state is for those who may roll back
+       -- or approve it, not viewers.
+       jsonb_build_object(
+           'id', c.id, 'connector_id', c.connector_id, 'change_type', c.change_type,
+           'params', c.params, 'title', c.title, 'description', c.description,
+           'state', c.state, 'requester_id', c.requester_id, 'risk_score', c.risk_score,
+           'risk_level', c.risk_level, 'risk_factors', c.risk_factors,
+           'asset_ids', c.asset_ids, 'scheduled_for', c.scheduled_for,
+           'idempotency_key', c.idempotency_key, 'result', c.result,
+           'rollback_state', c.rollback_state, 'error', c.error, 'version', c.version,
+           'created_at', c.created_at, 'updated_at', c.updated_at,
+           'submitted_at', c.submitted_at, 'executed_at', c.executed_at,
+           'completed_at', c.completed_at, 'rollback_of', c.rollback_of,
+           'approvals', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                             'approver_id', a.approver_id, 'decision', a.decision,
+                             'role', a.approver_role, 'comment', a.comment,
+                             'created_at', a.created_at) ORDER BY a.created_at), '[]')
+                           FROM nexplane.approvals a
+                          WHERE a.tenant_id = c.tenant_id AND a.change_request_id = c.id),
+           'cursor', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                     || '/' || c.id)
+       - CASE WHEN nexplane._role_in(nexplane.current_role(), 'operator', 'approver')
+              THEN '' ELSE 'rollback_state' END AS doc
+  FROM nexplane.change_requests c;
+
+-- A stored row's document (its key is all it reads of c).
 CREATE FUNCTION nexplane._cr_json(c nexplane.change_requests) RETURNS jsonb
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    -- rollback_state is for those who may roll back or approve it, not viewers
-    SELECT to_jsonb(c) - 'tenant_id'
-           - CASE WHEN nexplane._role_in(nexplane.current_role(), 'operator', 'approver')
-                  THEN '' ELSE 'rollback_state' END
-           || jsonb_build_object(
-        'approvals', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                          'approver_id', a.approver_id, 'decision', a.decision,
-                          'role', a.approver_role, 'comment', a.comment,
-                          'created_at', a.created_at) ORDER BY a.created_at), '[]')
-                        FROM nexplane.approvals a
-                       WHERE a.tenant_id = c.tenant_id AND a.change_request_id = c.id),
-        'cursor', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-                  || '/' || c.id)
+    SELECT d.doc FROM nexplane.change_request_documents d
+     WHERE d.tenant_id = c.tenant_id AND d.id = c.id
 $$;
 
 CREATE FUNCTION nexplane.cr_create(connector_id uuid, change_type text, params jsonb,
@@ -134,40 +161,41 @@ CREATE TRIGGER approval_guard BEFORE INSERT OR UPDATE OR DELETE ON nexplane.appr
 ALTER TABLE nexplane.change_requests ENABLE ALWAYS TRIGGER state_guard;
 ALTER TABLE nexplane.approvals ENABLE ALWAYS TRIGGER approval_guard;
 
+-- cr_get(id): one change request, by primary key, in C (cr_read.c).
 CREATE FUNCTION nexplane.cr_get(id uuid) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_variable
-DECLARE
-    result jsonb;
-BEGIN
-    PERFORM nexplane._require_auth();
-    PERFORM nexplane._require_id(id);
-    SELECT nexplane._cr_json(c) INTO result FROM nexplane.change_requests c
-     WHERE c.tenant_id = nexplane.current_tenant_id() AND c.id = id;
-    IF result IS NULL THEN
-        PERFORM nexplane._raise('NX404', format('change request %s not found', id));
-    END IF;
-    RETURN result;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'nx_cr_get' LANGUAGE C STABLE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- cr_list(filter): newest first, keyset-paginated.  Filter keys: state,
 -- connector_id, requester_id, risk_level, limit (1 to 200, default 50) and
--- after (the "cursor" of the last item of the previous page).
+-- after (the "cursor" of the last item of the previous page).  One
+-- statement per index that can serve the page (state, connector, neither),
+-- each planned once per session (force_generic_plan: no planning per call)
+-- with its key and the cursor in the index condition, so a page reads its
+-- rows and stops; the other filters are checked on the rows read.
 CREATE FUNCTION nexplane.cr_list(filter jsonb DEFAULT '{}') RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     f jsonb := coalesce(filter, '{}');
     lim integer;
-    after_at timestamptz;
-    after_id uuid;
+    st text := f->>'state';
+    rl text := f->>'risk_level';
+    cn uuid;
+    rq uuid;
+    -- before the first page: after everything
+    after_at timestamptz := 'infinity';
+    after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+    t uuid;
     result jsonb;
 BEGIN
     PERFORM nexplane._require_auth();
+    t := nexplane.current_tenant_id();
     lim := nexplane._filter_limit(f, ARRAY['state', 'connector_id', 'requester_id',
                                            'risk_level', 'after'], 50, 200);
     BEGIN
-        PERFORM (f->>'connector_id')::uuid, (f->>'requester_id')::uuid;
+        cn := (f->>'connector_id')::uuid;
+        rq := (f->>'requester_id')::uuid;
         IF f ? 'after' THEN
             after_at := split_part(f->>'after', '/', 1)::timestamptz;
             after_id := split_part(f->>'after', '/', 2)::uuid;
@@ -175,16 +203,32 @@ BEGIN
     EXCEPTION WHEN data_exception THEN
         PERFORM nexplane._raise('NX400', 'invalid filter value', SQLERRM);
     END;
-    SELECT coalesce(jsonb_agg(nexplane._cr_json(c) ORDER BY c.created_at DESC, c.id DESC), '[]')
-      INTO result
-      FROM (SELECT * FROM nexplane.change_requests c
-             WHERE c.tenant_id = nexplane.current_tenant_id()
-               AND (f->>'state' IS NULL OR c.state = f->>'state')
-               AND (f->>'risk_level' IS NULL OR c.risk_level = f->>'risk_level')
-               AND (f->>'connector_id' IS NULL OR c.connector_id = (f->>'connector_id')::uuid)
-               AND (f->>'requester_id' IS NULL OR c.requester_id = (f->>'requester_id')::uuid)
-               AND (after_at IS NULL OR (c.created_at, c.id) < (after_at, after_id))
-             ORDER BY c.created_at DESC, c.id DESC LIMIT lim) c;
+    IF st IS NOT NULL THEN
+        SELECT coalesce(jsonb_agg(c.doc ORDER BY c.created_at DESC, c.id DESC), '[]') INTO result
+          FROM (SELECT c.created_at, c.id, c.doc FROM nexplane.change_request_documents c
+                 WHERE c.tenant_id = t AND c.state = st
+                   AND (c.created_at, c.id) < (after_at, after_id)
+                   AND (rl IS NULL OR c.risk_level = rl)
+                   AND (cn IS NULL OR c.connector_id = cn)
+                   AND (rq IS NULL OR c.requester_id = rq)
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT lim) c;
+    ELSIF cn IS NOT NULL THEN
+        SELECT coalesce(jsonb_agg(c.doc ORDER BY c.created_at DESC, c.id DESC), '[]') INTO result
+          FROM (SELECT c.created_at, c.id, c.doc FROM nexplane.change_request_documents c
+                 WHERE c.tenant_id = t AND c.connector_id = cn
+                   AND (c.created_at, c.id) < (after_at, after_id)
+                   AND (rl IS NULL OR c.risk_level = rl)
+                   AND (rq IS NULL OR c.requester_id = rq)
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT lim) c;
+    ELSE
+        SELECT coalesce(jsonb_agg(c.doc ORDER BY c.created_at DESC, c.id DESC), '[]') INTO result
+          FROM (SELECT c.created_at, c.id, c.doc FROM nexplane.change_request_documents c
+                 WHERE c.tenant_id = t
+                   AND (c.created_at, c.id) < (after_at, after_id)
+                   AND (rl IS NULL OR c.risk_level = rl)
+                   AND (rq IS NULL OR c.requester_id = rq)
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT lim) c;
+    END IF;
     RETURN result;
 END
 $$;

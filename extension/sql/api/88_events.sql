@@ -1,6 +1,7 @@
--- The live event feed: the deferred trigger that numbers transitions and
--- job state changes per tenant, events_since() and the prune job's function.
--- Tables and why commit order holds: schema/88_events.sql.
+-- The live event feed: the deferred trigger that stages transitions and
+-- job state changes, the numbering of what is staged, events_since() and
+-- the prune job's function.  Tables and why numbers never go back:
+-- schema/88_events.sql.
 
 CREATE FUNCTION nexplane._stream_event() RETURNS trigger
     AS 'MODULE_PATHNAME', 'nx_stream_event' LANGUAGE C
@@ -14,19 +15,80 @@ CREATE CONSTRAINT TRIGGER stream_event
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION nexplane._stream_event();
 
+-- _stream_events_number(tenant): number the committed pending events of
+-- the tenant (of every tenant when NULL, for the sequencer) from its
+-- event_heads row, locked first, in pending-id order; returns how many.
+-- Under read committed each statement here sees what committed before it
+-- began, so the DELETE, which comes after the lock, sees every event
+-- numbered by the transaction that held the lock before as gone.
+CREATE FUNCTION nexplane._stream_events_number(tenant uuid DEFAULT NULL) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t uuid := tenant;
+    head bigint;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    LOOP
+        IF tenant IS NULL THEN
+            -- the next tenant with something pending, along the primary key
+            SELECT p.tenant_id INTO t FROM nexplane.stream_events_pending p
+             WHERE t IS NULL OR p.tenant_id > t ORDER BY p.tenant_id LIMIT 1;
+            EXIT WHEN NOT FOUND;
+        ELSIF NOT EXISTS (SELECT FROM nexplane.stream_events_pending p WHERE p.tenant_id = t) THEN
+            EXIT;
+        END IF;
+        INSERT INTO nexplane.event_heads (tenant_id, seq) VALUES (t, 0)
+        ON CONFLICT (tenant_id) DO NOTHING;
+        IF tenant IS NULL THEN
+            -- the sequencer: a tenant a reader is numbering waits for the next round
+            SELECT h.seq INTO head FROM nexplane.event_heads h WHERE h.tenant_id = t
+               FOR UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;
+        ELSE
+            SELECT h.seq INTO head FROM nexplane.event_heads h WHERE h.tenant_id = t FOR UPDATE;
+        END IF;
+        WITH moved AS (DELETE FROM nexplane.stream_events_pending p WHERE p.tenant_id = t
+                       RETURNING p.*)
+        INSERT INTO nexplane.stream_events (tenant_id, seq, kind, subject_id, change_request_id,
+               action, from_state, to_state, actor_kind, actor_id, created_at,
+               progress_percent, progress_step)
+        SELECT t, head + row_number() OVER (ORDER BY m.id), m.kind, m.subject_id,
+               m.change_request_id, m.action, m.from_state, m.to_state, m.actor_kind,
+               m.actor_id, m.created_at, m.progress_percent, m.progress_step
+          FROM moved m;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 THEN
+            UPDATE nexplane.event_heads h SET seq = head + n WHERE h.tenant_id = t;
+        END IF;
+        total := total + n;
+        EXIT WHEN tenant IS NOT NULL;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
 -- events_since(after, max_events): the caller's tenant's events numbered
 -- after `after`, oldest first, as {"last": n, "events": [...]}; "last" is
 -- the number to resume from.  With after NULL: no events, and the current
--- number, so that a new subscriber starts from now.
+-- number, so that a new subscriber starts from now.  Events of the
+-- tenant that committed but are not numbered yet (the sequencer is a
+-- moment behind, or runs in another database) are numbered first, so a
+-- reader sees every event committed before its call; in a read-only
+-- transaction, or above read committed, it reads what is numbered.
 CREATE FUNCTION nexplane.events_since(after bigint DEFAULT NULL, max_events integer DEFAULT 100)
     RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     evs jsonb;
     last bigint;
 BEGIN
     PERFORM nexplane._require_auth();
+    IF current_setting('transaction_isolation') = 'read committed'
+       AND current_setting('transaction_read_only') = 'off' THEN
+        PERFORM nexplane._stream_events_number(nexplane.current_tenant_id());
+    END IF;
     IF after IS NULL THEN
         SELECT h.seq INTO last FROM nexplane.event_heads h
          WHERE h.tenant_id = nexplane.current_tenant_id();

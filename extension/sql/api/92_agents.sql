@@ -198,8 +198,11 @@ BEGIN
         UPDATE nexplane.agents SET new_cert_used = true, last_seen_at = now(), status = 'online'
          WHERE tenant_id = a.tenant_id AND id = a.id;
     ELSIF a.status = 'offline' OR a.last_seen_at IS NULL
-          OR a.last_seen_at < now() - interval '5 seconds' THEN
-        -- at most one write every few seconds per agent, not one per call
+          OR a.last_seen_at < now() - current_setting('nexplane.agent_offline_after')::interval / 2 THEN
+        -- At most one write per agent every half of agent_offline_after,
+        -- not one per call: an idle fleet's re-polls (10,000 agents, one
+        -- poll each per 30 s wait) are then reads, and an agent still
+        -- shows online, since it is seen well within agent_offline_after.
         UPDATE nexplane.agents SET last_seen_at = now(), status = 'online'
          WHERE tenant_id = a.tenant_id AND id = a.id;
     END IF;

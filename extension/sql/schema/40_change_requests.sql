@@ -39,12 +39,19 @@ CREATE TABLE nexplane.change_requests (
 );
 CREATE INDEX change_requests_list_idx
     ON nexplane.change_requests (tenant_id, created_at DESC, id DESC);
+-- cr_list's filters, in its order (created_at, id), so a page is read
+-- from the index and stops at its limit
 CREATE INDEX change_requests_state_idx
-    ON nexplane.change_requests (tenant_id, state, created_at DESC);
+    ON nexplane.change_requests (tenant_id, state, created_at DESC, id DESC);
 CREATE INDEX change_requests_rollback_idx
     ON nexplane.change_requests (tenant_id, rollback_of) WHERE rollback_of IS NOT NULL;
 CREATE INDEX change_requests_connector_idx
-    ON nexplane.change_requests (tenant_id, connector_id, created_at DESC);
+    ON nexplane.change_requests (tenant_id, connector_id, created_at DESC, id DESC);
+-- the risk score's recent failures on a connector (risk.c): a bounded
+-- lookup, not a scan of the connector's history
+CREATE INDEX change_requests_failures_idx
+    ON nexplane.change_requests (tenant_id, connector_id, updated_at DESC)
+    WHERE state IN ('failed', 'rollback_failed');
 ALTER TABLE nexplane.change_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.change_requests FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.change_requests

@@ -28,3 +28,10 @@ CREATE FUNCTION credential_works(connector_id uuid, credential_id uuid,
     AS 'MODULE_PATHNAME', 'nxt_credential_works' LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION credential_works(uuid, uuid, jsonb) FROM PUBLIC;
+
+-- jwt_cache_stats: this backend's cache of verified JWT signatures
+-- (hits, misses, entries), for the suite that proves what it may skip.
+CREATE FUNCTION jwt_cache_stats() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'nxt_jwt_cache_stats' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION jwt_cache_stats() FROM PUBLIC;

@@ -16,6 +16,7 @@
 #include "nexplane.h"
 
 #include "context.h"
+#include "jwt.h"
 #include "spi_util.h"
 #include "vault.h"
 
@@ -144,4 +145,23 @@ nxt_vault_bench(PG_FUNCTION_ARGS)
 					n, enc, dec, enc_cold, dec_cold);
 	MemoryContextDelete(keep);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+/*
+ * jwt_cache_stats(): this backend's JWT signature cache (jwt_cache.c), its
+ * hits, misses and entries, so tests can see a token was served from it.
+ */
+PG_FUNCTION_INFO_V1(nxt_jwt_cache_stats);
+Datum
+nxt_jwt_cache_stats(PG_FUNCTION_ARGS)
+{
+	int64		hits;
+	int64		misses;
+	int			entries;
+
+	nxt_require_superuser();
+	nx_jwt_cache_stats(&hits, &misses, &entries);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(
+		psprintf("{\"hits\": " INT64_FORMAT ", \"misses\": " INT64_FORMAT ", \"entries\": %d}",
+				 hits, misses, entries))));
 }
