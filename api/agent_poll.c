@@ -257,16 +257,21 @@ finish(HeldPoll *p, const char *json)
 	free(p);
 }
 
-/* Send agent_poll(p's fingerprint); false if the pool refused it. */
+/*
+ * Send agent_poll(p's fingerprint); false if the pool refused it.  A
+ * wake-up (a command or a revocation for p's agent) goes ahead of the
+ * pool's queue: it is what the p99 from commit to receipt is made of,
+ * and the fleet's routine re-polls can wait a few milliseconds.
+ */
 static bool
-call(HeldPoll *p)
+call(HeldPoll *p, bool wakeup)
 {
 	PoolStmt	s = {.sql = POLL_SQL, .nparams = 1, .values = {p->fingerprint}};
 
 	p->heard = p->hub->heard;
 	p->again = false;
 	p->calling = true;
-	if (nx_pool_submit(p->hub->srv->pool, &s, 1, call_done, p) == NX_SUBMIT_QUEUED)
+	if (nx_pool_submit_at(p->hub->srv->pool, &s, 1, call_done, p, wakeup) == NX_SUBMIT_QUEUED)
 		return true;			/* p may be answered and gone already */
 	p->calling = false;
 	return false;
@@ -387,7 +392,7 @@ on_run(evutil_socket_t fd, short what, void *arg)
 	{
 		run_remove(hub, p);
 		/* refused (queue full, database down): the wait's end answers it */
-		(void) call(p);
+		(void) call(p, true);
 	}
 }
 
@@ -514,7 +519,7 @@ nx_agent_poll(AgentPolls *hub, Request *r, const char *query, const char *finger
 	p->r = r;
 	p->wait_s = wait;
 	snprintf(p->fingerprint, sizeof(p->fingerprint), "%s", fingerprint);
-	if (!call(p))
+	if (!call(p, false))
 	{
 		nx_reply_unavailable(r, "the database is unavailable or busy; retry shortly");
 		free(p);

@@ -599,6 +599,13 @@ nx_pool_free(Pool *pool)
 NxPoolSubmit
 nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts, PoolCallback cb, void *arg)
 {
+	return nx_pool_submit_at(pool, stmts, nstmts, cb, arg, false);
+}
+
+NxPoolSubmit
+nx_pool_submit_at(Pool *pool, const PoolStmt *stmts, int nstmts, PoolCallback cb, void *arg,
+				  bool first)
+{
 	PoolJob    *job;
 	bool		any = false;
 
@@ -620,11 +627,19 @@ nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts, PoolCallback cb, v
 		for (int j = 0; j < stmts[i].nparams; j++)
 			job->values[i][j] = dup_or_null(stmts[i].values[j]);
 	}
-	if (pool->tail)
-		pool->tail->next = job;
-	else
+	if (first && pool->head)
+	{
+		job->next = pool->head;
 		pool->head = job;
-	pool->tail = job;
+	}
+	else
+	{
+		if (pool->tail)
+			pool->tail->next = job;
+		else
+			pool->head = job;
+		pool->tail = job;
+	}
 	pool->queued++;
 	conn_dispatch(pool);
 	return NX_SUBMIT_QUEUED;

@@ -53,6 +53,13 @@ typedef enum NxPoolSubmit {
 
 NxPoolSubmit nx_pool_submit(Pool *pool, const PoolStmt *stmts, int nstmts,
 							PoolCallback cb, void *arg);
+/*
+ * The same, but with first the job goes ahead of every job waiting: for
+ * work someone is waiting on now (an agent's wake-up), which must not
+ * queue behind a burst of routine calls (its fleet's re-polls).
+ */
+NxPoolSubmit nx_pool_submit_at(Pool *pool, const PoolStmt *stmts, int nstmts,
+							   PoolCallback cb, void *arg, bool first);
 
 int			nx_pool_connected(const Pool *pool);
 
