@@ -203,5 +203,9 @@ check "no password in MariaDB's general, slow, binary or error log" \
 gen='(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{32}(?![A-Za-z0-9])'
 check "(the shape is found in a line holding one)" \
   grep -qP "$gen" <<<"ALTER USER x IDENTIFIED BY 'aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE'"
+# (the test's own psql sessions authenticate with their tokens, which the
+# server log records: a JWT's base64url holds runs of that shape by chance,
+# so tokens are masked first)
 check "nothing of a generated password's shape in MariaDB's logs, the nexplane log or the results" \
-  bash -c "! cat '$M/general.log' '$M/slow.log' '$M/error.log' '$M'/binlog.0* '$E2E_DIR/pg/server.log' '$E2E_DIR/dump.txt' | grep -qaP '$gen'"
+  bash -c "! cat '$M/general.log' '$M/slow.log' '$M/error.log' '$M'/binlog.0* '$E2E_DIR/pg/server.log' '$E2E_DIR/dump.txt' |
+           sed -E 's/eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+/<jwt>/g' | grep -qaP '$gen'"
