@@ -150,5 +150,7 @@ extern int nx_renew_now(const char *config_path);
 extern int nx_cert_times(const char *path, time_t *not_before, time_t *not_after);
 extern int nx_renew(NxAgent *a);
 extern char *nx_state_path(NxAgent *a, const char *sub, const char *name);
+extern char *nx_state_record(NxAgent *a, const char *sub, const char *id);
+extern bool nx_state_record_exists(NxAgent *a, const char *sub, const char *id);
 
 #endif /* NX_AGENT_H */

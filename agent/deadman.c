@@ -18,23 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *
-pending_file(NxAgent *a, const char *id)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s.json", id);
-	return nx_state_path(a, "pending", name);
-}
-
 bool
 nx_pending_exists(NxAgent *a, const char *id)
 {
-	char *p = pending_file(a, id);
-	bool rc = p && access(p, F_OK) == 0;
-
-	free(p);
-	return rc;
+	return nx_state_record_exists(a, "pending", id);
 }
 
 static void
@@ -61,7 +48,7 @@ nx_command_is_deadman(NxAgent *a, const NxCommand *c, int *window_s)
 int
 nx_pending_arm(NxAgent *a, const NxCommand *c, json_t *undo, time_t deadline)
 {
-	char *p = pending_file(a, c->id);
+	char *p = nx_state_record(a, "pending", c->id);
 	json_t *obj = json_pack("{s:s, s:s, s:O, s:I}", "id", c->id, "command", c->def->name, "undo",
 							undo, "deadline", (json_int_t) deadline);
 	int rc = p && obj ? nx_write_json(p, obj) : -1;
@@ -74,7 +61,7 @@ nx_pending_arm(NxAgent *a, const NxCommand *c, json_t *undo, time_t deadline)
 static int
 pending_drop(NxAgent *a, const char *id)
 {
-	char *p = pending_file(a, id);
+	char *p = nx_state_record(a, "pending", id);
 	char *dir = nx_state_path(a, "pending", NULL);
 	int rc = p && dir && unlink(p) == 0 ? nx_fsync_dir(dir) : -1;
 

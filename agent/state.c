@@ -26,30 +26,37 @@ nx_state_path(NxAgent *a, const char *sub, const char *name)
 	return p;
 }
 
-static char *
-done_file(NxAgent *a, const char *id)
+/* STATE_DIR/sub/<id>.json: a command's record in done/ or pending/ (malloc'd). */
+char *
+nx_state_record(NxAgent *a, const char *sub, const char *id)
 {
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s.json", id);
-	return nx_state_path(a, "done", name);
+	return nx_state_path(a, sub, name);
 }
 
 bool
-nx_done_exists(NxAgent *a, const char *id)
+nx_state_record_exists(NxAgent *a, const char *sub, const char *id)
 {
-	char *p = done_file(a, id);
+	char *p = nx_state_record(a, sub, id);
 	bool rc = p && access(p, F_OK) == 0;
 
 	free(p);
 	return rc;
 }
 
+bool
+nx_done_exists(NxAgent *a, const char *id)
+{
+	return nx_state_record_exists(a, "done", id);
+}
+
 /* Send the unsent reports of one command: 0 when all went, -1 when the shim could not take them. */
 static int
 flush_one(NxAgent *a, const char *id)
 {
-	char *p = done_file(a, id);
+	char *p = nx_state_record(a, "done", id);
 	char *mark = nx_state_path(a, "outbox", id);
 	json_t *d = p ? nx_read_json(p) : NULL;
 	json_t *reports = json_object_get(d, "reports");
@@ -86,7 +93,7 @@ flush_one(NxAgent *a, const char *id)
 int
 nx_done_add(NxAgent *a, const char *id, json_t *report)
 {
-	char *p = done_file(a, id);
+	char *p = nx_state_record(a, "done", id);
 	char *mark = nx_state_path(a, "outbox", id);
 	json_t *d = p ? nx_read_json(p) : NULL;
 	int rc = -1;
@@ -113,7 +120,7 @@ nx_done_add(NxAgent *a, const char *id, json_t *report)
 void
 nx_done_resend_last(NxAgent *a, const char *id)
 {
-	char *p = done_file(a, id);
+	char *p = nx_state_record(a, "done", id);
 	json_t *d = p ? nx_read_json(p) : NULL;
 	json_t *reports = json_object_get(d, "reports");
 	size_t n = json_array_size(reports);
