@@ -93,7 +93,7 @@ extern int nx_fsync_dir(const char *dir);
 extern int nx_mkdir_private(const char *path);
 extern int nx_dir_chain_safe(const char *path, char *err, size_t errlen);
 
-/* host.c: the commands themselves */
+/* host.c, with the commands in host_users.c, host_service.c, host_ssh.c, host_files.c */
 typedef struct NxAgent NxAgent;
 /* The undo of a dead-man command, filled before anything changes. */
 extern json_t *nx_host_prepare_undo(NxAgent *a, const NxCommand *c, char *err, size_t errlen,
@@ -108,7 +108,7 @@ extern int nx_host_undo(NxAgent *a, json_t *undo, char *err, size_t errlen);
 /* The check after a dead-man change: NULL when it passed (what it checked in *what). */
 extern char *nx_host_check(NxAgent *a, const NxCommand *c, char *what, size_t whatlen);
 extern json_t *nx_host_facts(void);
-extern const char *nx_host_home_root; /* tests: where homes may live ("" = any) */
+extern const char *nx_host_home_root; /* host_ssh.c; tests: where homes may live ("" = any) */
 
 /* state.c: STATE_DIR/done/<id>.json, each command's reports and how many were sent */
 extern bool nx_done_exists(NxAgent *a, const char *id);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/agents: AGENTS enrolled agents (default 10,000) long-polling one
 # shim's agent listener over mutual TLS, each on its own connection with
-# its own certificate (bench/agents/sim.c, built here).  Prints:
+# its own certificate (bench/agents/sim*.c, built here).  Prints:
 #   memory   the shim's VmRSS (/proc) before the agents, holding them all,
 #            and its peak (VmHWM);
 #   idle     the shim's CPU (and the cluster's) over IDLE_SECONDS (10) of
