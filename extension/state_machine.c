@@ -209,7 +209,9 @@ typedef struct NxApprovals
 
 /*
  * risk_level, when not NULL, is the level the change is about to be stored
- * with (submit rescores it and writes it with the move, in one UPDATE).
+ * with (submit rescores it and writes it with the move, in one UPDATE);
+ * then only the approvals required are read (given is NULL): submit needs
+ * no more, and a draft has no decisions to count.
  */
 static NxApprovals
 nx_cr_approvals(const NxChangeRequest *cr, const char *risk_level)
@@ -220,7 +222,7 @@ nx_cr_approvals(const NxChangeRequest *cr, const char *risk_level)
 	if (risk_level)
 		nx_spi("SELECT nexplane._required_approvals(jsonb_populate_record(c,"
 			   "                                    jsonb_build_object('risk_level', $3))),"
-			   "       nexplane._approvals_given(c)"
+			   "       NULL::jsonb"
 			   "  FROM nexplane.change_requests c"
 			   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 3, args);
 	else
