@@ -14,6 +14,7 @@
 #include "connector.h"
 #include "context.h"
 #include "risk.h"
+#include "row_lookup.h"
 #include "spi_util.h"
 
 #include "catalog/pg_type.h"
@@ -131,28 +132,32 @@ nx_cr_create(PG_FUNCTION_ARGS)
 			goto existing;
 	}
 	{
-		const char *args[] = {tenant_id, connector_id};
-
+		/* by primary key, in the caller's tenant (row_lookup.c: no SPI) */
+		pg_uuid_t	keys[] = {ctx->tenant_id, *PG_GETARG_UUID_P(0)};
+		const char *cols[] = {"type", "status"};
+		Datum		values[2];
+		bool		nulls[2];
+		char	   *connector_type;
 		const NxConnector *connector;
 		const NxChangeType *type;
 
-		if (nx_spi("SELECT type, status FROM nexplane.connectors"
-				   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 2, args) != 1)
+		if (!nx_row_by_pk("connectors", 2, keys, 2, cols, values, nulls))
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_NOT_FOUND),
 					 errmsg("connector %s not found", connector_id)));
-		if (strcmp(nx_spi_get(0, 2), "disabled") == 0)
+		connector_type = TextDatumGetCString(values[0]);
+		if (strcmp(TextDatumGetCString(values[1]), "disabled") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_CONFLICT),
 					 errmsg("connector %s is disabled", connector_id)));
 		/* a change type is one of the connector type's, with its parameters */
-		connector = nx_connector_find(nx_spi_get(0, 1));
+		connector = nx_connector_find(connector_type);
 		type = nx_change_type_find(connector, change_type);
 		if (type == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_INVALID),
 					 errmsg("connector type %s has no change type \"%s\"",
-							connector ? connector->name : nx_spi_get(0, 1), change_type),
+							connector ? connector->name : connector_type, change_type),
 					 errhint("connector_types() lists each type's change types.")));
 		if (type->params)
 			nx_fields_check(type->params, params_jb, "params");

@@ -21,7 +21,7 @@ $$;
 -- with SET search_path is parsed and planned again at every call.  For
 -- the same reason each writes out whether policy p governs the change (a
 -- tenant policy, or one on its connector or on one of its assets); risk.c
--- has the same predicate (NX_POLICY_APPLIES).
+-- has the same predicate (nx_policy_hit).
 
 -- Approvals a change needs: the strictest enforced approvals policy that
 -- applies, or the defaults 0/1/2/2 with an admin among them for critical.
