@@ -61,6 +61,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *scheduled_for = NULL;
 	char	   *key = NULL;
 	NxRiskInput in;
+	NxRiskParts parts;
 	Jsonb	   *risk;
 	char	   *risk_text;
 	char	   *id;
@@ -165,7 +166,8 @@ nx_cr_create(PG_FUNCTION_ARGS)
 			connector->check_params(type, params_jb ? params_jb :
 									DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																	   CStringGetDatum("{}"))));
-		/* one entry per asset, in a stable order */
+		/* one entry per asset, in a stable order (none: nothing to sort) */
+		if (strcmp(assets, "{}") != 0)
 		{
 			const char *aargs[] = {assets};
 
@@ -181,21 +183,21 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.at = scheduled_for;
 	in.requester_role = ctx->role;
 	in.params = params_jb;
-	risk = nx_risk_compute(&in);
+	risk = nx_risk_compute(&in, &parts);
 	risk_text = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
 	{
+		/* the score's parts apart, so that no value is parsed three times */
 		const char *args[] = {tenant_id, connector_id, change_type, params, title, description,
-		user_id, risk_text, assets, scheduled_for, key};
+		user_id, parts.score, parts.level, parts.factors, assets, scheduled_for, key};
 
 		if (nx_spi("INSERT INTO nexplane.change_requests"
 				   " (tenant_id, connector_id, change_type, params, title, description,"
 				   "  requester_id, risk_score, risk_level, risk_factors, asset_ids,"
 				   "  scheduled_for, idempotency_key)"
 				   " VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::uuid,"
-				   "         ($8::jsonb->>'score')::int, $8::jsonb->>'level',"
-				   "         $8::jsonb->'factors', $9::uuid[], $10::timestamptz, $11)"
+				   "         $8::int, $9, $10::jsonb, $11::uuid[], $12::timestamptz, $13)"
 				   " ON CONFLICT (tenant_id, requester_id, idempotency_key) DO NOTHING"
-				   " RETURNING id", 11, args) == 0)
+				   " RETURNING id", 13, args) == 0)
 		{
 			/* a concurrent call with the same key won */
 			const char *sargs[] = {tenant_id, user_id, key, connector_id, change_type, params, title};

@@ -153,61 +153,6 @@ nx_sensitive_tags(Datum tags)
 	return hit;
 }
 
-/*
- * Call the rows of nexplane.relname that index indexname finds for keys
- * (equality on each of the first nkeys columns but those given another
- * strategy), until fn answers false.  The same snapshot a SPI statement
- * would take (after a command counter increment), no row-level security:
- * every key here starts with the caller's tenant.  Text keys compare with
- * the index's collation, as the index is ordered by it.
- */
-typedef struct NxKey
-{
-	StrategyNumber strategy;
-	RegProcedure proc;
-	Datum		value;
-} NxKey;
-
-typedef bool (*NxRowFn) (Relation rel, TupleTableSlot *slot, void *arg);
-
-static void
-nx_index_rows(const char *relname, const char *indexname, int nkeys, const NxKey *keys,
-			  NxRowFn fn, void *arg)
-{
-	Oid			nsp = get_namespace_oid("nexplane", false);
-	Oid			relid = get_relname_relid(relname, nsp);
-	Oid			indexid = get_relname_relid(indexname, nsp);
-	Relation	rel;
-	Relation	index;
-	ScanKeyData skey[INDEX_MAX_KEYS];
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
-
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "nexplane.%s or its index %s does not exist", relname, indexname);
-	rel = table_open(relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
-	if (index->rd_index->indrelid != relid)
-		elog(ERROR, "%s is not an index of nexplane.%s", indexname, relname);
-	for (int i = 0; i < nkeys; i++)
-		ScanKeyEntryInitialize(&skey[i], 0, i + 1, keys[i].strategy, InvalidOid,
-							   index->rd_indcollation[i], keys[i].proc, keys[i].value);
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
-	index_rescan(scan, skey, nkeys, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-		if (!fn(rel, slot, arg))
-			break;
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
-}
-
 static AttrNumber
 nx_attnum(Relation rel, const char *name)
 {
@@ -326,7 +271,7 @@ nx_policy_kind_hit(const pg_uuid_t *tenant, const char *kind, const char *test,
  * caller's change request).
  */
 Jsonb *
-nx_risk_compute(const NxRiskInput *in)
+nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 {
 	const NxChangeType *type;
 	NxChangeClass class;
@@ -508,6 +453,12 @@ nx_risk_compute(const NxRiskInput *in)
 			level = levels[i].level;
 			break;
 		}
+	if (parts)
+	{
+		parts->score = psprintf("%d", score);
+		parts->level = level;
+		parts->factors = f.data;
+	}
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"score\": %d, \"level\": \"%s\", \"factors\": %s}",
 					 score, level, f.data);
@@ -541,6 +492,6 @@ nx_risk_score(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 		in.params = PG_GETARG_JSONB_P(4);
 	SPI_connect();
-	result = nx_risk_compute(&in);
+	result = nx_risk_compute(&in, NULL);
 	PG_RETURN_DATUM(nx_spi_return(result));
 }

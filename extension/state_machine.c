@@ -21,12 +21,14 @@
 
 #include "context.h"
 #include "risk.h"
+#include "row_lookup.h"
 #include "spi_util.h"
 
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 
 /* A change request as the state machine reads it, once per action. */
@@ -66,6 +68,7 @@ typedef struct NxMove
 	StringInfo	payload;		/* the event's payload, "key": value, ... */
 	const char *warnings;		/* policy warnings, a jsonb array */
 	const char *risk;			/* a new risk score (jsonb text), or NULL */
+	NxRiskParts risk_parts;		/* its parts, when risk is set */
 } NxMove;
 
 struct NxTransition;
@@ -254,14 +257,54 @@ nx_approvals_met(const NxApprovals *ap)
 }
 
 /*
+ * The kinds of policy that _policy_violations (84_policies.sql) can find
+ * broken at submit: the windows and the approvals are checked at execute.
+ * A kind checked at submit there must be named here too.
+ */
+static const char *const submit_policy_kinds[] = {"max_blast_radius"};
+
+static bool
+nx_row_exists(Relation rel, TupleTableSlot *slot, void *arg)
+{
+	*(bool *) arg = true;
+	return false;
+}
+
+/* Has the tenant a policy of this kind?  (one probe of policies_target_idx) */
+static bool
+nx_tenant_has_policy(const char *tenant_id, const char *kind)
+{
+	bool		found = false;
+	NxKey		keys[] = {
+		{BTEqualStrategyNumber, F_UUID_EQ, DirectFunctionCall1(uuid_in, CStringGetDatum(tenant_id))},
+		{BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(kind)},
+	};
+
+	nx_index_rows("policies", "policies_target_idx", 2, keys, nx_row_exists, &found);
+	return found;
+}
+
+/*
  * nx_apply_policies checks the policies for a phase ("submit" or
  * "execute"): any enforced violation is an error, warned ones are
- * returned for the event payload.
+ * returned for the event payload.  At submit, a tenant without a policy of
+ * a kind checked then has nothing to break: the statement, a third of a
+ * submit's work, is skipped.
  */
 static const char *
 nx_apply_policies(const NxChangeRequest *cr, const char *phase)
 {
 	const char *args[] = {cr->tenant_id, cr->id, phase};
+
+	if (strcmp(phase, "submit") == 0)
+	{
+		bool		any = false;
+
+		for (size_t i = 0; i < lengthof(submit_policy_kinds) && !any; i++)
+			any = nx_tenant_has_policy(cr->tenant_id, submit_policy_kinds[i]);
+		if (!any)
+			return "[]";
+	}
 
 	nx_spi("SELECT string_agg(v->>'message', '; ') FILTER (WHERE v->>'mode' = 'enforce'),"
 		   "       coalesce(jsonb_agg(v) FILTER (WHERE v->>'mode' = 'warn'), '[]')"
@@ -298,7 +341,7 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("only the requester or an admin may submit change request %s", cr->id)));
 	m->warnings = nx_apply_policies(cr, "submit");
-	risk = nx_risk_compute(&in);
+	risk = nx_risk_compute(&in, &m->risk_parts);
 	m->risk = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
 	level = nx_jsonb_get_cstring(risk, "level");
 	ap = nx_cr_approvals(cr, level);	/* at the new risk level */
@@ -441,14 +484,15 @@ nx_cr_act(NxAct *a)
 
 	{
 		const char *args[] = {a->tenant_id, a->id, to, a->action, a->text_arg, a->result,
-		a->rollback_state, m.risk};
+			a->rollback_state, m.risk ? m.risk_parts.score : NULL,
+		m.risk ? m.risk_parts.level : NULL, m.risk ? m.risk_parts.factors : NULL};
 
 		/* one UPDATE per move: one row version and one audit event */
 		nx_q(a, "UPDATE nexplane.change_requests"
 			 "   SET state = $3, version = version + 1, updated_at = now(),"
-			 "       risk_score = coalesce(($8::jsonb->>'score')::int, risk_score),"
-			 "       risk_level = coalesce($8::jsonb->>'level', risk_level),"
-			 "       risk_factors = coalesce($8::jsonb->'factors', risk_factors),"
+			 "       risk_score = coalesce($8::int, risk_score),"
+			 "       risk_level = coalesce($9, risk_level),"
+			 "       risk_factors = coalesce($10::jsonb, risk_factors),"
 			 "       submitted_at = CASE WHEN $4 = 'submit' THEN now() ELSE submitted_at END,"
 			 "       executed_at = CASE WHEN $3 = 'executing' THEN now() ELSE executed_at END,"
 			 "       completed_at = CASE WHEN $3 IN ('completed', 'failed', 'rolled_back',"
@@ -458,7 +502,7 @@ nx_cr_act(NxAct *a)
 			 "                THEN $6::jsonb ELSE result END,"
 			 "       rollback_state = coalesce($7::jsonb, rollback_state),"
 			 "       error = CASE WHEN $4 IN ('fail', 'rollback_fail') THEN $5 ELSE error END"
-			 " WHERE tenant_id = $1::uuid AND id = $2::uuid", 8, args);
+			 " WHERE tenant_id = $1::uuid AND id = $2::uuid", 10, args);
 	}
 	{
 		const char *args[] = {a->tenant_id, a->id, a->action, cr.state, to,

@@ -59,6 +59,9 @@ $$;
 
 -- Every applicable policy the change breaks at this phase ('submit' or
 -- 'execute'), enforced or warned: [{policy_id, kind, mode, message}].
+-- At submit only max_blast_radius is checked: state_machine.c skips the
+-- call for a tenant with no policy of the kinds in its submit_policy_kinds,
+-- which must name any kind this checks at submit.
 CREATE FUNCTION nexplane._policy_violations(cr nexplane.change_requests, phase text)
     RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
