@@ -62,7 +62,6 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *key = NULL;
 	NxRiskInput in;
 	NxRiskParts parts;
-	Jsonb	   *risk;
 	char	   *risk_text;
 	char	   *id;
 	Jsonb	   *result;
@@ -183,8 +182,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.at = scheduled_for;
 	in.requester_role = ctx->role;
 	in.params = params_jb;
-	risk = nx_risk_compute(&in, &parts);
-	risk_text = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
+	risk_text = nx_risk_compute(&in, &parts);
 	{
 		/* the score's parts apart, so that no value is parsed three times */
 		const char *args[] = {tenant_id, connector_id, change_type, params, title, description,

@@ -270,7 +270,7 @@ nx_policy_kind_hit(const pg_uuid_t *tenant, const char *kind, const char *test,
  * starts with the caller's tenant (in->tenant_id, from the context or the
  * caller's change request).
  */
-Jsonb *
+char *
 nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 {
 	const NxChangeType *type;
@@ -462,7 +462,8 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"score\": %d, \"level\": \"%s\", \"factors\": %s}",
 					 score, level, f.data);
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+	/* text: the callers put it into statements' parameters and payloads */
+	return out.data;
 }
 
 /*
@@ -492,6 +493,7 @@ nx_risk_score(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 		in.params = PG_GETARG_JSONB_P(4);
 	SPI_connect();
-	result = nx_risk_compute(&in, NULL);
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(nx_risk_compute(&in, NULL))));
 	PG_RETURN_DATUM(nx_spi_return(result));
 }

@@ -29,6 +29,7 @@ typedef struct NxRiskParts
 	char	   *factors;		/* a JSON array */
 } NxRiskParts;
 
-extern Jsonb *nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts);
+/* The score as JSON text: {score, level, factors}; parts, when given, apart */
+extern char *nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts);
 
 #endif							/* NX_RISK_H */
