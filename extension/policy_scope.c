@@ -149,7 +149,8 @@ nx_approval_policy(Relation rel, TupleTableSlot *slot, void *arg)
  * three-valued logic made it so).
  */
 char *
-nx_required_approvals(const pg_uuid_t *tenant, const NxScopeOf *scope, const char *level)
+nx_required_approvals(const pg_uuid_t *tenant, const NxScopeOf *scope, const char *level,
+					  bool statement_snapshot)
 {
 	NxApprovalScan s = {.scope = scope,.level = level};
 	NxKey		keys[] = {
@@ -161,7 +162,8 @@ nx_required_approvals(const pg_uuid_t *tenant, const NxScopeOf *scope, const cha
 	bool		critical = level && strcmp(level, "critical") == 0;
 
 	if (tenant)
-		nx_index_rows("policies", "policies_target_idx", 2, keys, nx_approval_policy, &s);
+		nx_index_rows("policies", "policies_target_idx", 2, keys, statement_snapshot,
+					  nx_approval_policy, &s);
 	if (s.has_max)
 		count = s.max;
 	else
@@ -177,9 +179,10 @@ nx_required_approvals(const pg_uuid_t *tenant, const NxScopeOf *scope, const cha
 }
 
 /*
- * _required_approvals(cr): for the transitions' SQL.  A row of a tenant
- * that is not the caller's, outside system mode, is read as forced RLS
- * would have read its policies: none.
+ * _required_approvals(cr): for the transitions' SQL.  STABLE, as the
+ * PL/pgSQL function was: it reads with its statement's snapshot.  A row of
+ * a tenant that is not the caller's, outside system mode, is read as
+ * forced RLS would have read its policies: none.
  */
 PG_FUNCTION_INFO_V1(nx_required_approvals_sql);
 Datum
@@ -196,7 +199,7 @@ nx_required_approvals_sql(PG_FUNCTION_ARGS)
 	/* (a NULL row reads as a row of NULLs, as the PL/pgSQL function did) */
 	if (PG_ARGISNULL(0))
 		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
-											CStringGetDatum(nx_required_approvals(NULL, &scope, NULL))));
+											CStringGetDatum(nx_required_approvals(NULL, &scope, NULL, true))));
 	cr = PG_GETARG_HEAPTUPLEHEADER(0);
 	d = GetAttributeByName(cr, "tenant_id", &isnull);
 	if (!isnull)
@@ -215,5 +218,5 @@ nx_required_approvals_sql(PG_FUNCTION_ARGS)
 	if (!isnull)
 		level = TextDatumGetCString(d);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
-										CStringGetDatum(nx_required_approvals(t, &scope, level))));
+										CStringGetDatum(nx_required_approvals(t, &scope, level, true))));
 }

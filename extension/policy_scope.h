@@ -25,6 +25,6 @@ typedef struct NxScopeOf
 extern bool nx_policy_governs(Relation policies, TupleTableSlot *slot, const NxScopeOf *scope);
 extern void nx_scope_assets(NxScopeOf *scope, Datum uuid_array);
 extern char *nx_required_approvals(const pg_uuid_t *tenant, const NxScopeOf *scope,
-								   const char *level);
+								   const char *level, bool statement_snapshot);
 
 #endif							/* NX_POLICY_SCOPE_H */

@@ -256,7 +256,7 @@ nx_policy_kind_hit(const pg_uuid_t *tenant, const char *kind, const char *test,
 	h->test_name = test;
 	h->test_known = false;
 	h->hit = false;
-	nx_index_rows("policies", "policies_target_idx", 2, keys, nx_policy_hit, h);
+	nx_index_rows("policies", "policies_target_idx", 2, keys, false, nx_policy_hit, h);
 	return h->hit;
 }
 
@@ -366,7 +366,7 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 		fkeys[0] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&keys[0])};
 		fkeys[1] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&hit.connector)};
 		fkeys[2] = (NxKey) {BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT, TimestampTzGetDatum(fl.after)};
-		nx_index_rows("change_requests", "change_requests_failures_idx", 3, fkeys,
+		nx_index_rows("change_requests", "change_requests_failures_idx", 3, fkeys, false,
 					  nx_count_failure, &fl);
 		failures = fl.count;
 	}

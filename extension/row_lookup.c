@@ -115,14 +115,16 @@ nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
  * Call the rows of nexplane.relname that index indexname finds for keys
  * (equality on each of the first nkeys columns but those given another
  * strategy), until fn answers false.  The same snapshot a SPI statement
- * would take (after a command counter increment) and, as above, no
+ * would take (after a command counter increment), or with
+ * statement_snapshot the calling statement's (for a STABLE function, which
+ * sees what its statement sees), and, as above, no
  * row-level security: for fixed lookups of C code whose keys start with
  * the caller's tenant.  Text keys compare with the index's collation, by
  * which the index is ordered.
  */
 void
 nx_index_rows(const char *relname, const char *indexname, int nkeys, const NxKey *keys,
-			  NxRowFn fn, void *arg)
+			  bool statement_snapshot, NxRowFn fn, void *arg)
 {
 	Oid			nsp = get_namespace_oid("nexplane", false);
 	Oid			relid = get_relname_relid(relname, nsp);
@@ -143,8 +145,10 @@ nx_index_rows(const char *relname, const char *indexname, int nkeys, const NxKey
 	for (int i = 0; i < nkeys; i++)
 		ScanKeyEntryInitialize(&skey[i], 0, i + 1, keys[i].strategy, InvalidOid,
 							   index->rd_indcollation[i], keys[i].proc, keys[i].value);
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	statement_snapshot = statement_snapshot && ActiveSnapshotSet();
+	if (!statement_snapshot)
+		CommandCounterIncrement();
+	snapshot = RegisterSnapshot(statement_snapshot ? GetActiveSnapshot() : GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
 	index_rescan(scan, skey, nkeys, NULL, 0);

@@ -31,6 +31,6 @@ typedef struct NxKey
 typedef bool (*NxRowFn) (Relation rel, TupleTableSlot *slot, void *arg);
 
 extern void nx_index_rows(const char *relname, const char *indexname, int nkeys,
-						  const NxKey *keys, NxRowFn fn, void *arg);
+						  const NxKey *keys, bool statement_snapshot, NxRowFn fn, void *arg);
 
 #endif							/* NX_ROW_LOOKUP_H */

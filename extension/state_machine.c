@@ -234,7 +234,7 @@ nx_cr_approvals(const NxChangeRequest *cr, const char *risk_level)
 													 UUIDOID, -1));
 		ap.required_text = nx_required_approvals(DatumGetUUIDP(DirectFunctionCall1(uuid_in,
 																				   CStringGetDatum(cr->tenant_id))),
-												 &scope, risk_level);
+												 &scope, risk_level, false);
 		ap.required = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 														 CStringGetDatum(ap.required_text)));
 		ap.given = NULL;
@@ -292,7 +292,7 @@ nx_tenant_has_policy(const char *tenant_id, const char *kind)
 		{BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(kind)},
 	};
 
-	nx_index_rows("policies", "policies_target_idx", 2, keys, nx_row_exists, &found);
+	nx_index_rows("policies", "policies_target_idx", 2, keys, false, nx_row_exists, &found);
 	return found;
 }
 
