@@ -73,6 +73,8 @@ typedef struct NxAuditedTable
 	int			ncolumns;		/* -1: built by pushJsonbValue() */
 	int16		column[NX_SORTED_COLUMNS];	/* 0-based attribute numbers */
 	uint64		redacted;		/* bit i set: attribute i is a secret */
+	/* attribute i's type, through any domain (a value is typed by it) */
+	Oid			basetype[NX_SORTED_COLUMNS];
 } NxAuditedTable;
 
 enum
@@ -113,10 +115,20 @@ nx_column_cmp(const void *a, const void *b, void *desc)
 	return memcmp(na, nb, la);
 }
 
+/* Attribute i's type through any domain: the entry's, or looked up. */
+static Oid
+nx_column_type(const NxAuditedTable *t, TupleDesc desc, int i)
+{
+	return i < NX_SORTED_COLUMNS ? t->basetype[i] : getBaseType(TupleDescAttr(desc, i)->atttypid);
+}
+
 /* Fill in the entry's columns, or ncolumns = -1 if they do not fit. */
 static void
 nx_audited_columns(TupleDesc desc, NxAuditedTable *entry)
 {
+	for (int i = 0; i < desc->natts && i < NX_SORTED_COLUMNS; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			entry->basetype[i] = getBaseType(TupleDescAttr(desc, i)->atttypid);
 	entry->ncolumns = 0;
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -124,7 +136,7 @@ nx_audited_columns(TupleDesc desc, NxAuditedTable *entry)
 
 		if (att->attisdropped)
 			continue;
-		if (i >= NX_SORTED_COLUMNS || att->atttypid == JSONBOID)
+		if (i >= NX_SORTED_COLUMNS || entry->basetype[i] == JSONBOID)
 		{
 			entry->ncolumns = -1;
 			return;
@@ -196,10 +208,11 @@ nx_audited_table(Relation rel, NxAuditedTable *out)
 /*
  * One column value as JSON: numbers and booleans typed, jsonb embedded
  * (as jbvBinary, which only pushJsonbValue() takes), a secret column
- * "[redacted]", anything else as its text.
+ * "[redacted]", anything else as its text.  type is the column's type
+ * through any domain: a domain over integer is a number too.
  */
 static void
-nx_datum_value(JsonbValue *v, Form_pg_attribute att, Datum d, bool isnull, bool redacted)
+nx_datum_value(JsonbValue *v, Oid type, Datum d, bool isnull, bool redacted)
 {
 	const char *s;
 
@@ -211,7 +224,7 @@ nx_datum_value(JsonbValue *v, Form_pg_attribute att, Datum d, bool isnull, bool 
 	if (redacted)
 		s = "[redacted]";
 	else
-		switch (att->atttypid)
+		switch (type)
 		{
 			case JSONBOID:
 				{
@@ -232,9 +245,9 @@ nx_datum_value(JsonbValue *v, Form_pg_attribute att, Datum d, bool isnull, bool 
 			case NUMERICOID:
 				/* straight to numeric, without a round trip through text */
 				v->type = jbvNumeric;
-				v->val.numeric = att->atttypid == NUMERICOID ? DatumGetNumeric(d) :
-					att->atttypid == INT8OID ? int64_to_numeric(DatumGetInt64(d)) :
-					int64_to_numeric(att->atttypid == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
+				v->val.numeric = type == NUMERICOID ? DatumGetNumeric(d) :
+					type == INT8OID ? int64_to_numeric(DatumGetInt64(d)) :
+					int64_to_numeric(type == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
 				return;
 			case TEXTOID:
 			case VARCHAROID:
@@ -260,7 +273,7 @@ nx_datum_value(JsonbValue *v, Form_pg_attribute att, Datum d, bool isnull, bool 
 					 */
 					const int	utc = 0;
 
-					s = JsonEncodeDateTime(NULL, d, att->atttypid, &utc);
+					s = JsonEncodeDateTime(NULL, d, type, &utc);
 					break;
 				}
 			default:
@@ -268,7 +281,7 @@ nx_datum_value(JsonbValue *v, Form_pg_attribute att, Datum d, bool isnull, bool 
 					Oid			out;
 					bool		varlena;
 
-					getTypeOutputInfo(att->atttypid, &out, &varlena);
+					getTypeOutputInfo(type, &out, &varlena);
 					s = OidOutputFunctionCall(out, d);
 				}
 		}
@@ -300,7 +313,7 @@ nx_row_jsonb(const NxAuditedTable *t, TupleDesc td, const Datum *values,
 			pairs[n].key.type = jbvString;
 			pairs[n].key.val.string.val = NameStr(att->attname);
 			pairs[n].key.val.string.len = strlen(NameStr(att->attname));
-			nx_datum_value(&pairs[n].value, att, values[i], nulls[i],
+			nx_datum_value(&pairs[n].value, t->basetype[i], values[i], nulls[i],
 						   (t->redacted & (UINT64CONST(1) << i)) != 0);
 			pairs[n].order = n;
 			n++;
@@ -323,7 +336,8 @@ nx_row_jsonb(const NxAuditedTable *t, TupleDesc td, const Datum *values,
 		k.val.string.val = NameStr(att->attname);
 		k.val.string.len = strlen(NameStr(att->attname));
 		pushJsonbValue(&st, WJB_KEY, &k);
-		nx_datum_value(&v, att, values[i], nulls[i], nx_is_redacted(NameStr(att->attname)));
+		nx_datum_value(&v, nx_column_type(t, td, i), values[i], nulls[i],
+					   nx_is_redacted(NameStr(att->attname)));
 		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));

@@ -284,6 +284,13 @@ nx_auth_session_id(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(nx_uuid_copy(&ctx->session_id));
 }
 
+/* In system mode (what system_access() answers)? */
+bool
+nx_system_mode(void)
+{
+	return system_depth > 0;
+}
+
 PG_FUNCTION_INFO_V1(nx_system_access);
 Datum
 nx_system_access(PG_FUNCTION_ARGS)

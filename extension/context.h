@@ -51,6 +51,7 @@ extern void nx_context_set_trace_id(const char *trace_id);
  */
 extern void nx_system_enter(void);
 extern void nx_system_leave(void);
+extern bool nx_system_mode(void);
 
 /* Raise NX401 when no context, NX403 when role is not in the list. */
 extern const NxContext *nx_require_role(NxRoleSet roles);

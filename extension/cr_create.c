@@ -14,6 +14,7 @@
 #include "connector.h"
 #include "context.h"
 #include "risk.h"
+#include "row_lookup.h"
 #include "spi_util.h"
 
 #include "catalog/pg_type.h"
@@ -60,7 +61,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *scheduled_for = NULL;
 	char	   *key = NULL;
 	NxRiskInput in;
-	Jsonb	   *risk;
+	NxRiskParts parts;
 	char	   *risk_text;
 	char	   *id;
 	Jsonb	   *result;
@@ -131,28 +132,32 @@ nx_cr_create(PG_FUNCTION_ARGS)
 			goto existing;
 	}
 	{
-		const char *args[] = {tenant_id, connector_id};
-
+		/* by primary key, in the caller's tenant (row_lookup.c: no SPI) */
+		pg_uuid_t	keys[] = {ctx->tenant_id, *PG_GETARG_UUID_P(0)};
+		const char *cols[] = {"type", "status"};
+		Datum		values[2];
+		bool		nulls[2];
+		char	   *connector_type;
 		const NxConnector *connector;
 		const NxChangeType *type;
 
-		if (nx_spi("SELECT type, status FROM nexplane.connectors"
-				   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 2, args) != 1)
+		if (!nx_row_by_pk("connectors", 2, keys, 2, cols, values, nulls))
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_NOT_FOUND),
 					 errmsg("connector %s not found", connector_id)));
-		if (strcmp(nx_spi_get(0, 2), "disabled") == 0)
+		connector_type = TextDatumGetCString(values[0]);
+		if (strcmp(TextDatumGetCString(values[1]), "disabled") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_CONFLICT),
 					 errmsg("connector %s is disabled", connector_id)));
 		/* a change type is one of the connector type's, with its parameters */
-		connector = nx_connector_find(nx_spi_get(0, 1));
+		connector = nx_connector_find(connector_type);
 		type = nx_change_type_find(connector, change_type);
 		if (type == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_INVALID),
 					 errmsg("connector type %s has no change type \"%s\"",
-							connector ? connector->name : nx_spi_get(0, 1), change_type),
+							connector ? connector->name : connector_type, change_type),
 					 errhint("connector_types() lists each type's change types.")));
 		if (type->params)
 			nx_fields_check(type->params, params_jb, "params");
@@ -160,7 +165,8 @@ nx_cr_create(PG_FUNCTION_ARGS)
 			connector->check_params(type, params_jb ? params_jb :
 									DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																	   CStringGetDatum("{}"))));
-		/* one entry per asset, in a stable order */
+		/* one entry per asset, in a stable order (none: nothing to sort) */
+		if (strcmp(assets, "{}") != 0)
 		{
 			const char *aargs[] = {assets};
 
@@ -176,21 +182,20 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.at = scheduled_for;
 	in.requester_role = ctx->role;
 	in.params = params_jb;
-	risk = nx_risk_compute(&in);
-	risk_text = JsonbToCString(NULL, &risk->root, VARSIZE(risk));
+	risk_text = nx_risk_compute(&in, &parts);
 	{
+		/* the score's parts apart, so that no value is parsed three times */
 		const char *args[] = {tenant_id, connector_id, change_type, params, title, description,
-		user_id, risk_text, assets, scheduled_for, key};
+		user_id, parts.score, parts.level, parts.factors, assets, scheduled_for, key};
 
 		if (nx_spi("INSERT INTO nexplane.change_requests"
 				   " (tenant_id, connector_id, change_type, params, title, description,"
 				   "  requester_id, risk_score, risk_level, risk_factors, asset_ids,"
 				   "  scheduled_for, idempotency_key)"
 				   " VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::uuid,"
-				   "         ($8::jsonb->>'score')::int, $8::jsonb->>'level',"
-				   "         $8::jsonb->'factors', $9::uuid[], $10::timestamptz, $11)"
+				   "         $8::int, $9, $10::jsonb, $11::uuid[], $12::timestamptz, $13)"
 				   " ON CONFLICT (tenant_id, requester_id, idempotency_key) DO NOTHING"
-				   " RETURNING id", 11, args) == 0)
+				   " RETURNING id", 13, args) == 0)
 		{
 			/* a concurrent call with the same key won */
 			const char *sargs[] = {tenant_id, user_id, key, connector_id, change_type, params, title};

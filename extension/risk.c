@@ -21,9 +21,26 @@
 #include "risk.h"
 #include "spi_util.h"
 
+#include "row_lookup.h"
+
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/array.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 typedef struct NxWeight
 {
@@ -115,82 +132,264 @@ nx_privileged_name(Jsonb *params)
 	return NULL;
 }
 
-/*
- * Does policy p govern a change on connector $2 touching assets $3?  The
- * predicate is written into the statement (and into the policy helpers of
- * 84_policies.sql) so that it is planned once with it: a SQL function with
- * SET search_path is parsed and planned again at every call.
- */
-#define NX_POLICY_APPLIES \
-	"(p.target_type = 'tenant'" \
-	"  OR (p.target_type = 'connector' AND p.target_id = $2::uuid)" \
-	"  OR (p.target_type = 'asset' AND p.target_id = ANY ($3::uuid[])))"
+/* A text[] value holds one of the sensitive tags (critical, pci, pii)? */
+static bool
+nx_sensitive_tags(Datum tags)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	bool		hit = false;
+
+	deconstruct_array(DatumGetArrayTypeP(tags), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n && !hit; i++)
+		if (!nulls[i])
+		{
+			char	   *t = TextDatumGetCString(elems[i]);
+
+			hit = strcmp(t, "critical") == 0 || strcmp(t, "pci") == 0 || strcmp(t, "pii") == 0;
+		}
+	return hit;
+}
+
+static AttrNumber
+nx_attnum(Relation rel, const char *name)
+{
+	AttrNumber	att = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (att <= 0)
+		elog(ERROR, "nexplane.%s has no column %s", RelationGetRelationName(rel), name);
+	return att;
+}
+
+/* Recent failures: rows of the partial index, checked again on the row. */
+typedef struct NxFailures
+{
+	TimestampTz after;
+	int64		count;
+} NxFailures;
+
+static bool
+nx_count_failure(Relation rel, TupleTableSlot *slot, void *arg)
+{
+	NxFailures *f = arg;
+	bool		isnull;
+	Datum		state = slot_getattr(slot, nx_attnum(rel, "state"), &isnull);
+	Datum		at = slot_getattr(slot, nx_attnum(rel, "updated_at"), &isnull);
+	char	   *st = TextDatumGetCString(state);
+
+	if ((strcmp(st, "failed") == 0 || strcmp(st, "rollback_failed") == 0) &&
+		DatumGetTimestampTz(at) > f->after)
+		f->count++;
+	return f->count < 3;
+}
 
 /*
- * Inside SPI, under the caller's tenant (RLS) or in system mode.  Every
- * lookup is by key or bounded: the assets named (by primary key), the
- * tenant's policies of one kind, and at most three recent failures on the
- * connector (a partial index of failed changes), however many change
- * requests the tenant has.
+ * Is a policy of one kind (freeze_window or change_window) hit: one that
+ * governs the change (a tenant policy, or one on its connector or on one
+ * of its assets) and whose test (_freeze_hit or _window_miss, the SQL
+ * functions of 84_policies.sql) is true of its spec at the planned time?
  */
-Jsonb *
-nx_risk_compute(const NxRiskInput *in)
+typedef struct NxPolicyHit
 {
-	const char *args[] = {in->tenant_id, in->connector_id, in->asset_ids, in->at};
+	pg_uuid_t	connector;
+	Datum	   *assets;
+	int			nassets;
+	TimestampTz at;
+	const char *test_name;
+	FmgrInfo	test;			/* looked up at the first policy that applies */
+	bool		test_known;
+	bool		hit;
+} NxPolicyHit;
+
+static bool
+nx_policy_hit(Relation rel, TupleTableSlot *slot, void *arg)
+{
+	NxPolicyHit *h = arg;
+	bool		isnull;
+	char	   *target_type = TextDatumGetCString(slot_getattr(slot, nx_attnum(rel, "target_type"),
+															   &isnull));
+	Datum		target = slot_getattr(slot, nx_attnum(rel, "target_id"), &isnull);
+	bool		applies = strcmp(target_type, "tenant") == 0;
+
+	if (!isnull && strcmp(target_type, "connector") == 0)
+		applies = memcmp(DatumGetUUIDP(target), &h->connector, sizeof(pg_uuid_t)) == 0;
+	else if (!isnull && strcmp(target_type, "asset") == 0)
+		for (int i = 0; i < h->nassets && !applies; i++)
+			applies = memcmp(DatumGetUUIDP(target), DatumGetUUIDP(h->assets[i]),
+							 sizeof(pg_uuid_t)) == 0;
+	if (applies)
+	{
+		LOCAL_FCINFO(fcinfo, 2);
+		Datum		r;
+
+		if (!h->test_known)
+		{
+			Oid			argtypes[] = {JSONBOID, TIMESTAMPTZOID};
+
+			fmgr_info(LookupFuncName(list_make2(makeString("nexplane"),
+												makeString(pstrdup(h->test_name))),
+									 2, argtypes, false), &h->test);
+			h->test_known = true;
+		}
+		InitFunctionCallInfoData(*fcinfo, &h->test, 2, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = slot_getattr(slot, nx_attnum(rel, "spec"), &fcinfo->args[0].isnull);
+		fcinfo->args[1].value = TimestampTzGetDatum(h->at);
+		fcinfo->args[1].isnull = false;
+		r = FunctionCallInvoke(fcinfo);
+		/* a NULL test is not a hit, as in a WHERE clause */
+		h->hit = !fcinfo->isnull && DatumGetBool(r);
+	}
+	return !h->hit;
+}
+
+static bool
+nx_policy_kind_hit(const pg_uuid_t *tenant, const char *kind, const char *test,
+				   NxPolicyHit *h)
+{
+	NxKey		keys[] = {
+		{BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(tenant)},
+		{BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(kind)},
+	};
+
+	h->test_name = test;
+	h->test_known = false;
+	h->hit = false;
+	nx_index_rows("policies", "policies_target_idx", 2, keys, false, nx_policy_hit, h);
+	return h->hit;
+}
+
+/*
+ * Every lookup is by key or bounded, and done in C, without SPI (whose
+ * one statement for all of them cost more to start than the reads): the
+ * connector and the assets named, each by primary key; the tenant's
+ * freeze and change window policies (by kind); and at most three recent
+ * failures on the connector (a partial index of failed changes), however
+ * many change requests the tenant has.  No row-level security: every key
+ * starts with the caller's tenant (in->tenant_id, from the context or the
+ * caller's change request).
+ */
+char *
+nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
+{
 	const NxChangeType *type;
 	NxChangeClass class;
 	int			class_weight;
 	StringInfoData f;
 	StringInfoData out;
 	int			score = 0;
-	int64		assets,
-				found,
-				prod,
-				staging,
-				sensitive,
+	int64		assets = 0,
+				found = 0,
+				prod = 0,
+				staging = 0,
+				sensitive = 0,
 				failures;
 	const char *level = "critical";
+	pg_uuid_t	keys[2];
+	Datum		cvals[3];
+	bool		cnulls[3];
+	const char *ccols[] = {"type", "environment", "tags"};
+	const char *conn_type = NULL;
+	const char *conn_env = NULL;
+	bool		conn_sensitive = false;
+	bool		freeze,
+				window_miss,
+				weekend;
+	NxPolicyHit hit = {0};
 
-	nx_spi("SELECT cardinality($3::uuid[]), a.found, a.prod, a.staging, a.sensitive,"
-		   " (SELECT count(*) FROM (SELECT FROM nexplane.change_requests c"
-		   "   WHERE c.tenant_id = $1::uuid AND c.connector_id = $2::uuid"
-		   "     AND c.state IN ('failed', 'rollback_failed')"
-		   "     AND c.updated_at > now() - interval '7 days' LIMIT 3) f),"
-		   " EXISTS (SELECT FROM nexplane.policies p"
-		   "   WHERE p.tenant_id = $1::uuid AND p.kind = 'freeze_window'"
-		   "     AND " NX_POLICY_APPLIES
-		   "     AND nexplane._freeze_hit(p.spec, coalesce($4::timestamptz, now()))),"
-		   " EXISTS (SELECT FROM nexplane.policies p"
-		   "   WHERE p.tenant_id = $1::uuid AND p.kind = 'change_window'"
-		   "     AND " NX_POLICY_APPLIES
-		   "     AND nexplane._window_miss(p.spec, coalesce($4::timestamptz, now()))),"
-		   " extract(isodow FROM coalesce($4::timestamptz, now()) AT TIME ZONE 'UTC') >= 6,"
-		   " n.type, n.environment, n.tags && ARRAY['critical', 'pci', 'pii']"
-		   /* the assets named, each by its primary key */
-		   " FROM (SELECT count(*) AS found,"
-		   "              count(*) FILTER (WHERE a.environment = 'production') AS prod,"
-		   "              count(*) FILTER (WHERE a.environment = 'staging') AS staging,"
-		   "              count(*) FILTER (WHERE a.tags && ARRAY['critical', 'pci', 'pii'])"
-		   "                AS sensitive"
-		   "         FROM unnest($3::uuid[]) x(id)"
-		   "         JOIN nexplane.assets a ON a.tenant_id = $1::uuid AND a.id = x.id) a"
-		   " LEFT JOIN nexplane.connectors n ON n.tenant_id = $1::uuid AND n.id = $2::uuid",
-		   4, args);
-	assets = atoll(nx_spi_get(0, 1));
-	found = atoll(nx_spi_get(0, 2));
-	prod = atoll(nx_spi_get(0, 3));
-	staging = atoll(nx_spi_get(0, 4));
-	sensitive = atoll(nx_spi_get(0, 5));
-	failures = atoll(nx_spi_get(0, 6));
+	keys[0] = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(in->tenant_id)));
+	hit.connector = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(in->connector_id)));
+	hit.at = in->at ? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+															  CStringGetDatum(in->at),
+															  ObjectIdGetDatum(InvalidOid),
+															  Int32GetDatum(-1))) :
+		GetCurrentTransactionStartTimestamp();
+
+	/* the assets named, each by its primary key */
+	if (in->asset_ids && strcmp(in->asset_ids, "{}") != 0)
+	{
+		/* (array_in keeps a cache in its FmgrInfo: not a DirectFunctionCall) */
+		ArrayType  *arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN,
+																  (char *) in->asset_ids,
+																  UUIDOID, -1));
+		bool	   *anulls;
+		int			n;
+		const char *acols[] = {"environment", "tags"};
+
+		deconstruct_array(arr, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &hit.assets, &anulls, &n);
+		hit.nassets = n;
+		for (int i = 0; i < n; i++)
+		{
+			Datum		avals[2];
+			bool		anull[2];
+			char	   *env;
+
+			if (anulls[i])
+				continue;		/* counted, never found: as the join did */
+			keys[1] = *DatumGetUUIDP(hit.assets[i]);
+			if (!nx_row_by_pk("assets", 2, keys, 2, acols, avals, anull))
+				continue;
+			found++;
+			env = anull[0] ? "" : TextDatumGetCString(avals[0]);
+			prod += strcmp(env, "production") == 0;
+			staging += strcmp(env, "staging") == 0;
+			sensitive += !anull[1] && nx_sensitive_tags(avals[1]);
+		}
+		/* cardinality() counts null elements too */
+		assets = n;
+	}
 	if (found != assets)
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_NOT_FOUND),
 				 errmsg("%lld of the %lld assets named were not found",
 						(long long) (assets - found), (long long) assets)));
 
+	/* the connector, by its primary key (it may be gone: then nothing of it counts) */
+	keys[1] = hit.connector;
+	if (nx_row_by_pk("connectors", 2, keys, 3, ccols, cvals, cnulls))
+	{
+		conn_type = cnulls[0] ? NULL : TextDatumGetCString(cvals[0]);
+		conn_env = cnulls[1] ? NULL : TextDatumGetCString(cvals[1]);
+		conn_sensitive = !cnulls[2] && nx_sensitive_tags(cvals[2]);
+	}
+
+	/* at most three failed changes on the connector in the last 7 days */
+	{
+		Interval	week = {.time = 0,.day = 7,.month = 0};
+		NxFailures fl = {.count = 0};
+		NxKey		fkeys[3];
+
+		fl.after = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+														   IntervalPGetDatum(&week)));
+		fkeys[0] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&keys[0])};
+		fkeys[1] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&hit.connector)};
+		fkeys[2] = (NxKey) {BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT, TimestampTzGetDatum(fl.after)};
+		nx_index_rows("change_requests", "change_requests_failures_idx", 3, fkeys, false,
+					  nx_count_failure, &fl);
+		failures = fl.count;
+	}
+
+	freeze = nx_policy_kind_hit(&keys[0], "freeze_window", "_freeze_hit", &hit);
+	window_miss = nx_policy_kind_hit(&keys[0], "change_window", "_window_miss", &hit);
+	/* ISO day of week 6 or 7 in UTC */
+	{
+		struct pg_tm tm;
+		fsec_t		fsec;
+		int			dow;
+
+		/* (an infinite time has no day: no weekend, as extract's NULL) */
+		if (TIMESTAMP_NOT_FINITE(hit.at) ||
+			timestamp2tm(hit.at, NULL, &tm, &fsec, NULL, NULL) != 0)
+			dow = 1;
+		else
+			dow = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
+		weekend = dow == 0 || dow == 6;	/* j2day: 0 is Sunday */
+	}
+
 	/* the class and weight the connector declares for the change type */
-	type = nx_spi_get(0, 10) ?
-		nx_change_type_find(nx_connector_find(nx_spi_get(0, 10)), in->change_type) : NULL;
+	type = conn_type ? nx_change_type_find(nx_connector_find(conn_type), in->change_type) : NULL;
 	class = type ? type->class : nx_change_class_by_verb(in->change_type);
 	class_weight = type ? type->risk_weight : nx_weight(nx_change_class_name(class));
 
@@ -201,18 +400,18 @@ nx_risk_compute(const NxRiskInput *in)
 	if (prod > 0)
 		nx_factor(&f, &score, "production", nx_weight("production"),
 				  psprintf("%lld production asset(s)", (long long) prod));
-	else if (nx_spi_get(0, 11) && strcmp(nx_spi_get(0, 11), "production") == 0)
+	else if (conn_env && strcmp(conn_env, "production") == 0)
 		nx_factor(&f, &score, "production", nx_weight("production"),
 				  "the connector points at production");
 	else if (staging > 0)
 		nx_factor(&f, &score, "staging", nx_weight("staging"),
 				  psprintf("%lld staging asset(s)", (long long) staging));
-	else if (nx_spi_get(0, 11) && strcmp(nx_spi_get(0, 11), "staging") == 0)
+	else if (conn_env && strcmp(conn_env, "staging") == 0)
 		nx_factor(&f, &score, "staging", nx_weight("staging"), "the connector points at staging");
 	if (sensitive > 0)
 		nx_factor(&f, &score, "sensitive_tags", nx_weight("sensitive_tags"),
 				  "assets tagged critical, pci or pii");
-	else if (nx_spi_get(0, 12) && strcmp(nx_spi_get(0, 12), "t") == 0)
+	else if (conn_sensitive)
 		nx_factor(&f, &score, "sensitive_tags", nx_weight("sensitive_tags"),
 				  "the connector is tagged critical, pci or pii");
 	{
@@ -229,13 +428,13 @@ nx_risk_compute(const NxRiskInput *in)
 					  psprintf("%lld assets affected", (long long) assets));
 			break;
 		}
-	if (strcmp(nx_spi_get(0, 7), "t") == 0)
+	if (freeze)
 		nx_factor(&f, &score, "freeze_window", nx_weight("freeze_window"),
 				  "planned inside a change freeze");
-	if (strcmp(nx_spi_get(0, 8), "t") == 0)
+	if (window_miss)
 		nx_factor(&f, &score, "outside_change_window", nx_weight("outside_change_window"),
 				  "planned outside the change window");
-	if (strcmp(nx_spi_get(0, 9), "t") == 0)
+	if (weekend)
 		nx_factor(&f, &score, "weekend", nx_weight("weekend"), "planned on a weekend (UTC)");
 	if (failures > 0)
 		nx_factor(&f, &score, "recent_failures",
@@ -254,10 +453,17 @@ nx_risk_compute(const NxRiskInput *in)
 			level = levels[i].level;
 			break;
 		}
+	if (parts)
+	{
+		parts->score = psprintf("%d", score);
+		parts->level = level;
+		parts->factors = f.data;
+	}
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"score\": %d, \"level\": \"%s\", \"factors\": %s}",
 					 score, level, f.data);
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+	/* text: the callers put it into statements' parameters and payloads */
+	return out.data;
 }
 
 /*
@@ -287,6 +493,7 @@ nx_risk_score(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 		in.params = PG_GETARG_JSONB_P(4);
 	SPI_connect();
-	result = nx_risk_compute(&in);
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(nx_risk_compute(&in, NULL))));
 	PG_RETURN_DATUM(nx_spi_return(result));
 }

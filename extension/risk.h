@@ -21,6 +21,15 @@ typedef struct NxRiskInput
 	Jsonb	   *params;			/* the change's, or NULL */
 } NxRiskInput;
 
-extern Jsonb *nx_risk_compute(const NxRiskInput *in);
+/* A score's parts, as text for a statement's parameters */
+typedef struct NxRiskParts
+{
+	char	   *score;
+	const char *level;
+	char	   *factors;		/* a JSON array */
+} NxRiskParts;
+
+/* The score as JSON text: {score, level, factors}; parts, when given, apart */
+extern char *nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts);
 
 #endif							/* NX_RISK_H */

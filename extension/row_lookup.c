@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * row_lookup.c
- *	  Read one row of a nexplane table by its primary key, without SPI.
+ *	  Read one row of a nexplane table by its primary key, or the rows an
+ *	  index finds for a key, without SPI.
  *
  * authenticate() reads a session, its user and its tenant on every
  * request.  Through SPI that was one three-way join, and starting its
@@ -108,4 +109,55 @@ nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * Call the rows of nexplane.relname that index indexname finds for keys
+ * (equality on each of the first nkeys columns but those given another
+ * strategy), until fn answers false.  The same snapshot a SPI statement
+ * would take (after a command counter increment), or with
+ * statement_snapshot the calling statement's (for a STABLE function, which
+ * sees what its statement sees), and, as above, no
+ * row-level security: for fixed lookups of C code whose keys start with
+ * the caller's tenant.  Text keys compare with the index's collation, by
+ * which the index is ordered.
+ */
+void
+nx_index_rows(const char *relname, const char *indexname, int nkeys, const NxKey *keys,
+			  bool statement_snapshot, NxRowFn fn, void *arg)
+{
+	Oid			nsp = get_namespace_oid("nexplane", false);
+	Oid			relid = get_relname_relid(relname, nsp);
+	Oid			indexid = get_relname_relid(indexname, nsp);
+	Relation	rel;
+	Relation	index;
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "nexplane.%s or its index %s does not exist", relname, indexname);
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	if (index->rd_index->indrelid != relid)
+		elog(ERROR, "%s is not an index of nexplane.%s", indexname, relname);
+	for (int i = 0; i < nkeys; i++)
+		ScanKeyEntryInitialize(&skey[i], 0, i + 1, keys[i].strategy, InvalidOid,
+							   index->rd_indcollation[i], keys[i].proc, keys[i].value);
+	statement_snapshot = statement_snapshot && ActiveSnapshotSet();
+	if (!statement_snapshot)
+		CommandCounterIncrement();
+	snapshot = RegisterSnapshot(statement_snapshot ? GetActiveSnapshot() : GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
+	index_rescan(scan, skey, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		if (!fn(rel, slot, arg))
+			break;
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
 }

@@ -12,7 +12,7 @@
 #include "executor/spi.h"
 
 /* Up to this many parameters, all passed as text and cast in the SQL. */
-#define NX_SPI_MAX_ARGS 12
+#define NX_SPI_MAX_ARGS 16
 
 extern uint64 nx_spi(const char *sql, int nargs, const char *const *args);
 extern char *nx_spi_get(uint64 row, int col);

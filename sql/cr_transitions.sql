@@ -202,6 +202,18 @@ SELECT test.try(format($$INSERT INTO nexplane.change_requests (tenant_id, connec
                           requester_id, 'approved' FROM nexplane.change_requests WHERE id = %L$$, :'crit'));
 SELECT test.try($$UPDATE nexplane.change_request_events SET action = 'edited'$$);
 SELECT test.try($$DELETE FROM nexplane.approvals$$);
+-- ... nor the rules on its values (domains: 40_change_requests.sql).
+SELECT test.try(format($$UPDATE nexplane.change_requests SET %s WHERE id = %L$$, v, :'crit')) AS bad_value
+  FROM unnest(ARRAY['state = ''bogus''', 'risk_score = 101', 'risk_level = ''extreme''',
+                    'params = ''[]''', 'risk_factors = ''{}''', 'change_type = ''Bad Type''',
+                    'title = ''''', 'idempotency_key = ''''']) v;
+SELECT test.try(format($$INSERT INTO nexplane.change_request_events (tenant_id, change_request_id,
+                          action, to_state, actor_kind) VALUES (%L, %L, 'note', 'draft', 'robot')$$,
+                       :'acme', :'crit')) AS bad_actor_kind;
+SELECT test.try(format($$INSERT INTO nexplane.approvals (tenant_id, change_request_id, approver_id,
+                          decision, approver_role) SELECT tenant_id, id, requester_id, 'maybe', 'admin'
+                          FROM nexplane.change_requests WHERE id = %L$$, :'crit')) AS bad_decision;
+SELECT state, risk_score, risk_level FROM nexplane.change_requests WHERE id = :'crit';
 
 -- Listing: filters and keyset pages.
 BEGIN;

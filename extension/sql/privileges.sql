@@ -13,6 +13,11 @@ BEGIN
     LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO nexplane_owner', r.rel);
     END LOOP;
+    FOR r IN SELECT t.oid::regtype AS typ FROM pg_type t
+              WHERE t.typnamespace = 'nexplane'::regnamespace AND t.typtype = 'd'
+    LOOP
+        EXECUTE format('ALTER DOMAIN %s OWNER TO nexplane_owner', r.typ);
+    END LOOP;
     FOR r IN SELECT p.oid::regprocedure AS fn, p.proname FROM pg_proc p
               WHERE p.pronamespace = 'nexplane'::regnamespace
     LOOP

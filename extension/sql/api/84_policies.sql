@@ -21,27 +21,15 @@ $$;
 -- with SET search_path is parsed and planned again at every call.  For
 -- the same reason each writes out whether policy p governs the change (a
 -- tenant policy, or one on its connector or on one of its assets); risk.c
--- has the same predicate (NX_POLICY_APPLIES).
+-- has the same predicate (nx_policy_hit).
 
 -- Approvals a change needs: the strictest enforced approvals policy that
 -- applies, or the defaults 0/1/2/2 with an admin among them for critical.
+-- C (policy_scope.c), the one definition: submit calls it at the level it
+-- is about to store, without a statement.
 CREATE FUNCTION nexplane._required_approvals(cr nexplane.change_requests) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN (SELECT jsonb_build_object(
-        'count', coalesce(max((p.spec->>cr.risk_level)::int),
-                          CASE cr.risk_level WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END),
-        'admin', CASE WHEN count(p.*) = 0 THEN cr.risk_level = 'critical'
-                      ELSE cr.risk_level = 'critical'
-                           AND bool_or(coalesce((p.spec->>'admin_for_critical')::boolean, true))
-                 END)
-      FROM nexplane.policies p
-     WHERE p.tenant_id = cr.tenant_id AND p.kind = 'approvals' AND p.mode = 'enforce'
-       AND (p.target_type = 'tenant'
-            OR (p.target_type = 'connector' AND p.target_id = cr.connector_id)
-            OR (p.target_type = 'asset' AND p.target_id = ANY (cr.asset_ids))));
-END
-$$;
+    AS 'MODULE_PATHNAME', 'nx_required_approvals_sql' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 
 -- Approvals given: how many, and whether an admin is among them.  An
 -- approval by a user disabled since no longer counts.
@@ -59,6 +47,9 @@ $$;
 
 -- Every applicable policy the change breaks at this phase ('submit' or
 -- 'execute'), enforced or warned: [{policy_id, kind, mode, message}].
+-- At submit only max_blast_radius is checked: state_machine.c skips the
+-- call for a tenant with no policy of the kinds in its submit_policy_kinds,
+-- which must name any kind this checks at submit.
 CREATE FUNCTION nexplane._policy_violations(cr nexplane.change_requests, phase text)
     RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
