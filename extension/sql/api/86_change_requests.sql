@@ -312,8 +312,8 @@ BEGIN
         END IF;
         PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
             'Its worker was lost during the change, and nothing was stored that a rollback needs '
-            '(lost before its pre-check was done, or its connector knows that only after the '
-            'change); its verification (in evidence_list) shows what the target is now.',
+            '(lost before its pre-check was done, or its connector gives it only from execute); '
+            'its verification (in evidence_list) shows what the target is now.',
             'If the change did land, request the opposite change as a change request of its own.');
     END IF;
     IF o.rollback_state IS NULL THEN
