@@ -7,15 +7,17 @@
  *
  * A change (execute_change):
  *	load (and for a rotation, store the pending secret; commit)
- *	-> pre_check -> store the rollback state it gave (commit) -> execute -> verify (retried for a few seconds: a target
- *	may take a moment to show a change) -> evidence of each step, the job's
- *	end, the change request completed or failed, the vault promoted.
+ *	-> pre_check -> store the rollback state it gave (commit) -> execute
+ *	-> verify (retried for a few seconds: a target may take a moment to
+ *	show a change) -> evidence of each step, the job's end, the change
+ *	request completed or failed, the vault promoted.
  * A rollback (rollback_change) is the same with the connector's rollback
  * and a verify that checks the change is undone.  A lost change
  * (recovering) only verifies, records the answer, and fails the change
  * request as "outcome unknown"; the rollback state stored before execute
- * stays unless the target shows the change did not land.  test_connection and discover call test
- * and discover, and discover upserts the assets it found.
+ * stays unless the target shows the change did not land.  test_connection
+ * and discover call test and discover, and discover upserts the assets it
+ * found.
  *
  * Secrets (the connector's login, a rotation's versions) are copied into
  * the job's memory only, and zeroed when the job ends, also on error.  An
@@ -519,10 +521,18 @@ nx_run_change(NxRun *run, bool undo)
 	call.undoing = undo;
 	if (!undo)
 		nx_run_op(run, c->pre_check, &call, &steps[0]);
+	/*
+	 * Only when the connector gave one: a rotation's wrapper without the
+	 * connector's part would let cr_rollback start a rollback its
+	 * connector then cannot run.
+	 */
 	if (!undo && steps[0].out.ok && run->change_type->rollback &&
-		(early = nx_rollback_state_json(run, steps[0].out.rollback_state)) != NULL &&
-		!nx_run_store_rollback_state(run, early))
-		return;					/* another attempt has the job: not ours to touch */
+		steps[0].out.rollback_state != NULL)
+	{
+		early = nx_rollback_state_json(run, steps[0].out.rollback_state);
+		if (!nx_run_store_rollback_state(run, early))
+			return;				/* another attempt has the job: not ours to touch */
+	}
 	if (!steps[0].ran || steps[0].out.ok)
 	{
 		if (nx_connector_step(&call, 30, undo ? "rolling back" : "executing"))
