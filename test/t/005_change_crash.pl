@@ -16,6 +16,11 @@
 # statement_timeout and lock_timeout, has passed).  A rotation killed the
 # same way keeps the version the target takes: the new one when the
 # statement went through, the old one when the target gave up on it.
+# The rollback state pre_check gave is stored before execute, so it
+# survives the kill: a lost change that landed (the lock, the rotation
+# taken) is rolled back through cr_rollback, approved by others and
+# checked on the target; one that did not land (the rotation refused)
+# has it dropped, and cr_rollback's refusal says it did not land.
 use strict;
 use warnings;
 use FindBin;
