@@ -256,6 +256,13 @@ nx_rotation_prepare_undo(NxRun *run)
 	run->account_id = MemoryContextStrdup(run->cxt, id);
 	args[0] = run->job->tenant_id;
 	args[1] = run->account_id;
+	/*
+	 * A lost rotation whose target took neither version keeps both and its
+	 * rollback state: "previous" is then not what this rotation replaced.
+	 */
+	if (nx_rotation_has_pending(run))
+		return "the credential has an unresolved pending version (a rotation whose outcome is"
+			" unknown): resolve it before rolling back";
 	if (nx_spi("SELECT c.secret_blob, p.secret_blob FROM nexplane.credentials c"
 			   "  JOIN nexplane.credential_versions p"
 			   "    ON p.tenant_id = c.tenant_id AND p.credential_id = c.id AND p.status = 'previous'"

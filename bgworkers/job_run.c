@@ -7,14 +7,17 @@
  *
  * A change (execute_change):
  *	load (and for a rotation, store the pending secret; commit)
- *	-> pre_check -> execute -> verify (retried for a few seconds: a target
- *	may take a moment to show a change) -> evidence of each step, the job's
- *	end, the change request completed or failed, the vault promoted.
+ *	-> pre_check -> store the rollback state it gave (commit) -> execute
+ *	-> verify (retried for a few seconds: a target may take a moment to
+ *	show a change) -> evidence of each step, the job's end, the change
+ *	request completed or failed, the vault promoted.
  * A rollback (rollback_change) is the same with the connector's rollback
  * and a verify that checks the change is undone.  A lost change
  * (recovering) only verifies, records the answer, and fails the change
- * request as "outcome unknown".  test_connection and discover call test
- * and discover, and discover upserts the assets it found.
+ * request as "outcome unknown"; the rollback state stored before execute
+ * stays unless the target shows the change did not land.  test_connection
+ * and discover call test and discover, and discover upserts the assets it
+ * found.
  *
  * Secrets (the connector's login, a rotation's versions) are copied into
  * the job's memory only, and zeroed when the job ends, also on error.  An
@@ -258,6 +261,7 @@ typedef struct NxStep
 	const char *name;			/* pre_check, execute, verify, ... */
 	NxConnectorResult out;
 	bool		ran;
+	const char *extra;			/* more keys for its evidence (", \"k\": v"), or NULL */
 } NxStep;
 
 static void
@@ -323,8 +327,8 @@ nx_step_json(const NxStep *s)
 		escape_json(&buf, s->out.error);
 	else
 		appendStringInfoString(&buf, "null");
-	appendStringInfo(&buf, ", \"result\": %s, \"checked\": %s}",
-					 nx_json(s->out.result), nx_json(s->out.evidence));
+	appendStringInfo(&buf, ", \"result\": %s, \"checked\": %s%s}",
+					 nx_json(s->out.result), nx_json(s->out.evidence), s->extra ? s->extra : "");
 	return buf.data;
 }
 
@@ -376,6 +380,53 @@ nx_cr_finish(NxRun *run, bool ok, Jsonb *result, const char *rollback_state, con
 		else
 			nx_spi("SELECT nexplane._cr_rollback_fail($1::uuid, $2::uuid, $3)", 3, oargs);
 	}
+}
+
+/*
+ * Set the change's rollback state to state (NULL: none), inside the
+ * caller's transaction; _cr_complete and _cr_fail can only add one.
+ */
+static void
+nx_cr_set_rollback_state(NxRun *run, const char *state)
+{
+	const char *args[] = {run->job->tenant_id, run->job->change_request_id, state};
+
+	nx_spi("UPDATE nexplane.change_requests SET rollback_state = $3::jsonb"
+		   " WHERE tenant_id = $1::uuid AND id = $2::uuid"
+		   "   AND rollback_state IS DISTINCT FROM $3::jsonb", 3, args);
+}
+
+/*
+ * Store the rollback state pre_check gave, in a transaction of its own,
+ * before execute touches the target: a worker lost inside execute takes
+ * nothing with it that a rollback needs (recovery keeps it, or drops it
+ * when the target shows the change did not land).  Behind the fence,
+ * which the statement's UPDATE of the job also holds against a recovery
+ * claiming it meanwhile.  False when another attempt owns the job: then
+ * this worker must not touch the target.
+ */
+static bool
+nx_run_store_rollback_state(NxRun *run, const char *state)
+{
+	char		attempt[16],
+				lease[16];
+	const char *args[] = {run->job->tenant_id, run->job->change_request_id, state,
+	run->job->id, attempt, lease};
+	bool		stored;
+
+	snprintf(attempt, sizeof(attempt), "%d", run->job->attempt);
+	snprintf(lease, sizeof(lease), "%d", nx_job_lease);
+	nx_txn_begin();
+	nx_spi("WITH j AS (UPDATE nexplane.jobs"
+		   "              SET lease_until = now() + $6::int * interval '1 s'"
+		   "            WHERE tenant_id = $1::uuid AND id = $4::uuid AND state = 'running'"
+		   "              AND attempts = $5::int RETURNING id)"
+		   " UPDATE nexplane.change_requests c SET rollback_state = $3::jsonb"
+		   "  WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid AND c.state = 'executing'"
+		   "    AND EXISTS (SELECT 1 FROM j)", 6, args);
+	stored = SPI_processed == 1;
+	nx_txn_end(run);
+	return stored;
 }
 
 /* Fail the job (and its change request, if it has one) before any call. */
@@ -464,11 +515,24 @@ nx_run_change(NxRun *run, bool undo)
 	const char *error = NULL;
 	bool		ok;
 	bool		keep_pending = false;
+	char	   *early = NULL;	/* the rollback state stored before execute */
 
 	nx_call_init(run, &call);
 	call.undoing = undo;
 	if (!undo)
 		nx_run_op(run, c->pre_check, &call, &steps[0]);
+	/*
+	 * Only when the connector gave one: a rotation's wrapper without the
+	 * connector's part would let cr_rollback start a rollback its
+	 * connector then cannot run.
+	 */
+	if (!undo && steps[0].out.ok && run->change_type->rollback &&
+		steps[0].out.rollback_state != NULL)
+	{
+		early = nx_rollback_state_json(run, steps[0].out.rollback_state);
+		if (!nx_run_store_rollback_state(run, early))
+			return;				/* another attempt has the job: not ours to touch */
+	}
 	if (!steps[0].ran || steps[0].out.ok)
 	{
 		if (nx_connector_step(&call, 30, undo ? "rolling back" : "executing"))
@@ -510,9 +574,15 @@ nx_run_change(NxRun *run, bool undo)
 		nx_rotation_swap_back(run);
 	if (nx_job_finish(run->job, ok ? "succeeded" : (nx_cancel_seen(run) ? "cancelled" : "failed"),
 					  steps[1].out.result, ok ? NULL : error))
-		nx_cr_finish(run, ok, steps[1].out.result,
-					 steps[1].out.ok && !undo ? nx_rollback_state_json(run, steps[1].out.rollback_state)
-					 : NULL, error);
+	{
+		/* execute's own replaces the early one; none when it did not succeed */
+		char	   *final = steps[1].out.ok && !undo ?
+			nx_rollback_state_json(run, steps[1].out.rollback_state) : NULL;
+
+		if (early)
+			nx_cr_set_rollback_state(run, final);
+		nx_cr_finish(run, ok, steps[1].out.result, early ? NULL : final, error);
+	}
 	nx_breaker_record(run->job->tenant_id, run->job->connector_id, ok, error);
 	nx_txn_end(run);
 }
@@ -532,6 +602,9 @@ nx_run_recovery(NxRun *run, bool undo)
 		: outcome_unknown;
 	bool		rotation = run->change_type->rotates_secret && !undo;
 	bool		has_pending = false;
+	/* the rollback state pre_check stored (a rollback's is its original's) */
+	bool		has_state = !undo && run->rollback_state != NULL;
+	bool		not_landed;
 
 	nx_txn_begin();
 	if (rotation)
@@ -548,6 +621,17 @@ nx_run_recovery(NxRun *run, bool undo)
 		call.undoing = true;
 		nx_run_op(run, run->connector->verify, &call, &steps[1]);
 	}
+	else if (!rotation && has_state && steps[0].ran && !steps[0].out.ok)
+	{
+		/* does the target show it as it was before? verify with undoing asks that */
+		call.undoing = true;
+		nx_run_op(run, run->connector->verify, &call, &steps[1]);
+	}
+	not_landed = steps[1].ran && steps[1].out.ok;
+	if (steps[0].ran && !undo)
+		steps[0].extra = psprintf(", \"in_effect\": %s, \"rollback_state\": \"%s\"",
+								  steps[0].out.ok ? "true" : not_landed ? "false" : "null",
+								  !has_state ? "none" : not_landed ? "dropped" : "kept");
 
 	nx_txn_begin();
 	nx_record_steps(run, steps, lengthof(steps));
@@ -559,7 +643,12 @@ nx_run_recovery(NxRun *run, bool undo)
 			nx_rotation_discard(run);
 	}
 	if (nx_job_finish(run->job, "failed", NULL, why))
+	{
+		/* it did not land: nothing to undo, and a rollback would undo what is not there */
+		if (has_state && not_landed)
+			nx_cr_set_rollback_state(run, NULL);
 		nx_cr_finish(run, false, NULL, NULL, why);
+	}
 	nx_txn_end(run);
 }
 

@@ -21,8 +21,12 @@
  *	test		result {"server_version": ..., ...}
  *	discover	result {"assets": [{"kind", "external_id", "name",
  *				"attributes": {}}, ...]}; the engine upserts them
- *	pre_check	ok when the change may run now (the target exists, ...)
- *	execute		result and rollback_state (what the target was before)
+ *	pre_check	ok when the change may run now (the target exists, ...);
+ *				optionally the rollback_state execute would return, from
+ *				what it read: the engine stores it before execute, so a
+ *				worker lost inside execute leaves a rollback possible
+ *	execute		result and rollback_state (what the target was before;
+ *				it replaces pre_check's)
  *	verify		ok when the target shows the change (with undoing: shows
  *				it undone)
  *	rollback	ok when rollback_state is restored
@@ -128,7 +132,7 @@ typedef struct NxConnectorResult
 	bool		ok;
 	char	   *error;			/* a sentence for the user, when !ok */
 	Jsonb	   *result;			/* what happened, shown to every role */
-	Jsonb	   *rollback_state; /* what rollback needs, from execute */
+	Jsonb	   *rollback_state; /* what rollback needs, from execute (or pre_check) */
 	Jsonb	   *evidence;		/* what was checked, kept immutable */
 } NxConnectorResult;
 

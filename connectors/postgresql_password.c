@@ -119,6 +119,12 @@ rotate_pre_check(NxPgSession *s, const NxPgParams *p)
 	nx_json_bool(&buf, "login", true);
 	appendStringInfoChar(&buf, '}');
 	s->out->result = nx_json_parse(&buf);
+	/* execute's, before the target is touched (see postgresql_roles.c) */
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	nx_json_str(&buf, "role", role);
+	appendStringInfoChar(&buf, '}');
+	s->out->rollback_state = nx_json_parse(&buf);
 }
 
 /*

@@ -11,7 +11,10 @@
  * someone else's work is refused instead of recorded as done.  execute
  * stores what the target was before in rollback_state, as soon as the
  * target has changed, so that a later step failing (ending sessions)
- * still leaves enough to undo.  Names reach SQL only quoted by libpq;
+ * still leaves enough to undo.  pre_check returns the same rollback_state
+ * from what it read, before the target is touched: the engine stores it
+ * then, so a rollback is still possible when the worker is lost inside
+ * execute (execute's own, read again, replaces it when the job ends).  Names reach SQL only quoted by libpq;
  * values only as bound parameters.
  *
  * Locking a role is NOLOGIN first, committed, then pg_terminate_backend on
@@ -293,8 +296,10 @@ nx_pg_absent(NxPgSession *s, const char *name)
 static void
 create_pre_check(NxPgSession *s, const NxPgParams *p)
 {
-	if (nx_pg_absent(s, p->role))
-		s->out->result = nx_pg_role_json(p->role, "exists", false);
+	if (!nx_pg_absent(s, p->role))
+		return;
+	s->out->result = nx_pg_role_json(p->role, "exists", false);
+	s->out->rollback_state = nx_pg_role_json(p->role, NULL, false);
 }
 
 static void
@@ -408,6 +413,7 @@ lock_pre_check(NxPgSession *s, const NxPgParams *p)
 		return;
 	nx_pg_state_evidence(s, p->role, &r, sessions);
 	s->out->result = nx_pg_role_json(p->role, "login", r.can_login);
+	s->out->rollback_state = nx_pg_role_json(p->role, "was_login", r.can_login);
 }
 
 static void
@@ -468,8 +474,10 @@ unlock_pre_check(NxPgSession *s, const NxPgParams *p)
 {
 	NxPgRole	r;
 
-	if (nx_pg_locked_role(s, p->role, &r))
-		s->out->result = nx_pg_role_json(p->role, "login", false);
+	if (!nx_pg_locked_role(s, p->role, &r))
+		return;
+	s->out->result = nx_pg_role_json(p->role, "login", false);
+	s->out->rollback_state = nx_pg_role_json(p->role, "was_login", false);
 }
 
 static void
@@ -562,8 +570,10 @@ grant_pre_check(NxPgSession *s, const NxPgParams *p)
 {
 	NxPgMembership m;
 
-	if (nx_pg_membership_now(s, p, false, &m))
-		s->out->result = nx_pg_membership_json(p, "member_now", false, false);
+	if (!nx_pg_membership_now(s, p, false, &m))
+		return;
+	s->out->result = nx_pg_membership_json(p, "member_now", false, false);
+	s->out->rollback_state = nx_pg_membership_json(p, NULL, false, false);
 }
 
 static void
@@ -598,8 +608,10 @@ revoke_pre_check(NxPgSession *s, const NxPgParams *p)
 {
 	NxPgMembership m;
 
-	if (nx_pg_membership_now(s, p, true, &m))
-		s->out->result = nx_pg_membership_json(p, "member_now", true, m.admin_option);
+	if (!nx_pg_membership_now(s, p, true, &m))
+		return;
+	s->out->result = nx_pg_membership_json(p, "member_now", true, m.admin_option);
+	s->out->rollback_state = nx_pg_membership_json(p, NULL, false, m.admin_option);
 }
 
 static void

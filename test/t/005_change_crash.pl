@@ -16,6 +16,11 @@
 # statement_timeout and lock_timeout, has passed).  A rotation killed the
 # same way keeps the version the target takes: the new one when the
 # statement went through, the old one when the target gave up on it.
+# The rollback state pre_check gave is stored before execute, so it
+# survives the kill: a lost change that landed (the lock, the rotation
+# taken) is rolled back through cr_rollback, approved by others and
+# checked on the target; one that did not land (the rotation refused)
+# has it dropped, and cr_rollback's refusal says it did not land.
 use strict;
 use warnings;
 use FindBin;
@@ -222,11 +227,40 @@ ok($sql->("SELECT created_at >= to_timestamp($lease) FROM nexplane.evidence
              WHERE change_request_id = '$cr'") eq 't',
 	'lock_role: the recovery waited until the lost worker\'s lease ran out');
 is(target_ran('"lockme" NOLOGIN'), 1, 'lock_role: the ALTER ROLE reached the target exactly once');
+# The rollback state pre_check gave was stored before execute touched the
+# target, so it survived the worker; the recovery saw the change in
+# effect and kept it, and the change rolls back like any other.
+is($sql->("SELECT rollback_state FROM nexplane.change_requests WHERE id = '$cr'"),
+	'{"role": "lockme", "was_login": true}',
+	'lock_role: the rollback state stored before execute survived the worker');
+is($sql->("SELECT (content->>'in_effect') || ' ' || (content->>'rollback_state')
+             FROM nexplane.evidence WHERE change_request_id = '$cr'"), 'true kept',
+	'lock_role: the recovery\'s evidence says the change is in effect and its rollback state kept');
+sub roll_back
+{
+	my ($orig, $what) = @_;
+	my $rb = as($OP, "SELECT nexplane.cr_rollback('$orig', 'the lost change did land')->>'id'");
+	like($rb, qr/^[0-9a-f-]{36}$/, "$what: cr_rollback asks for a rollback");
+	is(cr_state($rb), 'pending_approval', "$what: the rollback waits for approval");
+	as($APPR, "SELECT nexplane.cr_approve('$rb', 'undo it')->>'state'");
+	as($ADMIN, "SELECT nexplane.cr_approve('$rb', 'agreed')->>'state'") if cr_state($rb) ne 'approved';
+	is($sql->("SELECT count(*) > 0 AND bool_and(a.approver_id <> c.requester_id)
+	             FROM nexplane.approvals a JOIN nexplane.change_requests c
+	               ON c.tenant_id = a.tenant_id AND c.id = a.change_request_id WHERE c.id = '$rb'"), 't',
+		"$what: approved by others than its requester");
+	as($OP, "SELECT nexplane.cr_execute('$rb')->>'state'");
+	ok(until_t("SELECT state = 'completed' FROM nexplane.change_requests WHERE id = '$rb'",
+			{ secs => 60 }), "$what: approved by someone else and executed, the rollback completes");
+	is(cr_state($orig), 'rolled_back', "$what: the lost change is rolled_back");
+	return $rb;
+}
+roll_back($cr, 'lock_role');
+is($tsql->("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'lockme'"), 't',
+	'lock_role: on the target the role can log in again');
 like(NexplaneNode::psql_out($node, 'nxcrash',
 		"SET log_statement = 'none'; SELECT nexplane.login('$OP', '$upw') IS NOT NULL;
-		 SELECT nexplane.cr_rollback('$cr', 'try')"),
-	qr/has nothing to roll back.*worker was lost during the change.*request the opposite change/s,
-	'lock_role: nothing recorded to roll back, so a rollback is refused, saying why and what to do');
+		 SELECT nexplane.cr_rollback('$cr', 'again')"),
+	qr/cannot rollback/, 'lock_role: a rolled-back change is not rolled back again');
 
 # ---- rotate_password, killed while its ALTER ROLE waits; the target takes it
 $blocker->query_safe('BEGIN');
@@ -251,6 +285,13 @@ is($sql->("SELECT string_agg(status, ',') FROM nexplane.credential_versions WHER
 is($sql->("SELECT nexplane_test.credential_works('$conn', '$rot1')"), 't',
 	'rotation taken: the vault\'s current password is the one the target takes');
 is(target_ran('"rot1" PASSWORD'), 1, 'rotation taken: the ALTER ROLE reached the target exactly once');
+is($sql->("SELECT (rollback_state->>'credential_id') || ' ' || (rollback_state->'connector'->>'role')
+             FROM nexplane.change_requests WHERE id = '$cr'"), "$rot1 rot1",
+	'rotation taken: its rollback state, stored before execute, is kept');
+roll_back($cr, 'rotation taken');
+ok(logs_in('rot1', $pw{rot1}), 'rotation taken: rolled back, the target takes the old password again');
+is($sql->("SELECT nexplane_test.credential_works('$conn', '$rot1')"), 't',
+	'rotation taken: ... and so does the vault\'s current version');
 
 # ---- rotate_password, killed; the target gives up on the statement ---------
 # The lock is held past the call's deadline: the target's lock_timeout
@@ -274,6 +315,16 @@ is($sql->("SELECT count(*) FROM nexplane.credential_versions WHERE credential_id
 is($sql->("SELECT nexplane_test.credential_works('$conn', '$rot2')"), 't',
 	'rotation refused: the vault\'s current password is the one the target takes');
 ok(logs_in('rot2', $pw{rot2}), 'rotation refused: the old password still logs in');
+is($sql->("SELECT rollback_state IS NULL FROM nexplane.change_requests WHERE id = '$cr'"), 't',
+	'rotation refused: it did not land, so the rollback state stored before execute is dropped');
+is($sql->("SELECT (content->>'in_effect') || ' ' || (content->>'rollback_state')
+             FROM nexplane.evidence WHERE change_request_id = '$cr' AND kind = 'recovery_verification'"),
+	'false dropped', 'rotation refused: the recovery\'s evidence says so');
+like(NexplaneNode::psql_out($node, 'nxcrash',
+		"SET log_statement = 'none'; SELECT nexplane.login('$OP', '$upw') IS NOT NULL;
+		 SELECT nexplane.cr_rollback('$cr', 'try')"),
+	qr/has nothing to roll back.*recovery found the target as it was before the change: it did not land/s,
+	'rotation refused: a rollback is refused, saying truly that the change did not land');
 is(target_ran('"rot2" PASSWORD'), 1, 'rotation refused: the ALTER ROLE reached the target exactly once');
 $blocker->quit;
 

@@ -297,16 +297,30 @@ BEGIN
         PERFORM nexplane._raise('NX409', format('a %s cannot be rolled back', o.change_type));
     END IF;
     IF o.rollback_state IS NULL AND o.error LIKE 'outcome unknown%' THEN
-        -- the worker was lost before it could store what the target was:
-        -- nobody knows what to restore, so say what to do instead
+        -- a lost change's recovery says whether it dropped the rollback
+        -- state stored before execute (the target showed the change had
+        -- not landed), or found none stored
+        IF (SELECT e.content->>'rollback_state' FROM nexplane.evidence e
+             WHERE e.tenant_id = o.tenant_id AND e.change_request_id = o.id
+               AND e.kind = 'recovery_verification'
+             ORDER BY e.created_at DESC LIMIT 1) = 'dropped' THEN
+            PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
+                'Its worker was lost during the change, and the recovery found the target as it '
+                'was before the change: it did not land, so there is nothing to undo.',
+                'Its verification (in evidence_list) shows what the target is now; request the '
+                'change again if it is still wanted.');
+        END IF;
         PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
-            'Its worker was lost during the change, before it could store what the target was '
-            'before; its verification (in evidence_list) shows what the target is now.',
+            'Its worker was lost during the change, and nothing was stored that a rollback needs '
+            '(lost before its pre-check was done, or its connector gives it only from execute); '
+            'its verification (in evidence_list) shows what the target is now.',
             'If the change did land, request the opposite change as a change request of its own.');
     END IF;
     IF o.rollback_state IS NULL THEN
         PERFORM nexplane._raise('NX409', format('change request %s has nothing to roll back', id),
-            'Its execution stored no rollback state (it never reached the target).');
+            'Its execution stored no rollback state: its execute did not succeed, or it left '
+            'nothing that could be restored.',
+            'Its evidence (evidence_list) shows what each step saw on the target.');
     END IF;
     IF EXISTS (SELECT 1 FROM nexplane.change_requests r
                 WHERE r.tenant_id = o.tenant_id AND r.rollback_of = o.id
