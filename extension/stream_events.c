@@ -20,7 +20,7 @@
  *
  * An update of jobs is paired old row to new by primary key, and is an
  * event when the state moved, or, for a running job's progress, when a
- * step or percent was set to something new.  A job's column list can not
+ * step or percent was set to something new.  A column list cannot
  * narrow the trigger (PostgreSQL allows no transition tables with UPDATE
  * OF), so every update of jobs reaches it: the old and new rows are
  * looked at here first, and an update that moved nothing (a lease
