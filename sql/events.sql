@@ -49,6 +49,10 @@ SET ROLE nexplane_api;
 BEGIN;
 SELECT test.as('op');
 SELECT nexplane.cr_cancel(:'cr', 'changed my mind')->>'state' AS state;
+-- staged as the statement ended: the transaction's own feed numbers it,
+-- and the number goes with the rollback
+SELECT e->>'action' AS own_event, (e->>'id')::bigint = :before_rollback + 1 AS next_number
+  FROM jsonb_array_elements(nexplane.events_since(:before_rollback)->'events') e;
 ROLLBACK;
 RESET ROLE;
 SELECT seq = :before_rollback AS no_gap FROM nexplane.event_heads h
