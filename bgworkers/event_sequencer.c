@@ -4,8 +4,8 @@
  *	  The "nexplane event sequencer": numbers the live feed's staged events
  *	  per tenant, and tells listeners.
  *
- * Writers stage their events in stream_events_pending at commit
- * (extension/stream_events.c) and, once committed, set this worker's
+ * Writers stage their events in stream_events_pending as each statement
+ * ends (extension/stream_events.c) and, once committed, set this worker's
  * latch (a transaction callback, as the job workers are woken).  Each
  * round numbers every committed pending event of every tenant, in one
  * transaction (nexplane._stream_events_number()), and sends one empty

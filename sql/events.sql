@@ -49,6 +49,10 @@ SET ROLE nexplane_api;
 BEGIN;
 SELECT test.as('op');
 SELECT nexplane.cr_cancel(:'cr', 'changed my mind')->>'state' AS state;
+-- staged as the statement ended: the transaction's own feed numbers it,
+-- and the number goes with the rollback
+SELECT e->>'action' AS own_event, (e->>'id')::bigint = :before_rollback + 1 AS next_number
+  FROM jsonb_array_elements(nexplane.events_since(:before_rollback)->'events') e;
 ROLLBACK;
 RESET ROLE;
 SELECT seq = :before_rollback AS no_gap FROM nexplane.event_heads h
@@ -69,3 +73,48 @@ SELECT count(*) AS staged, min(to_state) AS to_state FROM nexplane.stream_events
 SELECT nexplane._stream_events_number() AS numbered;
 SELECT kind, from_state, to_state, change_request_id IS NOT NULL AS for_a_change
   FROM nexplane.stream_events WHERE subject_id = :'job' ORDER BY seq;
+-- One statement stages its events in one insert: an update of several
+-- jobs stages an event for each row that moved and none for the rest.  A
+-- running job's progress moves when a step or percent is set to something
+-- new, not when it is kept or cleared; a statement that touches no row, or
+-- moves nothing, stages nothing.
+INSERT INTO nexplane.jobs (tenant_id, kind, state, progress_percent, progress_step, payload)
+SELECT t.id, 'noop', 'running', 10, 'step ' || n, jsonb_build_object('feed', n)
+  FROM nexplane.tenants t, generate_series(1, 3) n WHERE t.slug = 'acme';
+SELECT count(*) AS staged_by_one_insert, min(to_state) AS to_state,
+       count(DISTINCT id) AS ids FROM nexplane.stream_events_pending;
+SELECT nexplane._stream_events_number() AS numbered;
+UPDATE nexplane.jobs
+   SET progress_percent = CASE payload->>'feed' WHEN '1' THEN 20 ELSE progress_percent END,
+       state = CASE payload->>'feed' WHEN '3' THEN 'succeeded' ELSE state END
+ WHERE payload ? 'feed';
+SELECT p.action, p.from_state, p.to_state, p.progress_percent, j.payload->>'feed' AS job
+  FROM nexplane.stream_events_pending p JOIN nexplane.jobs j ON j.id = p.subject_id
+ ORDER BY job;
+SELECT nexplane._stream_events_number() AS numbered;
+UPDATE nexplane.jobs SET progress_step = progress_step, progress_percent = NULL,
+       lease_until = now() WHERE payload ? 'feed';
+UPDATE nexplane.jobs SET progress_step = NULL WHERE payload ? 'feed';
+UPDATE nexplane.jobs SET state = 'failed' WHERE false;
+SELECT count(*) AS kept_or_cleared_staged_nothing FROM nexplane.stream_events_pending;
+UPDATE nexplane.jobs SET progress_step = 'new step' WHERE payload->>'feed' = '2';
+SELECT action, from_state, to_state, progress_step FROM nexplane.stream_events_pending;
+SELECT nexplane._stream_events_number() AS numbered;
+-- the trigger function refuses to be anything but a statement trigger
+-- with transition tables
+CREATE TABLE test.feed_row (tenant_id uuid, id uuid);
+CREATE TRIGGER feed AFTER INSERT ON test.feed_row
+    FOR EACH ROW EXECUTE FUNCTION nexplane._stream_event();
+SELECT test.try($$INSERT INTO test.feed_row VALUES (gen_random_uuid(), gen_random_uuid())$$);
+DROP TRIGGER feed ON test.feed_row;
+CREATE TRIGGER feed AFTER INSERT ON test.feed_row
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._stream_event();
+SELECT test.try($$INSERT INTO test.feed_row VALUES (gen_random_uuid(), gen_random_uuid())$$);
+-- why jobs has two triggers and no column list (88_events.sql)
+SELECT test.try($$CREATE TRIGGER feed_cols AFTER UPDATE OF id ON test.feed_row
+                  REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+                  EXECUTE FUNCTION nexplane._stream_event()$$);
+SELECT test.try($$CREATE TRIGGER feed_both AFTER INSERT OR UPDATE ON test.feed_row
+                  REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+                  EXECUTE FUNCTION nexplane._stream_event()$$);
+DROP TABLE test.feed_row;

@@ -1,4 +1,4 @@
--- The live event feed: the deferred trigger that stages transitions and
+-- The live event feed: the statement trigger that stages transitions and
 -- job state changes, the numbering of what is staged, events_since() and
 -- the prune job's function.  Tables and why numbers never go back:
 -- schema/88_events.sql.
@@ -7,13 +7,19 @@ CREATE FUNCTION nexplane._stream_event() RETURNS trigger
     AS 'MODULE_PATHNAME', 'nx_stream_event' LANGUAGE C
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
-CREATE CONSTRAINT TRIGGER stream_event AFTER INSERT ON nexplane.change_request_events
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION nexplane._stream_event();
-CREATE CONSTRAINT TRIGGER stream_event
-    AFTER INSERT OR UPDATE OF state, progress_percent, progress_step ON nexplane.jobs
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION nexplane._stream_event();
+-- Once per statement, from its transition tables (stream_events.c reads
+-- them by these names).  An update's trigger can name no columns: with
+-- transition tables PostgreSQL allows no UPDATE OF list, nor one trigger
+-- for INSERT and UPDATE both.
+CREATE TRIGGER stream_event AFTER INSERT ON nexplane.change_request_events
+    REFERENCING NEW TABLE AS nx_new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._stream_event();
+CREATE TRIGGER stream_event AFTER INSERT ON nexplane.jobs
+    REFERENCING NEW TABLE AS nx_new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._stream_event();
+CREATE TRIGGER stream_event_update AFTER UPDATE ON nexplane.jobs
+    REFERENCING OLD TABLE AS nx_old_jobs NEW TABLE AS nx_new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION nexplane._stream_event();
 
 -- _stream_events_number(tenant): number the committed pending events of
 -- the tenant (of every tenant when NULL, for the sequencer) from its

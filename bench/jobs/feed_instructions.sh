@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench/jobs/feed_instructions.sh: what the live feed costs the server per
+# event in instructions, staging and numbering: for checking a change to
+# extension/stream_events.c or _stream_events_number.  Needs valgrind; not
+# part of `make bench`.
+#
+# With the cluster stopped, a standalone backend under callgrind runs R
+# rounds of: insert 32 finished noop jobs in one statement (32 events
+# staged by one trigger call), commit, number them as the sequencer does
+# (nexplane._stream_events_number()), commit.  R = 10 and 30: the
+# difference over 20 rounds is one round's instructions.  The jobs'
+# insert is counted too (it is the same in both builds compared).
+. "$(dirname "$0")/../lib.sh"
+command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
+sql -c "CREATE EXTENSION nexplane" >/dev/null
+tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
+nx_cluster_stop "$BENCH_DIR/pg"
+
+# instructions ROUNDS OUT: callgrind's count for ROUNDS rounds
+instructions() {
+  cat >"$BENCH_DIR/rounds.sql" <<SQL
+DO \$\$
+BEGIN
+    FOR r IN 1..$1 LOOP
+        INSERT INTO nexplane.jobs (tenant_id, kind, state)
+        SELECT '$tenant', 'noop', 'succeeded' FROM generate_series(1, 32);
+        COMMIT;
+        PERFORM nexplane._stream_events_number();
+        COMMIT;
+    END LOOP;
+END \$\$;
+
+SQL
+  nx_as_postgres valgrind --tool=callgrind --callgrind-out-file="$2" \
+      "$NX_PGBIN/postgres" --single -j -D "$BENCH_DIR/pg/data" postgres <"$BENCH_DIR/rounds.sql" 2>&1 >/dev/null |
+    sed -nE 's/.*Collected : ([0-9]+).*/\1/p'
+}
+a=$(instructions 10 /dev/null)
+b=$(instructions 30 "${CALLGRIND_OUT:-/dev/null}")
+echo "instructions per round of 32 events (the jobs' insert, staging, numbering): $(( (b - a) / 20 ))"
