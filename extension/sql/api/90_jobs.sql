@@ -303,8 +303,8 @@ BEGIN
         UPDATE nexplane.jobs j
            SET attempts = j.attempts + 1, lease_until = now() + lease, worker_pid = _jobs_claim.worker_pid
           FROM l WHERE j.tenant_id = l.tenant_id AND j.id = l.id
-        RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-                  j.max_attempts, true;
+        RETURNING j.tenant_id, j.id, j.kind::text, j.connector_id, j.change_request_id,
+                  j.attempts::integer, j.max_attempts::integer, true;
         GET DIAGNOSTICS claimed = ROW_COUNT;
         IF claimed > 0 THEN
             RETURN;
@@ -337,8 +337,8 @@ BEGIN
            SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
                worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
           FROM c WHERE j.tenant_id = c.tenant_id AND j.id = c.id
-        RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-                  j.max_attempts, false;
+        RETURNING j.tenant_id, j.id, j.kind::text, j.connector_id, j.change_request_id,
+                  j.attempts::integer, j.max_attempts::integer, false;
         GET DIAGNOSTICS claimed = ROW_COUNT;
     END IF;
 
@@ -365,8 +365,8 @@ BEGIN
        SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
            worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
      WHERE j.tenant_id = ANY (tenants) AND j.id = ANY (ids) AND j.state = 'queued'
-    RETURNING j.tenant_id, j.id, j.kind, j.connector_id, j.change_request_id, j.attempts,
-              j.max_attempts, false;
+    RETURNING j.tenant_id, j.id, j.kind::text, j.connector_id, j.change_request_id,
+              j.attempts::integer, j.max_attempts::integer, false;
 END
 $$;
 
