@@ -48,9 +48,7 @@ body() {
 # instructions STEP N: callgrind's count for the whole run
 instructions() {
   echo "DO \$\$ DECLARE id uuid; BEGIN FOR i IN 1..$2 LOOP $(body "$1") END LOOP; END \$\$;" |
-    nx_as_postgres valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-      "$NX_PGBIN/postgres" --single -D "$BENCH_DIR/pg/data" -c synchronous_commit=off postgres \
-      2>&1 >/dev/null | sed -nE 's/.*Collected : ([0-9]+).*/\1/p'
+    nx_callgrind_count /dev/null -c synchronous_commit=off
 }
 declare -A per
 for s in $steps; do

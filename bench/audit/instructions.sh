@@ -29,9 +29,7 @@ instructions() {
     body="UPDATE bench.$1 SET value = value + 1 WHERE tenant_id = '$tenant' AND id = 1 + (i * 7919) % 10000;"
   fi
   echo "DO \$\$ BEGIN FOR i IN 1..$3 LOOP $body COMMIT; END LOOP; END \$\$;" |
-    nx_as_postgres valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-      "$NX_PGBIN/postgres" --single -D "$BENCH_DIR/pg/data" -c synchronous_commit=off postgres \
-      2>&1 >/dev/null | sed -nE 's/.*Collected : ([0-9]+).*/\1/p'
+    nx_callgrind_count /dev/null -c synchronous_commit=off
 }
 printf '%-8s %12s %12s %12s %14s %14s\n' op plain "C trigger" "PL/pgSQL" "C trigger's" "PL/pgSQL's"
 for op in insert update; do

@@ -31,9 +31,7 @@ BEGIN
 END \$\$;
 
 SQL
-  nx_as_postgres valgrind --tool=callgrind --callgrind-out-file="$2" \
-      "$NX_PGBIN/postgres" --single -j -D "$BENCH_DIR/pg/data" postgres <"$BENCH_DIR/rounds.sql" 2>&1 >/dev/null |
-    sed -nE 's/.*Collected : ([0-9]+).*/\1/p'
+  nx_callgrind_count "$2" -j <"$BENCH_DIR/rounds.sql"
 }
 a=$(instructions 10 /dev/null)
 b=$(instructions 30 "${CALLGRIND_OUT:-/dev/null}")
