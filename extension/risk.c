@@ -18,6 +18,7 @@
 
 #include "connector.h"
 #include "context.h"
+#include "policy_scope.h"
 #include "risk.h"
 #include "spi_util.h"
 
@@ -193,9 +194,7 @@ nx_count_failure(Relation rel, TupleTableSlot *slot, void *arg)
  */
 typedef struct NxPolicyHit
 {
-	pg_uuid_t	connector;
-	Datum	   *assets;
-	int			nassets;
+	NxScopeOf	scope;
 	TimestampTz at;
 	const char *test_name;
 	FmgrInfo	test;			/* looked up at the first policy that applies */
@@ -207,19 +206,8 @@ static bool
 nx_policy_hit(Relation rel, TupleTableSlot *slot, void *arg)
 {
 	NxPolicyHit *h = arg;
-	bool		isnull;
-	char	   *target_type = TextDatumGetCString(slot_getattr(slot, nx_attnum(rel, "target_type"),
-															   &isnull));
-	Datum		target = slot_getattr(slot, nx_attnum(rel, "target_id"), &isnull);
-	bool		applies = strcmp(target_type, "tenant") == 0;
 
-	if (!isnull && strcmp(target_type, "connector") == 0)
-		applies = memcmp(DatumGetUUIDP(target), &h->connector, sizeof(pg_uuid_t)) == 0;
-	else if (!isnull && strcmp(target_type, "asset") == 0)
-		for (int i = 0; i < h->nassets && !applies; i++)
-			applies = memcmp(DatumGetUUIDP(target), DatumGetUUIDP(h->assets[i]),
-							 sizeof(pg_uuid_t)) == 0;
-	if (applies)
+	if (nx_policy_governs(rel, slot, &h->scope))
 	{
 		LOCAL_FCINFO(fcinfo, 2);
 		Datum		r;
@@ -299,7 +287,7 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 	NxPolicyHit hit = {0};
 
 	keys[0] = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(in->tenant_id)));
-	hit.connector = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(in->connector_id)));
+	hit.scope.connector = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(in->connector_id)));
 	hit.at = in->at ? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
 															  CStringGetDatum(in->at),
 															  ObjectIdGetDatum(InvalidOid),
@@ -313,21 +301,18 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 		ArrayType  *arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN,
 																  (char *) in->asset_ids,
 																  UUIDOID, -1));
-		bool	   *anulls;
-		int			n;
 		const char *acols[] = {"environment", "tags"};
 
-		deconstruct_array(arr, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &hit.assets, &anulls, &n);
-		hit.nassets = n;
-		for (int i = 0; i < n; i++)
+		nx_scope_assets(&hit.scope, PointerGetDatum(arr));
+		for (int i = 0; i < hit.scope.nassets; i++)
 		{
 			Datum		avals[2];
 			bool		anull[2];
 			char	   *env;
 
-			if (anulls[i])
-				continue;		/* counted, never found: as the join did */
-			keys[1] = *DatumGetUUIDP(hit.assets[i]);
+			if (hit.scope.assets[i] == (Datum) 0)
+				continue;		/* a null: counted, never found, as the join did */
+			keys[1] = *DatumGetUUIDP(hit.scope.assets[i]);
 			if (!nx_row_by_pk("assets", 2, keys, 2, acols, avals, anull))
 				continue;
 			found++;
@@ -337,7 +322,7 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 			sensitive += !anull[1] && nx_sensitive_tags(avals[1]);
 		}
 		/* cardinality() counts null elements too */
-		assets = n;
+		assets = hit.scope.nassets;
 	}
 	if (found != assets)
 		ereport(ERROR,
@@ -346,7 +331,7 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 						(long long) (assets - found), (long long) assets)));
 
 	/* the connector, by its primary key (it may be gone: then nothing of it counts) */
-	keys[1] = hit.connector;
+	keys[1] = hit.scope.connector;
 	if (nx_row_by_pk("connectors", 2, keys, 3, ccols, cvals, cnulls))
 	{
 		conn_type = cnulls[0] ? NULL : TextDatumGetCString(cvals[0]);
@@ -364,7 +349,7 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 														   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 														   IntervalPGetDatum(&week)));
 		fkeys[0] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&keys[0])};
-		fkeys[1] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&hit.connector)};
+		fkeys[1] = (NxKey) {BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&hit.scope.connector)};
 		fkeys[2] = (NxKey) {BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT, TimestampTzGetDatum(fl.after)};
 		nx_index_rows("change_requests", "change_requests_failures_idx", 3, fkeys, false,
 					  nx_count_failure, &fl);
