@@ -194,7 +194,8 @@ nx_cr_create(PG_FUNCTION_ARGS)
 				   "  scheduled_for, idempotency_key)"
 				   " VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::uuid,"
 				   "         $8::int, $9, $10::jsonb, $11::uuid[], $12::timestamptz, $13)"
-				   " ON CONFLICT (tenant_id, requester_id, idempotency_key) DO NOTHING"
+				   " ON CONFLICT (tenant_id, requester_id, idempotency_key)"
+				   "  WHERE idempotency_key IS NOT NULL DO NOTHING"
 				   " RETURNING id", 13, args) == 0)
 		{
 			/* a concurrent call with the same key won */
