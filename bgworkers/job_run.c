@@ -352,20 +352,12 @@ nx_cancel_seen(NxRun *run)
 /* ---------- the change request's side ---------- */
 
 static void
-nx_cr_finish(NxRun *run, bool ok, Jsonb *result, const char *rollback_state, const char *error)
+nx_cr_finish(NxRun *run, bool ok, Jsonb *result, const char *error)
 {
 	bool		undo = strcmp(run->job->kind, "rollback_change") == 0;
 	const char *args[] = {run->job->tenant_id, run->job->change_request_id,
 	ok ? nx_json(result) : error};
 
-	/* kept on a failed change too: what did execute leaves a rollback to */
-	if (rollback_state && !undo)
-	{
-		const char *rargs[] = {args[0], args[1], rollback_state};
-
-		nx_spi("UPDATE nexplane.change_requests SET rollback_state = $3::jsonb"
-			   " WHERE tenant_id = $1::uuid AND id = $2::uuid", 3, rargs);
-	}
 	if (ok)
 		nx_spi("SELECT nexplane._cr_complete($1::uuid, $2::uuid, $3::jsonb)", 3, args);
 	else
@@ -435,7 +427,7 @@ nx_run_refuse(NxRun *run, const char *why, bool touch_cr)
 {
 	nx_job_finish(run->job, "failed", NULL, why);
 	if (touch_cr && run->job->change_request_id)
-		nx_cr_finish(run, false, NULL, NULL, why);
+		nx_cr_finish(run, false, NULL, why);
 }
 
 /* rollback_state as stored: the connector's, plus the rotated credential. */
@@ -579,9 +571,10 @@ nx_run_change(NxRun *run, bool undo)
 		char	   *final = steps[1].out.ok && !undo ?
 			nx_rollback_state_json(run, steps[1].out.rollback_state) : NULL;
 
-		if (early)
+		/* kept on a failed change too: what did execute leaves a rollback to */
+		if (early || final)
 			nx_cr_set_rollback_state(run, final);
-		nx_cr_finish(run, ok, steps[1].out.result, early ? NULL : final, error);
+		nx_cr_finish(run, ok, steps[1].out.result, error);
 	}
 	nx_breaker_record(run->job->tenant_id, run->job->connector_id, ok, error);
 	nx_txn_end(run);
@@ -647,7 +640,7 @@ nx_run_recovery(NxRun *run, bool undo)
 		/* it did not land: nothing to undo, and a rollback would undo what is not there */
 		if (has_state && not_landed)
 			nx_cr_set_rollback_state(run, NULL);
-		nx_cr_finish(run, false, NULL, NULL, why);
+		nx_cr_finish(run, false, NULL, why);
 	}
 	nx_txn_end(run);
 }
@@ -771,7 +764,7 @@ done:
 
 			nx_txn_begin();
 			if (nx_job_finish(job, "failed", NULL, why) && calls_begun && job->change_request_id)
-				nx_cr_finish(run, false, NULL, NULL, why);
+				nx_cr_finish(run, false, NULL, why);
 			nx_txn_end(run);
 		}
 		PG_CATCH();
