@@ -40,14 +40,34 @@ api=$!
 trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; nx_cluster_stop "$BENCH_DIR/pg"; rm -rf "$BENCH_DIR"' EXIT
 for _ in $(seq 1 50); do curl -sk -o /dev/null "https://127.0.0.1:$port/ready" && break; sleep 0.1; done
 
+# cpu_ticks PID...: the processes' user + system CPU so far, in clock ticks
+cpu_ticks() {
+  local p t=0 f a
+  for p in "$@"; do
+    f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    read -ra a <<<"${f##*) }"   # fields from the third on, past "pid (comm) "
+    t=$((t + a[11] + a[12]))    # utime, stime
+  done
+  echo "$t"
+}
+# the server's processes: the postmaster's children (the shim's pooled
+# backends live through a wrk run; those that exit take their time along)
+server_pids() { pgrep -P "$(head -n 1 "$BENCH_DIR/pg/data/postmaster.pid")"; }
+# CPU time per request, the shim's and the server's: unlike requests/s on
+# a shared VM, it hardly moves with the machine's other load
 wrk_run() { # name, then wrk arguments
-  local name=$1 out
+  local name=$1 out api0 db0 api1 db1 n hz
   shift
+  hz=$(getconf CLK_TCK)
+  api0=$(cpu_ticks "$api"); db0=$(cpu_ticks $(server_pids))
   out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" 2>&1)
-  printf '%-28s %10s req/s   p50 %8s   p90 %8s   p99 %8s\n' "$name" \
+  api1=$(cpu_ticks "$api"); db1=$(cpu_ticks $(server_pids))
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  printf '%-28s %10s req/s   p50 %8s   p90 %8s   p99 %8s   CPU/request: shim %4s us, server %4s us\n' "$name" \
     "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
     "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "90%" {print $2}' <<<"$out")" \
-    "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
+    "$(( (api1 - api0) * 1000000 / hz / (n > 0 ? n : 1) ))" "$(( (db1 - db0) * 1000000 / hz / (n > 0 ? n : 1) ))"
   grep -E 'Non-2xx|Socket errors' <<<"$out" || true
 }
 
