@@ -93,10 +93,18 @@ nx_ldap_group_json(NxLdapGroupChange *g, const char *tail)
 	return nx_ldap_jsonb(&buf);
 }
 
+/* The rollback state: the membership as it was before execute. */
+static Jsonb *
+nx_ldap_group_state(NxLdapGroupChange *g, bool was_member)
+{
+	return nx_ldap_group_json(g, psprintf(", \"was_member\": %s", was_member ? "true" : "false"));
+}
+
 /*
  * pre_check: the group is one we manage; for an add, the member exists
  * and is not in it yet; for a remove, it is in it and is not the last
- * member of a groupOfNames (whose schema requires one).
+ * member of a groupOfNames (whose schema requires one).  Its rollback
+ * state is execute's, from the membership read here.
  */
 void
 nx_ldap_group_pre_check(NxLdap *s)
@@ -141,6 +149,7 @@ nx_ldap_group_pre_check(NxLdap *s)
 		}
 	}
 	s->out->result = nx_ldap_group_json(&g, psprintf(", \"members\": %d", g.members));
+	s->out->rollback_state = nx_ldap_group_state(&g, member);
 	s->out->ok = true;
 }
 
@@ -166,8 +175,7 @@ nx_ldap_group_execute(NxLdap *s)
 		return;
 	if (!nx_ldap_group_has(s, &g, &after))
 		return;
-	s->out->rollback_state = nx_ldap_group_json(&g, psprintf(", \"was_member\": %s",
-															 before ? "true" : "false"));
+	s->out->rollback_state = nx_ldap_group_state(&g, before);
 	s->out->result = nx_ldap_group_json(&g, psprintf(", \"changed\": %s",
 													 change ? "true" : "false"));
 	s->out->evidence = nx_ldap_group_json(&g,

@@ -137,7 +137,11 @@ nx_ldap_lock_previous(NxLdap *s, char **previous)
 	return true;
 }
 
-/* pre_check: the account exists, is not in the state asked for, and a lock would hold. */
+/*
+ * pre_check: the account exists, is not in the state asked for, and a
+ * lock would hold.  Its rollback state is execute's: the value before,
+ * read here before the target is touched.
+ */
 void
 nx_ldap_lock_pre_check(NxLdap *s)
 {
@@ -158,6 +162,7 @@ nx_ldap_lock_pre_check(NxLdap *s)
 	if (l.lock && !nx_ldap_lock_effective(s, &l))
 		return;
 	s->out->result = nx_ldap_lock_json(&l, "pwdAccountLockedTime", l.value, NULL, NULL, "");
+	s->out->rollback_state = nx_ldap_lock_json(&l, "previous", l.value, NULL, NULL, "");
 	s->out->ok = true;
 }
 

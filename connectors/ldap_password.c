@@ -81,7 +81,23 @@ nx_ldap_password_account(NxLdap *s, bool need_new, char **password)
 	return dn;
 }
 
-/* pre_check: the account exists, is not locked for good, and the server has RFC 3062. */
+/* The rollback state: the account (the previous password is the vault's). */
+static Jsonb *
+nx_ldap_password_state(const char *dn)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"account_dn\": ");
+	nx_ldap_json_str(&buf, dn);
+	appendStringInfoChar(&buf, '}');
+	return nx_ldap_jsonb(&buf);
+}
+
+/*
+ * pre_check: the account exists, is not locked for good, and the server
+ * has RFC 3062.  Its rollback state is execute's.
+ */
 void
 nx_ldap_password_pre_check(NxLdap *s)
 {
@@ -123,6 +139,7 @@ nx_ldap_password_pre_check(NxLdap *s)
 	nx_ldap_json_str(&buf, dn);
 	appendStringInfoString(&buf, ", \"password_modify\": true}");
 	s->out->result = nx_ldap_jsonb(&buf);
+	s->out->rollback_state = nx_ldap_password_state(dn);
 	s->out->ok = true;
 }
 
@@ -169,11 +186,7 @@ nx_ldap_password_set(NxLdap *s)
 					 s->call->undoing ? "true" : "false");
 	s->out->result = nx_ldap_jsonb(&buf);
 
-	resetStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"account_dn\": ");
-	nx_ldap_json_str(&buf, dn);
-	appendStringInfoChar(&buf, '}');
-	s->out->rollback_state = nx_ldap_jsonb(&buf);
+	s->out->rollback_state = nx_ldap_password_state(dn);
 
 	resetStringInfo(&buf);
 	appendStringInfoString(&buf,

@@ -105,12 +105,19 @@ nxm_rotate_target(MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 	return true;
 }
 
+/*
+ * pre_check gives the rollback state execute would: the account, its host
+ * as the target keeps it.  The engine stores it before execute, so a
+ * worker lost inside execute leaves a rollback (to the previous version,
+ * which the vault keeps) possible.
+ */
 static void
 nxm_rotate_pre_check(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 {
 	if (!nxm_rotate_target(db, plan, out))
 		return;
 	out->result = nxm_account_result(&plan->account);
+	out->rollback_state = nxm_account_result(&plan->account);
 	out->ok = true;
 }
 
@@ -212,12 +219,14 @@ nxm_create_absent(MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 	return true;
 }
 
+/* pre_check's rollback state is execute's: the account to drop again. */
 static void
 nxm_create_pre_check(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 {
 	if (!nxm_create_absent(db, plan, out))
 		return;
 	out->result = nxm_account_result(&plan->account);
+	out->rollback_state = nxm_account_result(&plan->account);
 	out->ok = true;
 }
 
@@ -444,6 +453,17 @@ nxm_end_sessions(MYSQL *db, const NxmAccount *a, NxConnectorResult *out)
 	return true;
 }
 
+/* The rollback state of a lock change: the account and its lock before. */
+static Jsonb *
+nxm_lock_state(const NxmPlan *plan, bool locked_before)
+{
+	StringInfoData buf;
+
+	nxm_result_start(&buf, &plan->account);
+	appendStringInfo(&buf, ", \"locked_before\": %s", locked_before ? "true" : "false");
+	return nxm_result_end(&buf);
+}
+
 /* Set the lock to `locked` unless it is already; rollback_state says what it was. */
 static void
 nxm_lock_set(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, bool locked,
@@ -471,16 +491,12 @@ nxm_lock_set(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, bool locked,
 	 */
 	if (locked)
 	{
-		nxm_result_start(&buf, &plan->account);
-		appendStringInfo(&buf, ", \"locked_before\": %s", st.locked ? "true" : "false");
-		out->rollback_state = nxm_result_end(&buf);
+		out->rollback_state = nxm_lock_state(plan, st.locked);
 		if (!nxm_step(call, 75, "ending the account's sessions", out) ||
 			!nxm_end_sessions(db, &plan->account, out))
 			return;
 	}
-	nxm_result_start(&buf, &plan->account);
-	appendStringInfo(&buf, ", \"locked_before\": %s", st.locked ? "true" : "false");
-	out->rollback_state = nxm_result_end(&buf);
+	out->rollback_state = nxm_lock_state(plan, st.locked);
 	nxm_result_start(&buf, &plan->account);
 	appendStringInfo(&buf, ", \"locked\": %s, \"changed\": %s", locked ? "true" : "false",
 					 change ? "true" : "false");
@@ -488,6 +504,7 @@ nxm_lock_set(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, bool locked,
 	out->ok = true;
 }
 
+/* pre_check's rollback state is execute's: the lock as it is now. */
 static void
 nxm_lock_pre_check(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 {
@@ -499,6 +516,7 @@ nxm_lock_pre_check(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConn
 	nxm_result_start(&buf, &plan->account);
 	appendStringInfo(&buf, ", \"locked\": %s", st.locked ? "true" : "false");
 	out->result = nxm_result_end(&buf);
+	out->rollback_state = nxm_lock_state(plan, st.locked);
 	out->ok = true;
 }
 

@@ -154,6 +154,20 @@ nxm_require_privileges(const NxmPlan *plan, NxConnectorResult *out)
 	return false;
 }
 
+/*
+ * What execute changes, given what the account holds: a grant adds what
+ * it lacks, a revoke removes what it has.
+ */
+static NxmPrivSet
+nxm_delta(const NxmPlan *plan, NxmPrivSet held)
+{
+	return plan->turn_on ? plan->privileges & ~held : plan->privileges & held;
+}
+
+/*
+ * pre_check's rollback state is the one execute would store, from what
+ * the account holds now: exactly the privileges execute is to change.
+ */
 static void
 nxm_grant_pre_check(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConnectorResult *out)
 {
@@ -163,6 +177,7 @@ nxm_grant_pre_check(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxCon
 		!nxm_grant_target(db, plan, plan->turn_on, &held, out))
 		return;
 	out->result = nxm_grant_json(plan, "held", held, NULL, 0);
+	out->rollback_state = nxm_grant_json(plan, "privileges", nxm_delta(plan, held), NULL, 0);
 	out->ok = true;
 }
 
@@ -175,7 +190,7 @@ nxm_grant_execute(const NxConnectorCall *call, MYSQL *db, NxmPlan *plan, NxConne
 	if (!nxm_require_privileges(plan, out) ||
 		!nxm_grant_target(db, plan, plan->turn_on, &held, out))
 		return;
-	delta = plan->turn_on ? plan->privileges & ~held : plan->privileges & held;
+	delta = nxm_delta(plan, held);
 	if (!nxm_apply(call, db, plan, plan->turn_on, delta, out))
 		return;
 	out->rollback_state = nxm_grant_json(plan, "privileges", delta, NULL, 0);

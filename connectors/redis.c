@@ -337,7 +337,11 @@ nxr_change_op(const NxConnectorCall *call, NxConnectorResult *out, NxRedisOp op)
 			switch (op)
 			{
 				case NXR_PRE_CHECK:
+					/* with execute's rollback state, stored before execute */
 					out->ok = ch->check(r, &a);
+					if (out->ok && ch->rollback_state != NULL &&
+						(out->rollback_state = ch->rollback_state(r, &a)) == NULL)
+						out->ok = false;
 					break;
 				case NXR_EXECUTE:
 					if (ch->check(r, &a))

@@ -106,6 +106,13 @@ typedef struct NxRedisChange
 	void		(*execute) (NxRedis *r, const NxRedisArgs *a);
 	void		(*verify) (NxRedis *r, const NxRedisArgs *a);
 	void		(*rollback) (NxRedis *r, const NxRedisArgs *a);
+
+	/*
+	 * pre_check's rollback state: the one execute would store, read before
+	 * the target is touched (NULL, out saying why, when it cannot be
+	 * read).  NULL for a change without rollback.
+	 */
+	Jsonb	   *(*rollback_state) (NxRedis *r, const NxRedisArgs *a);
 	bool		rules;			/* does it take key patterns and categories? */
 } NxRedisChange;
 

@@ -71,6 +71,33 @@ rotate_check(NxRedis *r, const NxRedisArgs *a)
 }
 
 /*
+ * The rollback state of a rotation: the user and what it had before (no
+ * hash: the previous password comes back from the vault as new_secret).
+ */
+static Jsonb *
+rotate_state_of(const NxRedisArgs *a, const NxRedisUser *before)
+{
+	StringInfoData state;
+
+	nx_json_begin(&state);
+	nx_json_str(&state, "username", a->username);
+	nx_json_int(&state, "passwords_before", before->npasswords);
+	nx_json_bool(&state, "nopass_before", before->nopass);
+	return nx_json_end(&state);
+}
+
+/* pre_check's: execute's, from the user as it is before execute touches it. */
+static Jsonb *
+rotate_state(NxRedis *r, const NxRedisArgs *a)
+{
+	NxRedisUser before;
+
+	if (!nxr_get_user(r, a->username, &before))
+		return NULL;
+	return rotate_state_of(a, &before);
+}
+
+/*
  * Give the account password in place of all others, proving it by a login
  * in between.
  */
@@ -85,7 +112,6 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	int			nremove = 0;
 	NxRedisLogin login;
 	StringInfoData result,
-				state,
 				evidence;
 
 	if (!rotate_check(r, a) || !nxr_get_user(r, a->username, &before) ||
@@ -126,12 +152,8 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	if (nremove > 0 && !nxr_set_user(r, a->username, true, nremove, remove))
 		return;
 
-	nx_json_begin(&state);
-	nx_json_str(&state, "username", a->username);
-	nx_json_int(&state, "passwords_before", before.npasswords);
-	nx_json_bool(&state, "nopass_before", before.nopass);
 	if (!r->call->undoing)
-		r->out->rollback_state = nx_json_end(&state);
+		r->out->rollback_state = rotate_state_of(a, &before);
 	nx_json_begin(&result);
 	nx_json_str(&result, "username", a->username);
 	nx_json_str(&result, "password", r->call->undoing ? "restored" : "rotated");
@@ -255,5 +277,6 @@ const NxRedisChange nxr_rotate_password = {
 	.execute = rotate_to,
 	.verify = rotate_verify,
 	.rollback = rotate_to,
+	.rollback_state = rotate_state,
 	.rules = false,
 };

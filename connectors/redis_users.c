@@ -163,6 +163,18 @@ nxr_delete(NxRedis *r, const NxRedisArgs *a, StringInfo result)
 
 /* create_user */
 
+/* What rollback deletes: the user execute creates. */
+static Jsonb *
+create_state(NxRedis *r, const NxRedisArgs *a)
+{
+	StringInfoData state;
+
+	nx_json_begin(&state);
+	nx_json_str(&state, "username", a->username);
+	nx_json_bool(&state, "created", true);
+	return nx_json_end(&state);
+}
+
 static bool
 create_check(NxRedis *r, const NxRedisArgs *a)
 {
@@ -183,7 +195,6 @@ create_execute(NxRedis *r, const NxRedisArgs *a)
 	int			n = 0;
 	NxRedisUser u;
 	StringInfoData result,
-				state,
 				evidence;
 
 	rules[n++] = "on";
@@ -199,10 +210,7 @@ create_execute(NxRedis *r, const NxRedisArgs *a)
 		return;
 
 	/* from here on, rollback can delete it (also if it is not saved) */
-	nx_json_begin(&state);
-	nx_json_str(&state, "username", a->username);
-	nx_json_bool(&state, "created", true);
-	r->out->rollback_state = nx_json_end(&state);
+	r->out->rollback_state = create_state(r, a);
 	nx_json_begin(&result);
 	nx_json_str(&result, "username", a->username);
 	nx_json_bool(&result, "created", true);
@@ -380,17 +388,40 @@ enable_check(NxRedis *r, const NxRedisArgs *a)
 	return true;
 }
 
-/* Turn the user to on; the rollback state says what it was. */
-static void
-nxr_toggle(NxRedis *r, const NxRedisArgs *a, bool on)
+/*
+ * The rollback state of turning the user to on: it was the other way
+ * (the checks made sure of that before execute acts).
+ */
+static Jsonb *
+nxr_toggle_state(const NxRedisArgs *a, bool on)
 {
-	StringInfoData result,
-				state;
+	StringInfoData state;
 
 	nx_json_begin(&state);
 	nx_json_str(&state, "username", a->username);
 	nx_json_bool(&state, "enabled_before", !on);
-	r->out->rollback_state = nx_json_end(&state);
+	return nx_json_end(&state);
+}
+
+static Jsonb *
+disable_state(NxRedis *r, const NxRedisArgs *a)
+{
+	return nxr_toggle_state(a, false);
+}
+
+static Jsonb *
+enable_state(NxRedis *r, const NxRedisArgs *a)
+{
+	return nxr_toggle_state(a, true);
+}
+
+/* Turn the user to on; the rollback state says what it was. */
+static void
+nxr_toggle(NxRedis *r, const NxRedisArgs *a, bool on)
+{
+	StringInfoData result;
+
+	r->out->rollback_state = nxr_toggle_state(a, on);
 	nx_json_begin(&result);
 	if (!nxr_set_enabled(r, a, on, &result))
 		return;
@@ -453,6 +484,7 @@ const NxRedisChange nxr_create_user = {
 	.execute = create_execute,
 	.verify = create_verify,
 	.rollback = create_rollback,
+	.rollback_state = create_state,
 	.rules = true,
 };
 
@@ -471,6 +503,7 @@ const NxRedisChange nxr_disable_user = {
 	.execute = disable_execute,
 	.verify = disable_verify,
 	.rollback = nxr_untoggle,
+	.rollback_state = disable_state,
 	.rules = false,
 };
 
@@ -480,5 +513,6 @@ const NxRedisChange nxr_enable_user = {
 	.execute = enable_execute,
 	.verify = enable_verify,
 	.rollback = nxr_untoggle,
+	.rollback_state = enable_state,
 	.rules = false,
 };

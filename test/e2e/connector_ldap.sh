@@ -157,6 +157,9 @@ not() { ! "$@"; }
 # jq -e, but an empty input (psql failed) is false, not a pass
 jqe() { local in; in=$(cat); [ -n "$in" ] && jq -e "$@" <<<"$in"; }
 is_ok() { jqe '.ok == true' >/dev/null <<<"$1"; }
+# pre_check gives the rollback state execute then gives (stored before
+# execute, it is what a lost worker leaves): same_state PRE_CHECK EXECUTE
+same_state() { jq -e -n --argjson p "$1" --argjson e "$2" '$p.ok and $e.ok and $p.rollback_state != null and $p.rollback_state == $e.rollback_state'; }
 fails_with() { # result, then a fixed string its error holds
   jqe --arg s "$2" '.ok == false and (.error | contains($s))' >/dev/null <<<"$1"
 }
@@ -195,9 +198,11 @@ check "a login without the connector's size limit gets 500 entries, marked trunc
 # reset_password: alice, by the connector's login
 r=$(cc pre_check reset_password '{}' alice_new alice_old)
 check "reset_password pre_check" is_ok "$r"
+pc=$r
 check "before: alice's old password binds" binds "$ALICE" alice_old
 r=$(cc execute reset_password '{}' alice_new alice_old)
 check "reset_password execute" is_ok "$r"
+check "reset_password: pre_check gave execute's rollback state" same_state "$pc" "$r"
 state=$(jq -c .rollback_state <<<"$r")
 check "reset_password: the new password binds (ldapwhoami)" binds "$ALICE" alice_new
 check "reset_password: the old password no longer binds" not binds "$ALICE" alice_old
@@ -239,8 +244,10 @@ check "erin's new password binds (ldapwhoami)" binds "$ERIN" erin_new
 P="{\"group_dn\": \"$DEVS\", \"member_dn\": \"$BOB\"}"
 r=$(cc pre_check add_to_group "$P")
 check "add_to_group pre_check" is_ok "$r"
+pc=$r
 r=$(cc execute add_to_group "$P")
 check "add_to_group execute" jqe '.ok and .result.changed and .result.attribute == "member"' <<<"$r"
+check "add_to_group: pre_check gave execute's rollback state" same_state "$pc" "$r"
 state=$(jq -c .rollback_state <<<"$r")
 check "add_to_group: ldapsearch finds bob in devs" member_of "$DEVS" member "$BOB"
 r=$(cc verify add_to_group "$P" "" "" "$state")
@@ -266,8 +273,10 @@ check "add_to_group pre_check refuses a member that does not exist" fails_with "
 P="{\"group_dn\": \"$OPS\", \"member_dn\": \"$BOB\"}"
 r=$(cc pre_check remove_from_group "$P")
 check "remove_from_group pre_check" is_ok "$r"
+pc=$r
 r=$(cc execute remove_from_group "$P")
 check "remove_from_group execute (uniqueMember)" jqe '.ok and .result.changed and .result.attribute == "uniqueMember"' <<<"$r"
+check "remove_from_group: pre_check gave execute's rollback state" same_state "$pc" "$r"
 state=$(jq -c .rollback_state <<<"$r")
 check "remove_from_group: ldapsearch no longer finds bob in ops" not member_of "$OPS" uniqueMember "$BOB"
 r=$(cc verify remove_from_group "$P" "" "" "$state")
@@ -291,8 +300,10 @@ check "filter metacharacters in a member DN are escaped (not a member, not a fil
 P="{\"account_dn\": \"$ALICE\"}"
 r=$(cc pre_check lock_account "$P")
 check "lock_account pre_check" is_ok "$r"
+pc=$r
 r=$(cc execute lock_account "$P")
 check "lock_account execute" jqe '.ok and .result.pwdAccountLockedTime == "000001010000Z" and .rollback_state.previous == null' <<<"$r"
+check "lock_account: pre_check gave execute's rollback state" same_state "$pc" "$r"
 state=$(jq -c .rollback_state <<<"$r")
 check "lock_account: alice's password no longer binds" not binds "$ALICE" alice_old
 r=$(cc verify lock_account "$P" "" "" "$state")
@@ -320,8 +331,10 @@ check "before: carol is locked" not binds "$CAROL" carol
 P="{\"account_dn\": \"$CAROL\"}"
 r=$(cc pre_check unlock_account "$P")
 check "unlock_account pre_check" is_ok "$r"
+pc=$r
 r=$(cc execute unlock_account "$P")
 check "unlock_account execute" jqe '.ok and .result.locked == false and .rollback_state.previous == "000001010000Z"' <<<"$r"
+check "unlock_account: pre_check gave execute's rollback state" same_state "$pc" "$r"
 state=$(jq -c .rollback_state <<<"$r")
 check "unlock_account: carol binds" binds "$CAROL" carol
 check "unlock_account: pwdAccountLockedTime is gone" test -z "$(locked_time "$CAROL")"

@@ -122,6 +122,9 @@ shows_grant() {
   out=$(nx_mariadb_root "$M" --raw -e "SHOW GRANTS FOR 'app'@'127.0.0.1'")
   grep -qF "$1" <<<"$out"
 }
+# pre_check gives the rollback state execute then gives (stored before
+# execute, it is what a lost worker leaves): same_state PRE_CHECK EXECUTE
+same_state() { jq -e -n --argjson p "$1" --argjson e "$2" '$p.ok and $e.ok and $p.rollback_state != null and $p.rollback_state == $e.rollback_state'; }
 auth_of() { root "SELECT JSON_VALUE(Priv, '\$.authentication_string') FROM mysql.global_priv WHERE User = '$1' AND Host = '$2'"; }
 
 # ---- test and discover
@@ -150,8 +153,10 @@ check "discover: no roles, no empty hosts" jq -e '.result.assets | all(.kind != 
 p='{"user": "app"}'
 r=$(call pre_check rotate_password "$p" app_new app_old)
 check "rotate_password pre_check: ok" is_ok "$r"
+pc=$r
 r=$(call execute rotate_password "$p" app_new app_old)
 check "rotate_password execute: ok" is_ok "$r"
+check "rotate_password: pre_check gave execute's rollback state" same_state "$pc" "$r"
 check "rotate_password execute: the host was looked up on the target" jq -e '.rollback_state == {"user": "app", "host": "127.0.0.1", "account": "'"'app'@'127.0.0.1'"'"}' <<<"$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "rotate: the new password logs in (mariadb client)" login app "$APP_NEW"
@@ -195,8 +200,10 @@ r=$(call pre_check create_user '{"user": "newbie"}')
 check "create_user without a host is refused (no default '%')" fails_with "$r" "needs a host"
 r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $MPORT, \"account_host\": \"127.0.0.1\"}" call pre_check create_user '{"user": "newbie"}')
 check "create_user pre_check: host from account_host" jq -e '.ok and .result.host == "127.0.0.1"' <<<"$r"
+pc=$r
 r=$(CFG="{\"host\": \"127.0.0.1\", \"port\": $MPORT, \"account_host\": \"127.0.0.1\"}" call execute create_user '{"user": "newbie"}')
 check "create_user execute: ok, no password set" jq -e '.ok and .result.password_set == false' <<<"$r"
+check "create_user: pre_check gave execute's rollback state" same_state "$pc" "$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "  ... the account exists for 127.0.0.1 only" test "$(root "SELECT GROUP_CONCAT(Host) FROM mysql.global_priv WHERE User = 'newbie'")" = 127.0.0.1
 check "  ... and no password logs in (not even an empty one)" login_refused newbie "" "Access denied"
@@ -222,6 +229,7 @@ check "create_user of an existing account is refused" fails_with "$r" "account '
 p='{"user": "app"}'
 r=$(call pre_check lock_user "$p")
 check "lock_user pre_check: ok, not locked yet" jq -e '.ok and .result.locked == false' <<<"$r"
+pc=$r
 # a session app has open when the lock comes must end with it
 MYSQL_PWD=$APP_OLD timeout 60 mariadb --no-defaults -h 127.0.0.1 -P "$MPORT" -u app -N -B \
   -e "SELECT SLEEP(50)" >/dev/null 2>&1 &
@@ -232,6 +240,7 @@ for _ in $(seq 1 50); do
 done
 r=$(call execute lock_user "$p")
 check "lock_user execute: ok" jq -e '.ok and .result.changed' <<<"$r"
+check "lock_user: pre_check gave execute's rollback state" same_state "$pc" "$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "  ... the server refuses app as locked" login_refused app "$APP_OLD" "this account is locked"
 session_ended() {
@@ -250,8 +259,10 @@ r=$(call verify lock_user "$p" "" "" "$rs" true)
 check "lock_user verify (undoing): ok" jq -e '.ok and (.evidence.locked | not)' <<<"$r"
 r=$(call pre_check lock_user '{"user": "nxadmin"}')
 check "lock_user refuses the connector's own login" fails_with "$r" "is the connector's own login"
+pc=$(call pre_check unlock_user '{"user": "lockme"}')
 r=$(call execute unlock_user '{"user": "lockme"}')
 check "unlock_user execute: ok" jq -e '.ok and .result.changed and .rollback_state.locked_before' <<<"$r"
+check "unlock_user: pre_check gave execute's rollback state" same_state "$pc" "$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "  ... lockme logs in" login lockme "$LOCKME_PW"
 r=$(call verify unlock_user '{"user": "lockme"}' "" "" "$rs")
@@ -270,8 +281,10 @@ check "  ... and its rollback leaves it locked" login_refused lockme "$LOCKME_PW
 p='{"user": "app", "object": "app_db.*", "privileges": "select, Insert"}'
 r=$(call pre_check grant "$p")
 check "grant pre_check: ok" is_ok "$r"
+pc=$r
 r=$(call execute grant "$p")
 check "grant execute: SELECT, INSERT on app_db.*" jq -e '.ok and .result.granted == "SELECT, INSERT" and .rollback_state.privileges == "SELECT, INSERT"' <<<"$r"
+check "grant: pre_check gave execute's rollback state" same_state "$pc" "$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "  ... app reads app_db.t" login app "$APP_OLD" "SELECT a FROM app_db.t"
 check "  ... but not appXdb.t: '_' was not a wildcard" login_refused app "$APP_OLD" "command denied" "SELECT a FROM appXdb.t"
@@ -287,16 +300,20 @@ r=$(call verify grant "$p" "" "" "$rs")
 check "grant verify fails once the grant is gone" fails_with "$r" "lacks SELECT, INSERT on app_db.*"
 
 p='{"user": "app", "object": "app_db.t", "privileges": "SELECT, UPDATE"}'
+pc=$(call pre_check grant "$p")
 r=$(call execute grant "$p")
 check "grant on a table: only what was missing" jq -e '.ok and .result.granted == "SELECT" and .result.already_held == "UPDATE"' <<<"$r"
+check "  ... pre_check's rollback state is execute's: only what was missing" same_state "$pc" "$r"
 rs=$(jq -c .rollback_state <<<"$r")
 r=$(call rollback grant "$p" "" "" "$rs" true)
 check "  ... rollback keeps the privilege held before" test "$(root "SELECT Table_priv FROM mysql.tables_priv WHERE User = 'app' AND Db = 'app_db' AND Table_name = 't'")" = Update
 p='{"user": "app", "object": "app_db.t", "privileges": "UPDATE, DELETE"}'
 r=$(call pre_check revoke "$p")
 check "revoke pre_check: shows what is held" jq -e '.ok and .result.held == "UPDATE"' <<<"$r"
+pc=$r
 r=$(call execute revoke "$p")
 check "revoke execute: only what was held" jq -e '.ok and .result.revoked == "UPDATE" and .result.not_held == "DELETE"' <<<"$r"
+check "revoke: pre_check gave execute's rollback state (only what was held)" same_state "$pc" "$r"
 rs=$(jq -c .rollback_state <<<"$r")
 check "  ... app cannot update app_db.t" login_refused app "$APP_OLD" "command denied" "UPDATE app_db.t SET a = 3"
 r=$(call verify revoke "$p" "" "" "$rs")
@@ -310,6 +327,7 @@ check "revoke verify (undoing): ok" is_ok "$r"
 # ---- drop_user
 r=$(call pre_check drop_user '{"user": "doomed"}')
 check "drop_user pre_check: ok" is_ok "$r"
+check "  ... with no rollback state (drop_user has no rollback)" jq -e '.rollback_state == null' <<<"$r"
 r=$(call execute drop_user '{"user": "doomed"}')
 check "drop_user execute: ok" jq -e '.ok and .result.dropped' <<<"$r"
 check "  ... the account is gone" test "$(root "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'doomed'")" = 0

@@ -99,6 +99,9 @@ ok() { jq -e '.ok == true' >/dev/null <<<"$1"; }
 says() { jq -e --arg s "$2" '.ok == false and (.error | contains($s))' >/dev/null <<<"$1"; }
 j() { jq -e "$2" >/dev/null <<<"$1"; }
 no() { ! "$@"; }
+# pre_check gives the rollback state execute then gives (stored before
+# execute, it is what a lost worker leaves): same_state PRE_CHECK EXECUTE
+same_state() { jq -e -n --argjson p "$1" --argjson e "$2" '$p.ok and $e.ok and $p.rollback_state != null and $p.rollback_state == $e.rollback_state'; }
 nohash() { ! grep -qE '[0-9a-f]{64}' <<<"$1"; }
 # a raw connection on fd 9 logged in as USER PASSWORD; alive answers a PING
 open_as() {
@@ -154,12 +157,14 @@ check "discover: no password hash in the result" nohash "$r"
 
 # --- rotate_password --------------------------------------------------
 P='{"username": "app1"}'
-check "rotate: pre_check passes" ok "$(rcall pre_check rotate_password "$P")"
+pc=$(rcall pre_check rotate_password "$P")
+check "rotate: pre_check passes" ok "$pc"
 # a client of app1 with the old password, open across the rotation
 check "rotate: a client logs in as app1 with the old password" open_as app1 "$OLD"
 r=$(rcall execute rotate_password "$P" "$SEC/new.json" "$SEC/old.json")
 check "rotate: execute succeeds and removes the old password" j "$r" '.ok and .result.passwords_removed == 1 and .result.persisted'
 check "rotate: execute keeps a rollback state without secrets" j "$r" '.rollback_state.username == "app1"'
+check "rotate: pre_check gave execute's rollback state" same_state "$pc" "$r"
 check "rotate: redis-cli logs in as app1 with the new password" pong app1 "$NEW"
 check "rotate: the old password is refused" refused app1 "$OLD"
 check "rotate: the client logged in before goes on working (overlap)" alive
@@ -206,8 +211,10 @@ check "rotate own login: other changes do not try the rotation's secrets" says "
 
 # --- create_user ------------------------------------------------------
 P='{"username": "app9", "key_patterns": "app9:* cache:*", "categories": "+@read +@write -@keyspace"}'
-check "create: pre_check passes" ok "$(rcall pre_check create_user "$P")"
+pc=$(rcall pre_check create_user "$P")
+check "create: pre_check passes" ok "$pc"
 r=$(rcall execute create_user "$P")
+check "create: pre_check gave execute's rollback state" same_state "$pc" "$r"
 check "create: execute succeeds" j "$r" '.ok and .result.created and .result.persisted and .rollback_state.created'
 check "create: the server has the user with the key patterns" grep -qx '~app9:\* ~cache:\*' <(adm ACL GETUSER app9)
 check "create: it may read" grep -qx OK <(rc nxadmin "$ADMIN" ACL DRYRUN app9 GET app9:x)
@@ -262,8 +269,10 @@ check "create: no refused user reached the server" test -z "$(adm ACL GETUSER ev
 # --- disable_user -----------------------------------------------------
 P='{"username": "app2"}'
 check "disable: a client is logged in as app2" open_as app2 "$P2"
-check "disable: pre_check passes" ok "$(rcall pre_check disable_user "$P")"
+pc=$(rcall pre_check disable_user "$P")
+check "disable: pre_check passes" ok "$pc"
 r=$(rcall execute disable_user "$P")
+check "disable: pre_check gave execute's rollback state" same_state "$pc" "$r"
 check "disable: execute turns it off and ends its connection" j "$r" '.ok and .result.enabled == false and .result.connections_ended == 1'
 check "disable: the open connection of app2 is gone" no alive
 close_conn
@@ -284,8 +293,10 @@ check "disable: the connector still logs in" ok "$(rcall test)"
 
 # --- enable_user ------------------------------------------------------
 rc nxadmin "$ADMIN" ACL SETUSER app2 off >/dev/null
-check "enable: pre_check passes" ok "$(rcall pre_check enable_user "$P")"
+pc=$(rcall pre_check enable_user "$P")
+check "enable: pre_check passes" ok "$pc"
 r=$(rcall execute enable_user "$P")
+check "enable: pre_check gave execute's rollback state" same_state "$pc" "$r"
 check "enable: execute turns it on" j "$r" '.ok and .result.enabled and .rollback_state.enabled_before == false'
 check "enable: redis-cli logs in as app2" pong app2 "$P2"
 check "enable: verify" ok "$(rcall verify enable_user "$P")"
@@ -302,7 +313,9 @@ check "enable: verify (not undoing) now fails" says "$(rcall verify enable_user 
 # --- delete_user ------------------------------------------------------
 P='{"username": "app3"}'
 check "delete: a client is logged in as app3" open_as app3 "$P3"
-check "delete: pre_check passes" ok "$(rcall pre_check delete_user "$P")"
+pc=$(rcall pre_check delete_user "$P")
+check "delete: pre_check passes" ok "$pc"
+check "delete: ... with no rollback state (delete_user has no rollback)" j "$pc" ".rollback_state == null"
 r=$(rcall execute delete_user "$P")
 check "delete: execute deletes it" j "$r" '.ok and .result.deleted and .result.connections_ended == 1 and .result.before.passwords == 1'
 check "delete: the result holds no password hash" nohash "$r"

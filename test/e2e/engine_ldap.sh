@@ -229,6 +229,49 @@ check "its rollback completed" state_is "$RB" completed
 check "... the original is rolled back" state_is "$CR" rolled_back
 check "... dave is refused again" refused "$DAVE" dave
 
+# A worker lost in the middle of a change (killed with SIGKILL once
+# execute's modify or password change reached slapd, before verify;
+# eng_change_lost): the change fails as outcome unknown, the rollback
+# state pre_check gave (stored before execute) is kept since the
+# recovery's verify finds the change in effect, and rolled back through
+# cr_rollback (approved by someone else) it restores the directory.
+CR=$(eng_change_lost "$CONN" lock_account "{\"account_dn\": \"$CAROL\"}" locking)
+check "a lost lock_account: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... it reached slapd: carol's password is refused" refused "$CAROL" carol
+check "... the recovery found it in effect and kept the rollback state" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's rollback state, as execute gives it" \
+  eng_rollback_state_is "$CR" "{\"account_dn\": \"$CAROL\", \"previous\": null}"
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... carol binds again" binds "$CAROL" carol
+
+P="{\"group_dn\": \"$DEVS\", \"member_dn\": \"$BOB\"}"
+CR=$(eng_change_lost "$CONN" add_to_group "$P" "adding the member")
+check "a lost add_to_group: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... it reached slapd: bob finds himself in devs" sees_itself_in "$BOB" bob "$DEVS" member
+check "... the rollback state is kept" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's, as execute gives it" \
+  eng_rollback_state_is "$CR" "{\"group_dn\": \"$DEVS\", \"member_dn\": \"$BOB\", \"attribute\": \"member\", \"was_member\": false}"
+RB=$(eng_rollback "$CR")
+check "... its rollback completed" state_is "$RB" completed
+check "... bob is out of devs again" sees_itself_out_of "$BOB" bob "$DEVS" member
+check "... and alice is still in it" sees_itself_in "$ALICE" alice "$DEVS" member
+
+CR=$(eng_change_lost "$CONN" reset_password "{\"credential_id\": \"$APP\"}" "setting the password")
+check "a lost reset_password: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... it reached slapd: alice's old password is refused" refused "$ALICE" alice
+check "... the recovery bound with the pending version and promoted it" test "$(versions "$APP")" = previous
+check "... the vault's current password binds as alice" eng_works "$CONN" "$APP"
+check "... the rollback state is kept" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's, wrapped with the credential, as execute gives it" \
+  eng_rollback_state_is "$CR" "{\"credential_id\": \"$APP\", \"connector\": {\"account_dn\": \"$ALICE\"}}"
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... alice's old password binds again" binds "$ALICE" alice
+check "... and it is the vault's current one again" eng_works "$CONN" "$APP"
+
 # a reset the directory refuses: erin's policy wants 64 characters, the
 # engine makes 32.  Failed with slapd's reason, the pending version
 # dropped (the old password still works), the old credential kept.

@@ -134,3 +134,102 @@ eng_no_secrets() {
   done
   [ "$found" = 0 ]
 }
+
+# A change whose worker is lost in the middle, after execute has written to
+# the target and before verify: eng_change_lost CONN TYPE PARAMS STEP
+# prints the change request's id once the recovery has ended it.  STEP is
+# the progress step the connector records just before its write (its
+# nx_connector_step name): the worker is held at its next step (execute's
+# write done), killed there with SIGKILL, and the postmaster restarts
+# everything, as 005_change_crash.pl's worker is.  The hold is the test's
+# own, not nexplane's: a trigger on nexplane.jobs that makes that step's
+# UPDATE wait for an advisory lock a session of the test holds (that
+# session ends in the restart).  The lease is 10 s meanwhile, so the
+# recovery (which waits for it) comes soon after.
+ENG_HOLD_KEY=20261203
+eng_hold_install() {
+  sql >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS e2e_hold;
+CREATE TABLE IF NOT EXISTS e2e_hold.after (step text PRIMARY KEY);
+CREATE OR REPLACE FUNCTION e2e_hold.hold() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- the first attempt only: the recovery (attempt 2) must not wait
+  IF NEW.kind = 'execute_change' AND NEW.attempts = 1
+     AND NEW.progress_step IS DISTINCT FROM OLD.progress_step
+     AND EXISTS (SELECT 1 FROM e2e_hold.after a WHERE a.step = OLD.progress_step) THEN
+    PERFORM pg_advisory_xact_lock(20261203);
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS e2e_hold ON nexplane.jobs;
+CREATE TRIGGER e2e_hold BEFORE UPDATE OF progress_step ON nexplane.jobs
+  FOR EACH ROW EXECUTE FUNCTION e2e_hold.hold();
+SQL
+}
+
+eng_workers_idle() { # until both job workers are back and have been round the queue
+  local i
+  for i in $(seq 1 300); do
+    [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'nexplane job worker'
+                  AND state = 'idle'" 2>/dev/null)" = 2 ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+eng_change_lost() { # CONN TYPE PARAMS STEP
+  local cr pid i holder
+  eng_hold_install
+  sql -c "ALTER SYSTEM SET nexplane.job_lease = 10" -c "ALTER SYSTEM SET nexplane.job_timeout = 5" \
+      -c "SELECT pg_reload_conf()" -c "TRUNCATE e2e_hold.after" \
+      -c "INSERT INTO e2e_hold.after VALUES ('$4')" >/dev/null
+  sql -c "SELECT pg_advisory_lock($ENG_HOLD_KEY)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+  holder=$!
+  for i in $(seq 1 100); do
+    [ "$(sql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $ENG_HOLD_KEY AND granted")" = 1 ] && break
+    sleep 0.1
+  done
+  cr=$(eng_as "$ENG_OP" "SELECT nexplane.cr_create('$1', '$2', '$3'::jsonb, 'e2e lost $2')->>'id'")
+  [ -n "$cr" ] || { kill "$holder"; return 1; }
+  eng_as "$ENG_OP" "SELECT nexplane.cr_submit('$cr')->>'state'" >/dev/null
+  eng_as "$ENG_APPR" "SELECT nexplane.cr_approve('$cr', 'looks right')->>'state'" >/dev/null
+  [ "$(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$cr'")" = approved ] ||
+    eng_as "$ENG_ADMIN" "SELECT nexplane.cr_approve('$cr', 'agreed')->>'state'" >/dev/null
+  eng_as "$ENG_OP" "SELECT nexplane.cr_execute('$cr')->>'state'" >/dev/null
+  # the worker waits in the hold, execute's write done
+  for i in $(seq 1 150); do
+    pid=$(sql -c "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+                   WHERE a.backend_type = 'nexplane job worker' AND l.locktype = 'advisory'
+                     AND l.objid = $ENG_HOLD_KEY AND NOT l.granted")
+    [ -n "$pid" ] && break
+    sleep 0.2
+  done
+  [ -n "$pid" ] || { kill "$holder"; echo "$cr"; return 1; }
+  kill -KILL "$pid"
+  wait "$holder" 2>/dev/null
+  # the restart, then the recovery once the lost worker's lease has run out
+  for i in $(seq 1 600); do
+    case $(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$cr'" 2>/dev/null) in
+      ''|executing) sleep 0.2 ;; *) break ;;
+    esac
+  done
+  sql -c "TRUNCATE e2e_hold.after" -c "ALTER SYSTEM RESET nexplane.job_lease" \
+      -c "ALTER SYSTEM RESET nexplane.job_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+  eng_workers_idle
+  echo "$cr"
+}
+
+# What the recovery of a lost change saw and did with its rollback state:
+# "in_effect rollback_state" of its recovery_verification evidence.
+eng_recovery() {
+  sql -c "SELECT (content->>'in_effect') || ' ' || (content->>'rollback_state') FROM nexplane.evidence
+           WHERE change_request_id = '$1' AND kind = 'recovery_verification'"
+}
+
+# The state eng_state prints for a lost change.
+ENG_LOST="failed: outcome unknown: the worker was lost during the change"
+
+eng_rollback_state_is() { # CR JSON: the change's rollback state is JSON (jsonb's equality)
+  [ "$(sql -v cr="$1" -v want="$2" <<<"SELECT rollback_state = :'want'::jsonb FROM nexplane.change_requests WHERE id = :'cr'")" = t ]
+}

@@ -171,6 +171,38 @@ check "drop_user: completed" state_is "$CR" completed
 check "... mariadb no longer has doomed" test "$(hosts_of doomed)" = ""
 check "... and a rollback of it is refused" refused_rollback "$CR" "cannot be rolled back"
 
+# A worker lost in the middle of a change (killed with SIGKILL after
+# execute's statement reached mariadb, before verify; eng_change_lost):
+# the change fails as outcome unknown, the rollback state pre_check gave
+# (stored before execute) is kept since the recovery's verify finds the
+# change in effect, and rolled back through cr_rollback (approved by
+# someone else) it restores the account on mariadb.
+CR=$(eng_change_lost "$CONN" lock_user '{"user": "app"}' "locking the account")
+check "a lost lock_user: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... the lock reached mariadb: app is refused as locked" refused app "$OLD" "this account is locked"
+check "... the recovery found it in effect and kept the rollback state" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's rollback state, as execute gives it" \
+  eng_rollback_state_is "$CR" '{"user": "app", "host": "127.0.0.1", "account": "'"'app'@'127.0.0.1'"'", "locked_before": false}'
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... app logs in again" login app "$OLD"
+
+CR=$(eng_change_lost "$CONN" rotate_password "{\"user\": \"app\", \"credential_id\": \"$APP\"}" "setting the password")
+check "a lost rotate_password: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... the new password reached mariadb: the old one is refused" refused app "$OLD" "Access denied"
+check "... the recovery logged in with the pending version and promoted it" test "$(versions "$APP")" = previous
+check "... the vault's current password logs in" eng_works "$CONN" "$APP" '{"user": "app"}'
+check "... the rollback state is kept" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's, wrapped with the credential, as execute gives it" \
+  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP"'", "connector": {"user": "app", "host": "127.0.0.1", "account": "'"'app'@'127.0.0.1'"'"}}'
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the old password logs in again" login app "$OLD"
+check "... and it is the vault's current one again" eng_works "$CONN" "$APP" '{"user": "app"}'
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... and no job is left queued or running" test -z "$(sql -c "SELECT 1 FROM nexplane.jobs WHERE state IN ('queued', 'running')")"
+
 # changes that fail on the target: failed with the connector's reason, the
 # rotation's pending secret dropped, the old credential kept
 CR=$(eng_change "$CONN" rotate_password "{\"user\": \"app\", \"host\": \"10.9.9.9\", \"credential_id\": \"$APP\"}")

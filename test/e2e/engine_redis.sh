@@ -88,6 +88,38 @@ RB=$(eng_rollback "$CR")
 check "its rollback completed" state_is "$CR" rolled_back
 check "... app2 logs in again" pong app2 "$P2"
 
+# A worker lost in the middle of a change (killed with SIGKILL once
+# execute's ACL changes are made and saved, before verify;
+# eng_change_lost): the change fails as outcome unknown, the rollback
+# state pre_check gave (stored before execute) is kept since the
+# recovery's verify finds the change in effect, and rolled back through
+# cr_rollback (approved by someone else) it restores the user on redis.
+CR=$(eng_change_lost "$CONN" disable_user '{"username": "app2"}' "ACL SAVE")
+check "a lost disable_user: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... it reached redis: app2 can no longer log in" refused app2 "$P2"
+check "... the recovery found it in effect and kept the rollback state" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's rollback state, as execute gives it" \
+  eng_rollback_state_is "$CR" '{"username": "app2", "enabled_before": true}'
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... app2 logs in again" pong app2 "$P2"
+
+CR=$(eng_change_lost "$CONN" rotate_password "{\"username\": \"app1\", \"credential_id\": \"$APP1\"}" "ACL SAVE")
+check "a lost rotate_password: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... it reached redis: the old password is refused" refused app1 "$OLD"
+check "... the recovery logged in with the pending version and promoted it" \
+  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
+check "... the vault's current password logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... the rollback state is kept" test "$(eng_recovery "$CR")" = "true kept"
+check "... pre_check's, wrapped with the credential, as execute gives it" \
+  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... the old password logs in again" pong app1 "$OLD"
+check "... and it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+
 # delete_user has no rollback
 CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')
 check "delete_user: completed" state_is "$CR" completed
