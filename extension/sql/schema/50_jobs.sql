@@ -73,7 +73,12 @@ CREATE INDEX jobs_lease_idx ON nexplane.jobs (lease_until) WHERE state = 'runnin
 -- worker statement on a job), which then took it, bounded by tenant_id
 -- alone, and read every job of the tenant for one (docs/jobs.md, "Plans").
 CREATE INDEX jobs_list_idx ON nexplane.jobs (tenant_id, created_at DESC);
-CREATE INDEX jobs_finished_idx ON nexplane.jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- Pruning (_jobs_prune, daily) finds the old finished jobs through a block
+-- range index: a job's end costs it a look at one revmap entry, not a
+-- btree insertion (one of ten a job); the prune reads the block ranges
+-- that hold a job finished before the cutoff, which are the ones it must
+-- visit anyway.
+CREATE INDEX jobs_finished_idx ON nexplane.jobs USING brin (finished_at);
 ALTER TABLE nexplane.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.jobs FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.jobs
@@ -130,7 +135,10 @@ CREATE TABLE nexplane.evidence (
     FOREIGN KEY (tenant_id, change_request_id)
         REFERENCES nexplane.change_requests (tenant_id, id)
 );
-CREATE INDEX evidence_cr_idx ON nexplane.evidence (tenant_id, change_request_id, created_at);
+-- A change request's evidence, partial: most evidence (discovery,
+-- connection tests, no-ops) has none, and an index insertion fewer each.
+CREATE INDEX evidence_cr_idx ON nexplane.evidence (tenant_id, change_request_id, created_at)
+    WHERE change_request_id IS NOT NULL;
 CREATE INDEX evidence_job_idx ON nexplane.evidence (tenant_id, job_id);
 ALTER TABLE nexplane.evidence ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.evidence FORCE ROW LEVEL SECURITY;
