@@ -113,7 +113,7 @@ CREATE POLICY tenant_isolation ON nexplane.schedules
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
 
 -- No foreign key to tenants: its check was a query and a lock on the
--- tenant's row for every evidence row (5% of a no-op job's instructions),
+-- tenant's row for every evidence row (6% of a no-op job's instructions),
 -- and the audit trail already implies it.  Every evidence row is audited
 -- (the audit trigger fires ALWAYS, also in replica mode, where foreign keys
 -- are not checked), its event is MAC'd under its tenant's audit key, made
