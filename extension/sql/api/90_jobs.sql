@@ -361,9 +361,14 @@ BEGIN
     -- scan.  A join to the locked rows by the primary key was no better:
     -- with a generic plan's guess at a LIMIT of a variable (a tenth of its
     -- input), an analyzed table of 20,000 got a hash join over all of them.
-    -- A locked row's tuple id stays until this transaction ends (no one
-    -- else can update or move it), and it is the newest version of the row,
-    -- which the lock found queued: so no state test here either.
+    -- The tuple id is the locked version's: a row updated since the
+    -- statement's snapshot is locked in its newest version and checked and
+    -- projected again from it (EvalPlanQual), ctid included.  That version
+    -- stays where it is until this transaction ends (no one else can update
+    -- it, and pruning keeps live tuples), and the lock found it queued: so
+    -- no state test here either, which would make jobs_queue_idx usable
+    -- again.  (Nor an id test: on a small table never analyzed, its cost
+    -- made a sequential scan look cheaper than the TID scan.)
     per_tenant := greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int;
     SELECT coalesce(array_agg(q.ctid), '{}') INTO locked
       FROM (SELECT x.ctid FROM unnest(tenants) AS t(tenant_id),
