@@ -122,6 +122,14 @@ RESET ROLE;
 SELECT test.try(format($$UPDATE nexplane.evidence SET content = '{}' WHERE id = %L$$, :'ev')) AS superuser_update;
 SELECT test.try(format($$DELETE FROM nexplane.evidence WHERE id = %L$$, :'ev')) AS superuser_delete;
 SELECT test.try($$TRUNCATE nexplane.evidence$$) AS superuser_truncate;
+-- Evidence has no foreign key to tenants (schema/50_jobs.sql): its audit
+-- event needs the tenant's audit key, whose foreign key refuses a tenant
+-- that does not exist, and nothing of it stays.
+SELECT test.try($$INSERT INTO nexplane.evidence (tenant_id, job_id, kind, content, sha256)
+  VALUES ('00000000-0000-4000-8000-000000000000', gen_random_uuid(), 'noop', '{}', sha256('{}'))$$)
+  AS unknown_tenant;
+SELECT count(*) AS left_behind FROM nexplane.evidence
+ WHERE tenant_id = '00000000-0000-4000-8000-000000000000';
 SET LOCAL ROLE nexplane_api;
 SELECT test.as('viewer');
 SELECT e->>'kind' AS kind, e->>'sha256' = encode(sha256('{"ok": true}'), 'hex') AS hash_ok

@@ -2,9 +2,9 @@
 # show what they do in pg_stat_activity; an enqueue wakes them at commit;
 # an immediate stop with a thousand queued jobs loses none and runs none
 # twice (counted by their evidence); they never hold up DROP EXTENSION or
-# DROP DATABASE; on a standby none runs, and a promoted standby starts
-# them; finished jobs are pruned after nexplane.job_retention, their
-# evidence kept.
+# DROP DATABASE; they report their table statistics to autovacuum; on a
+# standby none runs, and a promoted standby starts them; finished jobs
+# are pruned after nexplane.job_retention, their evidence kept.
 use strict;
 use warnings;
 use FindBin;
@@ -46,6 +46,11 @@ ok(until_t(sub { drained() }), 'a queued job runs');
 is($sql->("SELECT state || ' ' || attempts FROM nexplane.jobs"), 'succeeded 1',
 	'it succeeded on its first attempt');
 is($sql->("SELECT count(*) FROM nexplane.evidence WHERE kind = 'noop'"), '1', 'and left its evidence');
+# The workers send their table statistics while they run, not only when
+# they exit: autovacuum sees the rows they update and insert.
+ok(until_t(sub { $sql->("SELECT (SELECT n_tup_ins = 1 FROM pg_stat_user_tables WHERE relid = 'nexplane.evidence'::regclass)
+	                           AND (SELECT n_tup_upd >= 2 FROM pg_stat_user_tables WHERE relid = 'nexplane.jobs'::regclass)") }),
+	'the workers report what they wrote to the statistics autovacuum reads');
 ok($sql->("SELECT started_at - created_at < interval '5 s' FROM nexplane.jobs") eq 't',
 	'it started without waiting for a poll (woken at commit)');
 

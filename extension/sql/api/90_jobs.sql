@@ -255,7 +255,7 @@ CREATE FUNCTION nexplane._jobs_claim(worker_pid integer, live_pids integer[],
 DECLARE
     lease interval := lease_seconds * interval '1 s';
     tenants uuid[];
-    ids uuid[];
+    locked tid[];
     per_tenant integer;
     claimed integer := 0;
 BEGIN
@@ -348,12 +348,31 @@ BEGIN
     IF cardinality(tenants) = 0 OR claimed >= batch THEN
         RETURN;
     END IF;
-    -- the ids first, each tenant's share and the batch as hard limits,
-    -- locked here; then the update of exactly those
+    -- the rows first, each tenant's share and the batch as hard limits,
+    -- locked here; then the update of exactly those, by the tuple ids the
+    -- locking returned, a lookup that no other index and no statistics can
+    -- turn into a scan.  It was "tenant_id = ANY (tenants) AND id = ANY
+    -- (ids) AND state = 'queued'": a generic plan counts an index descent
+    -- through the primary key for every pair of the two arrays' elements,
+    -- and one per tenant through jobs_queue_idx, whose predicate the state
+    -- test made usable, so before the table's first ANALYZE it read every
+    -- queued job of the tenant (10,000 for a batch of 32) and filtered them
+    -- by id; without the state test it took jobs_list_idx or a sequential
+    -- scan.  A join to the locked rows by the primary key was no better:
+    -- with a generic plan's guess at a LIMIT of a variable (a tenth of its
+    -- input), an analyzed table of 20,000 got a hash join over all of them.
+    -- The tuple id is the locked version's: a row updated since the
+    -- statement's snapshot is locked in its newest version and checked and
+    -- projected again from it (EvalPlanQual), ctid included.  That version
+    -- stays where it is until this transaction ends (no one else can update
+    -- it, and pruning keeps live tuples), and the lock found it queued: so
+    -- no state test here either, which would make jobs_queue_idx usable
+    -- again.  (Nor an id test: on a small table never analyzed, its cost
+    -- made a sequential scan look cheaper than the TID scan.)
     per_tenant := greatest(1, ceil((batch - claimed)::numeric / cardinality(tenants)))::int;
-    SELECT coalesce(array_agg(q.id), '{}') INTO ids
-      FROM (SELECT x.id FROM unnest(tenants) AS t(tenant_id),
-             LATERAL (SELECT x.id FROM nexplane.jobs x
+    SELECT coalesce(array_agg(q.ctid), '{}') INTO locked
+      FROM (SELECT x.ctid FROM unnest(tenants) AS t(tenant_id),
+             LATERAL (SELECT x.ctid FROM nexplane.jobs x
                        WHERE x.tenant_id = t.tenant_id AND x.state = 'queued'
                          AND x.run_after <= now()
                          AND x.kind NOT IN ('execute_change', 'rollback_change')
@@ -364,7 +383,7 @@ BEGIN
     UPDATE nexplane.jobs j
        SET state = 'running', attempts = j.attempts + 1, lease_until = now() + lease,
            worker_pid = _jobs_claim.worker_pid, started_at = coalesce(j.started_at, now())
-     WHERE j.tenant_id = ANY (tenants) AND j.id = ANY (ids) AND j.state = 'queued'
+     WHERE j.ctid = ANY (locked)
     RETURNING j.tenant_id, j.id, j.kind::text, j.connector_id, j.change_request_id,
               j.attempts::integer, j.max_attempts::integer, false;
 END
