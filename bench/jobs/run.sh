@@ -8,9 +8,11 @@
 #               default 2): jobs claimed and completed per second, from the
 #               enqueue's commit to the commit of the last job's end (both
 #               read with pg_xact_commit_timestamp).  Beside it the
-#               workers' CPU time per job (from /proc): on a VM shared with
-#               other work it moves far less than the rate, and 2 cores /
-#               that time is what two idle cores would allow at most.
+#               workers' CPU time per job and the event sequencer's (from
+#               /proc; it numbers the live feed's two events of each job):
+#               on a VM shared with other work they move far less than the
+#               rate, and 2 cores / their sum is what two idle cores would
+#               allow at most.
 #               The finished jobs stay between rounds, as they stay for
 #               nexplane.job_retention days in a deployment, and
 #               autovacuum runs as it would there; the first round meets a
@@ -71,6 +73,9 @@ fi
 sql -c "CREATE EXTENSION nexplane" >/dev/null
 tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
 workers_sql="SELECT pid FROM pg_stat_activity WHERE backend_type = 'nexplane job worker'"
+# the live feed's sequencer numbers each job's events (two a no-op job):
+# part of a job's cost, though not a worker's
+sequencer_sql="SELECT pid FROM pg_stat_activity WHERE backend_type = 'nexplane event sequencer'"
 for _ in $(seq 1 100); do
   [ "$(sql -c "$workers_sql" | wc -l)" -ge 2 ] && break
   sleep 0.2
@@ -80,10 +85,11 @@ nworkers=$(sql -c "$workers_sql" | wc -l)
 drained() {
   [ "$(sql -c "SELECT NOT EXISTS (SELECT 1 FROM nexplane.jobs WHERE state IN ('queued', 'running'))")" = t ]
 }
-# the job workers' CPU time so far, in clock ticks (utime + stime)
+# the CPU time so far of the processes $1 lists (default: the job
+# workers), in clock ticks (utime + stime)
 workers_cpu() {
   local t=0 p
-  for p in $(sql -c "$workers_sql"); do
+  for p in $(sql -c "${1:-$workers_sql}"); do
     t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
   done
   echo "$t"
@@ -92,9 +98,9 @@ workers_cpu() {
 # nexplane_drain: queue N noop jobs in one transaction, wait until the
 # workers have finished them; prints jobs/s, seconds, worker CPU us per job.
 nexplane_drain() {
-  local xid c0 c1 rate
+  local xid c0 c1 s0 s1 rate
   sql -c "CHECKPOINT" >/dev/null
-  c0=$(workers_cpu)
+  c0=$(workers_cpu); s0=$(workers_cpu "$sequencer_sql")
   xid=$(sql <<SQL
 BEGIN;
 INSERT INTO nexplane.jobs (tenant_id, kind) SELECT '$tenant', 'noop' FROM generate_series(1, $N);
@@ -103,11 +109,11 @@ COMMIT;
 SQL
 )
   until drained; do sleep 0.05; done
-  c1=$(workers_cpu)
+  c1=$(workers_cpu); s1=$(workers_cpu "$sequencer_sql")
   rate=$(sql -F ' ' -c "SELECT round($N / s), round(s::numeric, 2) FROM (
             SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin)) - pg_xact_commit_timestamp('$xid'::xid)) AS s
               FROM nexplane.jobs WHERE created_at = (SELECT max(created_at) FROM nexplane.jobs)) t")
-  echo "$rate $(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / N ))"
+  echo "$rate $(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / N )) $(( (s1 - s0) * 1000000 / $(getconf CLK_TCK) / N ))"
 }
 
 graphile_drain() {	# graphile_drain single|batched JOBS
@@ -165,15 +171,16 @@ function fig(name,   k, i, a, m) {
   k = cnt[name]; for (i = 1; i <= k; i++) a[i] = v[name, i]
   m = median(a, k); lo[name] = a[1]; hi[name] = a[k]; return m
 }
-{ cnt[$1]++; v[$1, cnt[$1]] = $2; if ($1 == "nexplane") cpu[cnt[$1]] = $4 }
+{ cnt[$1]++; v[$1, cnt[$1]] = $2; if ($1 == "nexplane") { cpu[cnt[$1]] = $4; seqcpu[cnt[$1]] = $5 } }
 END {
   nx = fig("nexplane"); gb = fig("graphile_batched"); gs = fig("graphile_single")
-  p1 = fig("pgbench_1"); p2 = fig("pgbench_2"); c = median(cpu, cnt["nexplane"])
+  p1 = fig("pgbench_1"); p2 = fig("pgbench_2"); c = median(cpu, cnt["nexplane"]); sc = median(seqcpu, cnt["nexplane"])
   split(lat, l, " ")
   printf "\njobs benchmark: %d no-op jobs queued at once, synchronous_commit on, median of %d rounds (min-max)\n", n, rounds
   printf "load average %s at the start, %s at the end (2 cores)\n\n", load0, load1
   printf "%-52s %8d jobs/s (%d-%d)\n", "nexplane, " workers " job workers", nx, lo["nexplane"], hi["nexplane"]
-  printf "%-52s %8d us per job; 2 cores / that = %d jobs/s\n", "  their CPU time", c, 2000000 / c
+  printf "%-52s %8d us per job\n", "  their CPU time", c
+  printf "%-52s %8d us per job; 2 cores / both = %d jobs/s\n", "  the event sequencer (2 feed events a job)", sc, 2000000 / (c + sc)
   printf "%-52s %8d jobs/s (%d-%d)\n", "graphile-worker, batched, concurrency " conc " (baseline)", gb, lo["graphile_batched"], hi["graphile_batched"]
   printf "%-52s %8d jobs/s (%d-%d)\n", "graphile-worker, as it comes, concurrency " conc, gs, lo["graphile_single"], hi["graphile_single"]
   printf "%-52s %8d commits/s (%d-%d)\n", "pgbench single-row INSERT, 1 client", p1, lo["pgbench_1"], hi["pgbench_1"]
