@@ -13,6 +13,7 @@
 
 #include "connector.h"
 #include "context.h"
+#include "cr_document.h"
 #include "risk.h"
 #include "row_lookup.h"
 #include "spi_util.h"
@@ -65,6 +66,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *risk_text;
 	char	   *id;
 	Jsonb	   *result;
+	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -184,11 +186,19 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.params = params_jb;
 	risk_text = nx_risk_compute(&in, &parts);
 	{
-		/* the score's parts apart, so that no value is parsed three times */
+		/*
+		 * The score's parts apart, so that no value is parsed three times;
+		 * the request and its create event in one statement (a statement's
+		 * start and end cost more than either row), the row returned whole
+		 * for the answer.
+		 */
 		const char *args[] = {tenant_id, connector_id, change_type, params, title, description,
-		user_id, parts.score, parts.level, parts.factors, assets, scheduled_for, key};
+			user_id, parts.score, parts.level, parts.factors, assets, scheduled_for, key,
+			strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user",
+		psprintf("{\"risk\": %s, \"params\": %s}", risk_text, params)};
 
-		if (nx_spi("INSERT INTO nexplane.change_requests"
+		if (nx_spi("WITH c AS ("
+				   " INSERT INTO nexplane.change_requests"
 				   " (tenant_id, connector_id, change_type, params, title, description,"
 				   "  requester_id, risk_score, risk_level, risk_factors, asset_ids,"
 				   "  scheduled_for, idempotency_key)"
@@ -196,7 +206,14 @@ nx_cr_create(PG_FUNCTION_ARGS)
 				   "         $8::int, $9, $10::jsonb, $11::uuid[], $12::timestamptz, $13)"
 				   " ON CONFLICT (tenant_id, requester_id, idempotency_key)"
 				   "  WHERE idempotency_key IS NOT NULL DO NOTHING"
-				   " RETURNING id", 13, args) == 0)
+				   " RETURNING *),"
+				   " e AS ("
+				   " INSERT INTO nexplane.change_request_events"
+				   " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
+				   "  actor_id, payload)"
+				   " SELECT c.tenant_id, c.id, 'create', NULL, 'draft', $14, c.requester_id,"
+				   "        $15::jsonb FROM c)"
+				   " SELECT * FROM c", 15, args) == 0)
 		{
 			/* a concurrent call with the same key won */
 			const char *sargs[] = {tenant_id, user_id, key, connector_id, change_type, params, title};
@@ -204,20 +221,13 @@ nx_cr_create(PG_FUNCTION_ARGS)
 			nx_spi(same_request_sql, 7, sargs);
 			goto existing;
 		}
-		id = nx_spi_get(0, 1);
+		/* a new change request, which no one has decided on yet */
+		id = nx_uuid_out(DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													 SPI_fnumber(SPI_tuptable->tupdesc, "id"),
+													 &isnull)));
+		result = nx_cr_document_answer(tenant_id, id, NX_APPROVALS_NONE, false);
 	}
-	{
-		const char *args[] = {tenant_id, id, user_id,
-			strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user",
-		psprintf("{\"risk\": %s, \"params\": %s}", risk_text, params)};
-
-		nx_spi("INSERT INTO nexplane.change_request_events"
-			   " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
-			   "  actor_id, payload)"
-			   " VALUES ($1::uuid, $2::uuid, 'create', NULL, 'draft', $4, $3::uuid, $5::jsonb)",
-			   5, args);
-	}
-	goto answer;
+	PG_RETURN_DATUM(nx_spi_return(result));
 
 existing:
 	if (strcmp(nx_spi_get(0, 2), "t") != 0)
@@ -226,8 +236,6 @@ existing:
 				 errmsg("idempotency key \"%s\" was already used for another change request", key),
 				 errhint("Use a new key for a different request.")));
 	id = nx_spi_get(0, 1);
-
-answer:
 	{
 		const char *args[] = {tenant_id, id};
 

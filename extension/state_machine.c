@@ -20,6 +20,7 @@
 #include "nexplane.h"
 
 #include "context.h"
+#include "cr_document.h"
 #include "policy_scope.h"
 #include "risk.h"
 #include "row_lookup.h"
@@ -501,7 +502,8 @@ nx_cr_act(NxAct *a)
 		/*
 		 * One UPDATE per move (one row version, one audit event), and the
 		 * move's event with it in one statement: a statement's start costs
-		 * more than either row.
+		 * more than either row.  The row comes back whole: the answer is
+		 * built from it (cr_document.c).
 		 */
 		nx_q(a, "WITH u AS ("
 			 " UPDATE nexplane.change_requests"
@@ -519,20 +521,19 @@ nx_cr_act(NxAct *a)
 			 "       rollback_state = coalesce($7::jsonb, rollback_state),"
 			 "       error = CASE WHEN $4 IN ('fail', 'rollback_fail') THEN $5 ELSE error END"
 			 " WHERE tenant_id = $1::uuid AND id = $2::uuid"
-			 " RETURNING tenant_id, id)"
+			 " RETURNING *),"
+			 " e AS ("
 			 " INSERT INTO nexplane.change_request_events"
 			 " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
 			 "  actor_id, payload)"
-			 " SELECT u.tenant_id, u.id, $4, $11, $3, $12, $13::uuid, $14::jsonb FROM u",
+			 " SELECT u.tenant_id, u.id, $4, $11, $3, $12, $13::uuid, $14::jsonb FROM u)"
+			 " SELECT * FROM u",
 			 14, args);
 	}
-	{
-		const char *args[] = {a->tenant_id, a->id};
-
-		nx_q(a, "SELECT d.doc FROM nexplane.change_request_documents d"
-			 " WHERE d.tenant_id = $1::uuid AND d.id = $2::uuid", 2, args);
-		result = nx_spi_get_jsonb(0, 1);
-	}
+	/* the answer from the row the UPDATE returned (a decision's has approvals) */
+	result = nx_cr_document_answer(a->tenant_id, a->id,
+								   t->prepare == nx_prepare_decide ?
+								   NX_APPROVALS_SOME : NX_APPROVALS_MAYBE, a->worker);
 	return nx_spi_return(result);
 }
 
