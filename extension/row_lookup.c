@@ -33,7 +33,56 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/inval.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/*
+ * The oids of the relations looked up here, by name, learned once per
+ * backend: every request reads a few rows this way, and finding the
+ * namespace and the name in the catalog caches each time cost more than
+ * an index probe's own work.  Any change to pg_class (a relation made,
+ * dropped or renamed) forgets them all, so they are learned again.
+ */
+#define NX_RELIDS_MAX 16
+static struct
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+}			relids[NX_RELIDS_MAX];
+static int	n_relids = 0;
+
+static void
+nx_relids_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	n_relids = 0;
+}
+
+/* The oid of nexplane.name, or InvalidOid when there is none */
+static Oid
+nx_relid(const char *name)
+{
+	static bool registered = false;
+	Oid			relid;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(RELNAMENSP, nx_relids_forget, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACENAME, nx_relids_forget, (Datum) 0);
+		registered = true;
+	}
+	for (int i = 0; i < n_relids; i++)
+		if (strcmp(relids[i].name, name) == 0)
+			return relids[i].relid;
+	relid = get_relname_relid(name, get_namespace_oid("nexplane", false));
+	if (OidIsValid(relid) && n_relids < NX_RELIDS_MAX && strlen(name) < NAMEDATALEN)
+	{
+		strcpy(relids[n_relids].name, name);
+		relids[n_relids].relid = relid;
+		n_relids++;
+	}
+	return relid;
+}
 
 /* Column name's number in rel, or an internal error: the schema is ours. */
 static AttrNumber
@@ -62,7 +111,7 @@ bool
 nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
 			 int ncols, const char *const *cols, Datum *values, bool *isnull)
 {
-	Oid			relid = get_relname_relid(relname, get_namespace_oid("nexplane", false));
+	Oid			relid = nx_relid(relname);
 	Relation	rel;
 	Relation	index;
 	ScanKeyData skey[NX_ROW_MAX_KEYS];
@@ -126,9 +175,8 @@ void
 nx_index_rows(const char *relname, const char *indexname, int nkeys, const NxKey *keys,
 			  bool statement_snapshot, NxRowFn fn, void *arg)
 {
-	Oid			nsp = get_namespace_oid("nexplane", false);
-	Oid			relid = get_relname_relid(relname, nsp);
-	Oid			indexid = get_relname_relid(indexname, nsp);
+	Oid			relid = nx_relid(relname);
+	Oid			indexid = nx_relid(indexname);
 	Relation	rel;
 	Relation	index;
 	ScanKeyData skey[INDEX_MAX_KEYS];
