@@ -14,6 +14,7 @@
 #include "connector.h"
 #include "context.h"
 #include "cr_document.h"
+#include "json_build.h"
 #include "risk.h"
 #include "row_lookup.h"
 #include "spi_util.h"
@@ -45,6 +46,20 @@ static const char *same_request_sql =
 "  FROM nexplane.change_requests c"
 " WHERE c.tenant_id = $1::uuid AND c.requester_id = $2::uuid AND c.idempotency_key = $3";
 
+/* The create event's payload: {"risk": the score, "params": the params} */
+static Jsonb *
+nx_create_payload(const NxRiskParts *parts, Jsonb *params)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	nx_jb_key(&ps, "risk");
+	nx_jb_jsonb(&ps, WJB_VALUE, parts->risk_jsonb);
+	nx_jb_key(&ps, "params");
+	nx_jb_jsonb(&ps, WJB_VALUE, params);
+	return nx_jb_finish(&ps, WJB_END_OBJECT);
+}
+
 PG_FUNCTION_INFO_V1(nx_cr_create);
 Datum
 nx_cr_create(PG_FUNCTION_ARGS)
@@ -63,7 +78,6 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *key = NULL;
 	NxRiskInput in;
 	NxRiskParts parts;
-	char	   *risk_text;
 	char	   *id;
 	Jsonb	   *result;
 	bool		isnull;
@@ -76,7 +90,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	change_type = text_to_cstring(nx_arg_text(fcinfo, 1, "change_type", 64));
 	nx_check_change_type(change_type);
 	if (PG_ARGISNULL(2))
-		params = "{}";
+		params_jb = nx_jb_empty_object();
 	else
 	{
 		Jsonb	   *p = PG_GETARG_JSONB_P(2);
@@ -90,7 +104,6 @@ nx_cr_create(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NX_TOO_LARGE),
 					 errmsg("params is too large"),
 					 errdetail("At most %d bytes are accepted.", NX_PARAMS_MAX)));
-		params = JsonbToCString(NULL, &p->root, VARSIZE(p));
 		params_jb = p;
 	}
 	title = text_to_cstring(nx_arg_text(fcinfo, 3, "title", 200));
@@ -125,6 +138,8 @@ nx_cr_create(PG_FUNCTION_ARGS)
 					 errmsg("idempotency_key must not be empty")));
 	}
 
+	/* as text, for the comparison of a retry with the request a key made */
+	params = key ? JsonbToCString(NULL, &params_jb->root, VARSIZE(params_jb)) : NULL;
 	SPI_connect();
 	if (key)
 	{
@@ -164,9 +179,7 @@ nx_cr_create(PG_FUNCTION_ARGS)
 		if (type->params)
 			nx_fields_check(type->params, params_jb, "params");
 		if (connector->check_params)
-			connector->check_params(type, params_jb ? params_jb :
-									DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																	   CStringGetDatum("{}"))));
+			connector->check_params(type, params_jb);
 		/* one entry per asset, in a stable order (none: nothing to sort) */
 		if (strcmp(assets, "{}") != 0)
 		{
@@ -184,36 +197,39 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.at = scheduled_for;
 	in.requester_role = ctx->role;
 	in.params = params_jb;
-	risk_text = nx_risk_compute(&in, &parts);
+	(void) nx_risk_compute(&in, &parts);
 	{
 		/*
-		 * The score's parts apart, so that no value is parsed three times;
-		 * the request and its create event in one statement (a statement's
-		 * start and end cost more than either row), the row returned whole
-		 * for the answer.
+		 * The values as they are, not as text to parse again (the params,
+		 * the score's parts, the payload built in C); the request and its
+		 * create event in one statement (a statement's start and end cost
+		 * more than either row), the row returned whole for the answer.
 		 */
-		const char *args[] = {tenant_id, connector_id, change_type, params, title, description,
-			user_id, parts.score, parts.level, parts.factors, assets, scheduled_for, key,
-			strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user",
-		psprintf("{\"risk\": %s, \"params\": %s}", risk_text, params)};
+		NxParam		args[] = {nx_p_uuid(&ctx->tenant_id), nx_p_uuid(PG_GETARG_UUID_P(0)),
+			nx_p_text(change_type), nx_p_jsonb(params_jb), nx_p_text(title),
+			nx_p_text(description), nx_p_uuid(&ctx->user_id), nx_p_int4(parts.score_value),
+			nx_p_text(parts.level), nx_p_jsonb(parts.factors_jsonb), nx_p_text(assets),
+			PG_ARGISNULL(6) ? nx_p_null(TIMESTAMPTZOID) :
+			(NxParam) {TIMESTAMPTZOID, PG_GETARG_DATUM(6), false},
+			nx_p_text(key), nx_p_text(strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user"),
+		nx_p_jsonb(nx_create_payload(&parts, params_jb))};
 
-		if (nx_spi("WITH c AS ("
-				   " INSERT INTO nexplane.change_requests"
-				   " (tenant_id, connector_id, change_type, params, title, description,"
-				   "  requester_id, risk_score, risk_level, risk_factors, asset_ids,"
-				   "  scheduled_for, idempotency_key)"
-				   " VALUES ($1::uuid, $2::uuid, $3, $4::jsonb, $5, $6, $7::uuid,"
-				   "         $8::int, $9, $10::jsonb, $11::uuid[], $12::timestamptz, $13)"
-				   " ON CONFLICT (tenant_id, requester_id, idempotency_key)"
-				   "  WHERE idempotency_key IS NOT NULL DO NOTHING"
-				   " RETURNING *),"
-				   " e AS ("
-				   " INSERT INTO nexplane.change_request_events"
-				   " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
-				   "  actor_id, payload)"
-				   " SELECT c.tenant_id, c.id, 'create', NULL, 'draft', $14, c.requester_id,"
-				   "        $15::jsonb FROM c)"
-				   " SELECT * FROM c", 15, args) == 0)
+		if (nx_spi_params("WITH c AS ("
+						  " INSERT INTO nexplane.change_requests"
+						  " (tenant_id, connector_id, change_type, params, title, description,"
+						  "  requester_id, risk_score, risk_level, risk_factors, asset_ids,"
+						  "  scheduled_for, idempotency_key)"
+						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::uuid[], $12, $13)"
+						  " ON CONFLICT (tenant_id, requester_id, idempotency_key)"
+						  "  WHERE idempotency_key IS NOT NULL DO NOTHING"
+						  " RETURNING *),"
+						  " e AS ("
+						  " INSERT INTO nexplane.change_request_events"
+						  " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
+						  "  actor_id, payload)"
+						  " SELECT c.tenant_id, c.id, 'create', NULL, 'draft', $14, c.requester_id,"
+						  "        $15 FROM c)"
+						  " SELECT * FROM c", 15, args) == 0)
 		{
 			/* a concurrent call with the same key won */
 			const char *sargs[] = {tenant_id, user_id, key, connector_id, change_type, params, title};

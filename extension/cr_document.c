@@ -27,6 +27,7 @@
 
 #include "context.h"
 #include "cr_document.h"
+#include "json_build.h"
 #include "roles.h"
 #include "row_lookup.h"
 #include "spi_util.h"
@@ -39,7 +40,6 @@
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-#include "utils/numeric.h"
 
 /*
  * The base types of the columns' types (most are domains), looked up once
@@ -71,62 +71,6 @@ nx_base_type(Oid type)
 	return base;
 }
 
-static void
-nx_push_key(JsonbParseState **ps, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(ps, WJB_KEY, &k);
-}
-
-static void
-nx_push_string(JsonbParseState **ps, JsonbIteratorToken tok, char *s, int len)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = s;
-	v.val.string.len = len;
-	pushJsonbValue(ps, tok, &v);
-}
-
-static void
-nx_push_null(JsonbParseState **ps)
-{
-	JsonbValue	v;
-
-	v.type = jbvNull;
-	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
-/* A jsonb value as the value of a key, as datum_to_jsonb adds it. */
-static void
-nx_push_jsonb(JsonbParseState **ps, Jsonb *jb)
-{
-	JsonbIterator *it = JsonbIteratorInit(&jb->root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	if (JB_ROOT_IS_SCALAR(jb))
-	{
-		(void) JsonbIteratorNext(&it, &v, true);	/* the raw scalar's array */
-		(void) JsonbIteratorNext(&it, &v, true);
-		pushJsonbValue(ps, WJB_VALUE, &v);
-		return;
-	}
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_BEGIN_ARRAY || tok == WJB_END_ARRAY ||
-			tok == WJB_BEGIN_OBJECT || tok == WJB_END_OBJECT)
-			pushJsonbValue(ps, tok, NULL);
-		else
-			pushJsonbValue(ps, tok, &v);
-	}
-}
-
 /* A uuid[] as an array of strings (one dimension, as asset_ids is). */
 static bool
 nx_push_uuid_array(JsonbParseState **ps, ArrayType *arr)
@@ -143,16 +87,13 @@ nx_push_uuid_array(JsonbParseState **ps, ArrayType *arr)
 	{
 		if (nulls[i])
 		{
-			JsonbValue	v;
-
-			v.type = jbvNull;
-			pushJsonbValue(ps, WJB_ELEM, &v);
+			nx_jb_null(ps, WJB_ELEM);
 		}
 		else
 		{
 			char	   *s = nx_uuid_out(DatumGetUUIDP(elems[i]));
 
-			nx_push_string(ps, WJB_ELEM, s, strlen(s));
+			nx_jb_string(ps, WJB_ELEM, s, strlen(s));
 		}
 	}
 	pushJsonbValue(ps, WJB_END_ARRAY, NULL);
@@ -221,7 +162,6 @@ nx_cr_document_of_row(HeapTuple tuple, TupleDesc desc, bool may_have_approvals)
 	bool		show_rollback_state = ctx != NULL &&
 		nx_role_in(ctx->role, NX_ROLE_BIT(NX_ROLE_OPERATOR) | NX_ROLE_BIT(NX_ROLE_APPROVER));
 	JsonbParseState *ps = NULL;
-	JsonbValue *res;
 	Datum		tenant_id = (Datum) 0;
 	Datum		id = (Datum) 0;
 	TimestampTz created_at = 0;
@@ -259,10 +199,10 @@ nx_cr_document_of_row(HeapTuple tuple, TupleDesc desc, bool may_have_approvals)
 			created_at = DatumGetTimestampTz(d);
 			have_created = !isnull;
 		}
-		nx_push_key(&ps, name);
+		nx_jb_key(&ps, name);
 		if (isnull)
 		{
-			nx_push_null(&ps);
+			nx_jb_null(&ps, WJB_VALUE);
 			continue;
 		}
 		switch (nx_base_type(att->atttypid))
@@ -271,34 +211,28 @@ nx_cr_document_of_row(HeapTuple tuple, TupleDesc desc, bool may_have_approvals)
 				{
 					char	   *s = nx_uuid_out(DatumGetUUIDP(d));
 
-					nx_push_string(&ps, WJB_VALUE, s, strlen(s));
+					nx_jb_string(&ps, WJB_VALUE, s, strlen(s));
 				}
 				break;
 			case TEXTOID:
 				{
 					text	   *t = DatumGetTextPP(d);
 
-					nx_push_string(&ps, WJB_VALUE, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					nx_jb_string(&ps, WJB_VALUE, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				}
 				break;
 			case INT4OID:
-				{
-					JsonbValue	v;
-
-					v.type = jbvNumeric;
-					v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
-					pushJsonbValue(&ps, WJB_VALUE, &v);
-				}
+				nx_jb_int(&ps, WJB_VALUE, DatumGetInt32(d));
 				break;
 			case TIMESTAMPTZOID:
 				{
 					char	   *s = JsonEncodeDateTime(NULL, d, TIMESTAMPTZOID, NULL);
 
-					nx_push_string(&ps, WJB_VALUE, s, strlen(s));
+					nx_jb_string(&ps, WJB_VALUE, s, strlen(s));
 				}
 				break;
 			case JSONBOID:
-				nx_push_jsonb(&ps, DatumGetJsonbP(d));
+				nx_jb_jsonb(&ps, WJB_VALUE, DatumGetJsonbP(d));
 				break;
 			case UUIDARRAYOID:
 				if (!nx_push_uuid_array(&ps, DatumGetArrayTypeP(d)))
@@ -313,17 +247,16 @@ nx_cr_document_of_row(HeapTuple tuple, TupleDesc desc, bool may_have_approvals)
 		elog(ERROR, "a change request's document needs its tenant_id, id and created_at");
 	if (may_have_approvals && nx_cr_has_approvals(tenant_id, id))
 		return NULL;
-	nx_push_key(&ps, "approvals");
+	nx_jb_key(&ps, "approvals");
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 	pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
-	nx_push_key(&ps, "cursor");
+	nx_jb_key(&ps, "cursor");
 	cursor = nx_cursor(created_at, nx_uuid_out(DatumGetUUIDP(id)));
 	if (cursor)
-		nx_push_string(&ps, WJB_VALUE, cursor, strlen(cursor));
+		nx_jb_string(&ps, WJB_VALUE, cursor, strlen(cursor));
 	else
-		nx_push_null(&ps);
-	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+		nx_jb_null(&ps, WJB_VALUE);
+	return nx_jb_finish(&ps, WJB_END_OBJECT);
 }
 
 /*

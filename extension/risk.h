@@ -21,12 +21,15 @@ typedef struct NxRiskInput
 	Jsonb	   *params;			/* the change's, or NULL */
 } NxRiskInput;
 
-/* A score's parts, as text for a statement's parameters */
+/* A score's parts, for a statement's parameters and an event's payload */
 typedef struct NxRiskParts
 {
 	char	   *score;
 	const char *level;
 	char	   *factors;		/* a JSON array */
+	int32		score_value;
+	Jsonb	   *factors_jsonb;	/* factors as jsonb, built, not parsed */
+	Jsonb	   *risk_jsonb;		/* the whole score as jsonb: {score, level, factors} */
 } NxRiskParts;
 
 /* The score as JSON text: {score, level, factors}; parts, when given, apart */
