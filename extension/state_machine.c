@@ -189,30 +189,38 @@ nx_jsonb_copy(Jsonb *jb)
 	return copy;
 }
 
-/* nx_cr_read locks the change request and reads it into cr. */
+/*
+ * nx_cr_read locks the change request, as SELECT ... FOR UPDATE would, and
+ * reads it into cr (row_lookup.c: no statement, no row-level security;
+ * the key is the caller's tenant, or the worker's given one).
+ */
 static void
 nx_cr_read(const NxAct *a, NxChangeRequest *cr)
 {
-	NxParam		args[] = {nx_p_uuid(&a->tenant_uuid), nx_p_uuid(&a->id_uuid)};
+	static const char *const cols[] = {"state", "requester_id", "scheduled_for", "connector_id",
+	"change_type", "asset_ids", "params", "rollback_of"};
+	pg_uuid_t	keys[] = {a->tenant_uuid, a->id_uuid};
+	Datum		v[lengthof(cols)];
+	bool		n[lengthof(cols)];
 
-	if (nx_q(a, "SELECT c.state, c.requester_id, c.scheduled_for > now(), c.connector_id,"
-			 "       c.change_type, c.asset_ids, c.scheduled_for, c.params, c.rollback_of"
-			 "  FROM nexplane.change_requests c"
-			 " WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE", 2, args) != 1)
+	if (!nx_row_lock_by_pk("change_requests", 2, keys, lengthof(cols), cols, v, n))
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_NOT_FOUND),
 				 errmsg("change request %s not found", a->id)));
 	cr->tenant_id = a->tenant_id;
 	cr->id = a->id;
-	cr->state = nx_spi_get(0, 1);
-	cr->requester_id = nx_spi_get(0, 2);
-	cr->scheduled_later = nx_spi_get(0, 3) && strcmp(nx_spi_get(0, 3), "t") == 0;
-	cr->connector_id = nx_spi_get(0, 4);
-	cr->change_type = nx_spi_get(0, 5);
-	cr->asset_ids = nx_spi_get(0, 6);
-	cr->scheduled_for = nx_spi_get(0, 7);
-	cr->rollback_of = nx_spi_get(0, 9);
-	cr->params = nx_jsonb_copy(nx_spi_get_jsonb(0, 8));
+	cr->state = TextDatumGetCString(v[0]);
+	cr->requester_id = nx_uuid_out(DatumGetUUIDP(v[1]));
+	/* scheduled_for > now(), as the statement compared them */
+	cr->scheduled_later = !n[2] &&
+		DatumGetTimestampTz(v[2]) > GetCurrentTransactionStartTimestamp();
+	cr->scheduled_for = n[2] ? NULL :
+		DatumGetCString(DirectFunctionCall1(timestamptz_out, v[2]));
+	cr->connector_id = nx_uuid_out(DatumGetUUIDP(v[3]));
+	cr->change_type = TextDatumGetCString(v[4]);
+	cr->asset_ids = OidOutputFunctionCall(F_ARRAY_OUT, v[5]);
+	cr->params = n[6] ? NULL : DatumGetJsonbP(v[6]);
+	cr->rollback_of = n[7] ? NULL : nx_uuid_out(DatumGetUUIDP(v[7]));
 }
 
 /* The approvals a change request needs and has: {count, admin} each. */
