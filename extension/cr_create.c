@@ -77,6 +77,8 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	char	   *scheduled_for = NULL;
 	char	   *key = NULL;
 	NxRiskInput in;
+	Datum		cvalues[NX_RISK_CONNECTOR_NCOLS + 1];
+	bool		cnulls[NX_RISK_CONNECTOR_NCOLS + 1];
 	NxRiskParts parts;
 	char	   *id;
 	Jsonb	   *result;
@@ -151,19 +153,18 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	{
 		/* by primary key, in the caller's tenant (row_lookup.c: no SPI) */
 		pg_uuid_t	keys[] = {ctx->tenant_id, *PG_GETARG_UUID_P(0)};
-		const char *cols[] = {"type", "status"};
-		Datum		values[2];
-		bool		nulls[2];
+		/* the connector's columns risk.c scores, then its status */
+		const char *cols[] = {NX_RISK_CONNECTOR_COLS, "status"};
 		char	   *connector_type;
 		const NxConnector *connector;
 		const NxChangeType *type;
 
-		if (!nx_row_by_pk("connectors", 2, keys, 2, cols, values, nulls))
+		if (!nx_row_by_pk("connectors", 2, keys, lengthof(cols), cols, cvalues, cnulls))
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_NOT_FOUND),
 					 errmsg("connector %s not found", connector_id)));
-		connector_type = TextDatumGetCString(values[0]);
-		if (strcmp(TextDatumGetCString(values[1]), "disabled") == 0)
+		connector_type = TextDatumGetCString(cvalues[0]);
+		if (strcmp(TextDatumGetCString(cvalues[NX_RISK_CONNECTOR_NCOLS]), "disabled") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NX_CONFLICT),
 					 errmsg("connector %s is disabled", connector_id)));
@@ -197,6 +198,8 @@ nx_cr_create(PG_FUNCTION_ARGS)
 	in.at = scheduled_for;
 	in.requester_role = ctx->role;
 	in.params = params_jb;
+	in.connector_values = cvalues;
+	in.connector_nulls = cnulls;
 	(void) nx_risk_compute(&in, &parts);
 	{
 		/*

@@ -287,9 +287,9 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 				failures;
 	const char *level = "critical";
 	pg_uuid_t	keys[2];
-	Datum		cvals[3];
-	bool		cnulls[3];
-	const char *ccols[] = {"type", "environment", "tags"};
+	Datum		cvals[NX_RISK_CONNECTOR_NCOLS];
+	bool		cnulls[NX_RISK_CONNECTOR_NCOLS];
+	const char *ccols[] = {NX_RISK_CONNECTOR_COLS};
 	const char *conn_type = NULL;
 	const char *conn_env = NULL;
 	bool		conn_sensitive = false;
@@ -344,7 +344,13 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 
 	/* the connector, by its primary key (it may be gone: then nothing of it counts) */
 	keys[1] = hit.scope.connector;
-	if (nx_row_by_pk("connectors", 2, keys, 3, ccols, cvals, cnulls))
+	if (in->connector_values)
+	{
+		memcpy(cvals, in->connector_values, sizeof(cvals));
+		memcpy(cnulls, in->connector_nulls, sizeof(cnulls));
+	}
+	if (in->connector_values ||
+		nx_row_by_pk("connectors", 2, keys, NX_RISK_CONNECTOR_NCOLS, ccols, cvals, cnulls))
 	{
 		conn_type = cnulls[0] ? NULL : TextDatumGetCString(cvals[0]);
 		conn_env = cnulls[1] ? NULL : TextDatumGetCString(cvals[1]);

@@ -19,7 +19,17 @@ typedef struct NxRiskInput
 	const char *at;				/* planned time, or NULL for now */
 	const char *requester_role;
 	Jsonb	   *params;			/* the change's, or NULL */
+	/*
+	 * The connector's NX_RISK_CONNECTOR_COLS, when the caller has just read
+	 * its row (cr_create: it checks the connector first); NULL: risk.c
+	 * reads it
+	 */
+	const Datum *connector_values;
+	const bool *connector_nulls;
 } NxRiskInput;
+
+#define NX_RISK_CONNECTOR_COLS "type", "environment", "tags"
+#define NX_RISK_CONNECTOR_NCOLS 3
 
 /* A score's parts, for a statement's parameters and an event's payload */
 typedef struct NxRiskParts

@@ -362,7 +362,7 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 {
 	const NxChangeRequest *cr = m->cr;
 	NxRiskInput in = {cr->tenant_id, cr->connector_id, cr->change_type,
-	cr->asset_ids, cr->scheduled_for, m->ctx->role, cr->params};
+	cr->asset_ids, cr->scheduled_for, m->ctx->role, cr->params, NULL, NULL};
 	NxApprovals ap;
 
 	if (strcmp(cr->requester_id, nx_uuid_out(&m->ctx->user_id)) != 0 &&
