@@ -20,6 +20,7 @@
 #include "context.h"
 #include "policy_scope.h"
 #include "risk.h"
+#include "json_build.h"
 #include "spi_util.h"
 
 #include "row_lookup.h"
@@ -98,8 +99,10 @@ nx_weight(const char *factor)
 	return 0;
 }
 
+/* A factor, as JSON text into buf and as a jsonb element into ps */
 static void
-nx_factor(StringInfo buf, int *score, const char *name, int weight, const char *reason)
+nx_factor(StringInfo buf, JsonbParseState **ps, int *score, const char *name, int weight,
+		  const char *reason)
 {
 	if (weight == 0)
 		return;
@@ -108,6 +111,14 @@ nx_factor(StringInfo buf, int *score, const char *name, int weight, const char *
 					 buf->data[buf->len - 1] == '[' ? "" : ", ", name, weight);
 	escape_json(buf, reason);
 	appendStringInfoChar(buf, '}');
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	nx_jb_key(ps, "name");
+	nx_jb_cstring(ps, WJB_VALUE, name);
+	nx_jb_key(ps, "weight");
+	nx_jb_int(ps, WJB_VALUE, weight);
+	nx_jb_key(ps, "reason");
+	nx_jb_cstring(ps, WJB_VALUE, reason);
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
 }
 
 /* The first string value of params (top level) that names a privileged account. */
@@ -265,6 +276,7 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 	NxChangeClass class;
 	int			class_weight;
 	StringInfoData f;
+	JsonbParseState *fps = NULL;
 	StringInfoData out;
 	int			score = 0;
 	int64		assets = 0,
@@ -275,9 +287,9 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 				failures;
 	const char *level = "critical";
 	pg_uuid_t	keys[2];
-	Datum		cvals[3];
-	bool		cnulls[3];
-	const char *ccols[] = {"type", "environment", "tags"};
+	Datum		cvals[NX_RISK_CONNECTOR_NCOLS];
+	bool		cnulls[NX_RISK_CONNECTOR_NCOLS];
+	const char *ccols[] = {NX_RISK_CONNECTOR_COLS};
 	const char *conn_type = NULL;
 	const char *conn_env = NULL;
 	bool		conn_sensitive = false;
@@ -332,7 +344,13 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 
 	/* the connector, by its primary key (it may be gone: then nothing of it counts) */
 	keys[1] = hit.scope.connector;
-	if (nx_row_by_pk("connectors", 2, keys, 3, ccols, cvals, cnulls))
+	if (in->connector_values)
+	{
+		memcpy(cvals, in->connector_values, sizeof(cvals));
+		memcpy(cnulls, in->connector_nulls, sizeof(cnulls));
+	}
+	if (in->connector_values ||
+		nx_row_by_pk("connectors", 2, keys, NX_RISK_CONNECTOR_NCOLS, ccols, cvals, cnulls))
 	{
 		conn_type = cnulls[0] ? NULL : TextDatumGetCString(cvals[0]);
 		conn_env = cnulls[1] ? NULL : TextDatumGetCString(cvals[1]);
@@ -380,54 +398,55 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 
 	initStringInfo(&f);
 	appendStringInfoChar(&f, '[');
-	nx_factor(&f, &score, nx_change_class_name(class), class_weight,
+	pushJsonbValue(&fps, WJB_BEGIN_ARRAY, NULL);
+	nx_factor(&f, &fps, &score, nx_change_class_name(class), class_weight,
 			  psprintf("%s is a %s change", in->change_type, nx_change_class_name(class)));
 	if (prod > 0)
-		nx_factor(&f, &score, "production", nx_weight("production"),
+		nx_factor(&f, &fps, &score, "production", nx_weight("production"),
 				  psprintf("%lld production asset(s)", (long long) prod));
 	else if (conn_env && strcmp(conn_env, "production") == 0)
-		nx_factor(&f, &score, "production", nx_weight("production"),
+		nx_factor(&f, &fps, &score, "production", nx_weight("production"),
 				  "the connector points at production");
 	else if (staging > 0)
-		nx_factor(&f, &score, "staging", nx_weight("staging"),
+		nx_factor(&f, &fps, &score, "staging", nx_weight("staging"),
 				  psprintf("%lld staging asset(s)", (long long) staging));
 	else if (conn_env && strcmp(conn_env, "staging") == 0)
-		nx_factor(&f, &score, "staging", nx_weight("staging"), "the connector points at staging");
+		nx_factor(&f, &fps, &score, "staging", nx_weight("staging"), "the connector points at staging");
 	if (sensitive > 0)
-		nx_factor(&f, &score, "sensitive_tags", nx_weight("sensitive_tags"),
+		nx_factor(&f, &fps, &score, "sensitive_tags", nx_weight("sensitive_tags"),
 				  "assets tagged critical, pci or pii");
 	else if (conn_sensitive)
-		nx_factor(&f, &score, "sensitive_tags", nx_weight("sensitive_tags"),
+		nx_factor(&f, &fps, &score, "sensitive_tags", nx_weight("sensitive_tags"),
 				  "the connector is tagged critical, pci or pii");
 	{
 		const char *who = nx_privileged_name(in->params);
 
 		if (who)
-			nx_factor(&f, &score, "privileged_target", nx_weight("privileged_target"),
+			nx_factor(&f, &fps, &score, "privileged_target", nx_weight("privileged_target"),
 					  psprintf("the change names the all-powerful account or group \"%s\"", who));
 	}
 	for (size_t i = 0; i < lengthof(blast_radius); i++)
 		if (assets >= blast_radius[i].assets)
 		{
-			nx_factor(&f, &score, "blast_radius", blast_radius[i].weight,
+			nx_factor(&f, &fps, &score, "blast_radius", blast_radius[i].weight,
 					  psprintf("%lld assets affected", (long long) assets));
 			break;
 		}
 	if (freeze)
-		nx_factor(&f, &score, "freeze_window", nx_weight("freeze_window"),
+		nx_factor(&f, &fps, &score, "freeze_window", nx_weight("freeze_window"),
 				  "planned inside a change freeze");
 	if (window_miss)
-		nx_factor(&f, &score, "outside_change_window", nx_weight("outside_change_window"),
+		nx_factor(&f, &fps, &score, "outside_change_window", nx_weight("outside_change_window"),
 				  "planned outside the change window");
 	if (weekend)
-		nx_factor(&f, &score, "weekend", nx_weight("weekend"), "planned on a weekend (UTC)");
+		nx_factor(&f, &fps, &score, "weekend", nx_weight("weekend"), "planned on a weekend (UTC)");
 	if (failures > 0)
-		nx_factor(&f, &score, "recent_failures",
+		nx_factor(&f, &fps, &score, "recent_failures",
 				  (int) Min(failures, 3) * nx_weight("recent_failure"),
 				  failures >= 3 ? "3 or more failed changes on this connector in 7 days" :
 				  psprintf("%lld failed change(s) on this connector in 7 days", (long long) failures));
 	if (in->requester_role && strcmp(in->requester_role, "operator") == 0)
-		nx_factor(&f, &score, "requester_role", nx_weight("operator_requester"),
+		nx_factor(&f, &fps, &score, "requester_role", nx_weight("operator_requester"),
 				  "requested by an operator, not an admin");
 	appendStringInfoChar(&f, ']');
 
@@ -440,9 +459,21 @@ nx_risk_compute(const NxRiskInput *in, NxRiskParts *parts)
 		}
 	if (parts)
 	{
+		JsonbParseState *ps = NULL;
+
 		parts->score = psprintf("%d", score);
 		parts->level = level;
 		parts->factors = f.data;
+		parts->score_value = score;
+		parts->factors_jsonb = nx_jb_finish(&fps, WJB_END_ARRAY);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		nx_jb_key(&ps, "score");
+		nx_jb_int(&ps, WJB_VALUE, score);
+		nx_jb_key(&ps, "level");
+		nx_jb_cstring(&ps, WJB_VALUE, level);
+		nx_jb_key(&ps, "factors");
+		nx_jb_jsonb(&ps, WJB_VALUE, parts->factors_jsonb);
+		parts->risk_jsonb = nx_jb_finish(&ps, WJB_END_OBJECT);
 	}
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"score\": %d, \"level\": \"%s\", \"factors\": %s}",

@@ -18,6 +18,8 @@
 
 extern bool nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
 						 int ncols, const char *const *cols, Datum *values, bool *isnull);
+extern bool nx_row_lock_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
+							  int ncols, const char *const *cols, Datum *values, bool *isnull);
 
 /* A key of nx_index_rows: on index column i + 1 for keys[i] */
 typedef struct NxKey

@@ -28,6 +28,7 @@ typedef struct NxSavedPlan
 {
 	char	   *sql;
 	int			nargs;
+	Oid			types[NX_SPI_MAX_ARGS];
 	SPIPlanPtr	plan;
 	struct NxSavedPlan *next;
 } NxSavedPlan;
@@ -35,18 +36,16 @@ typedef struct NxSavedPlan
 static NxSavedPlan *saved_plans = NULL;
 
 static SPIPlanPtr
-nx_spi_plan(const char *sql, int nargs)
+nx_spi_plan(const char *sql, int nargs, const Oid *types)
 {
-	Oid			types[NX_SPI_MAX_ARGS];
 	NxSavedPlan *p;
 	SPIPlanPtr	plan;
 
 	for (p = saved_plans; p; p = p->next)
-		if (p->nargs == nargs && strcmp(p->sql, sql) == 0)
+		if (p->nargs == nargs && strcmp(p->sql, sql) == 0 &&
+			memcmp(p->types, types, nargs * sizeof(Oid)) == 0)
 			return p->plan;
-	for (int i = 0; i < nargs; i++)
-		types[i] = TEXTOID;
-	plan = SPI_prepare(sql, nargs, types);
+	plan = SPI_prepare(sql, nargs, (Oid *) types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
@@ -54,6 +53,7 @@ nx_spi_plan(const char *sql, int nargs)
 	p = MemoryContextAlloc(TopMemoryContext, sizeof(NxSavedPlan));
 	p->sql = MemoryContextStrdup(TopMemoryContext, sql);
 	p->nargs = nargs;
+	memcpy(p->types, types, nargs * sizeof(Oid));
 	p->plan = plan;
 	p->next = saved_plans;
 	saved_plans = p;
@@ -63,17 +63,32 @@ nx_spi_plan(const char *sql, int nargs)
 uint64
 nx_spi(const char *sql, int nargs, const char *const *args)
 {
+	NxParam		params[NX_SPI_MAX_ARGS];
+
+	Assert(nargs <= NX_SPI_MAX_ARGS);
+	for (int i = 0; i < nargs; i++)
+		params[i] = nx_p_text(args[i]);
+	return nx_spi_params(sql, nargs, params);
+}
+
+/* nx_spi with parameters of their own types */
+uint64
+nx_spi_params(const char *sql, int nargs, const NxParam *params)
+{
+	Oid			types[NX_SPI_MAX_ARGS];
 	Datum		values[NX_SPI_MAX_ARGS];
 	char		nulls[NX_SPI_MAX_ARGS + 1] = {0};
 	int			rc;
 
-	Assert(nargs <= NX_SPI_MAX_ARGS);
+	if (nargs > NX_SPI_MAX_ARGS)
+		elog(ERROR, "a statement of nexplane takes at most %d parameters", NX_SPI_MAX_ARGS);
 	for (int i = 0; i < nargs; i++)
 	{
-		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
-		nulls[i] = args[i] ? ' ' : 'n';
+		types[i] = params[i].type;
+		values[i] = params[i].value;
+		nulls[i] = params[i].isnull ? 'n' : ' ';
 	}
-	rc = SPI_execute_plan(nx_spi_plan(sql, nargs), values, nulls, false, 0);
+	rc = SPI_execute_plan(nx_spi_plan(sql, nargs, types), values, nulls, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
@@ -128,6 +143,24 @@ nx_spi_system(const char *sql, int nargs, const char *const *args)
 	PG_TRY();
 	{
 		n = nx_spi(sql, nargs, args);
+	}
+	PG_FINALLY();
+	{
+		nx_system_leave();
+	}
+	PG_END_TRY();
+	return n;
+}
+
+uint64
+nx_spi_params_system(const char *sql, int nargs, const NxParam *params)
+{
+	volatile uint64 n = 0;
+
+	nx_system_enter();
+	PG_TRY();
+	{
+		n = nx_spi_params(sql, nargs, params);
 	}
 	PG_FINALLY();
 	{

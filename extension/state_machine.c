@@ -20,6 +20,8 @@
 #include "nexplane.h"
 
 #include "context.h"
+#include "cr_document.h"
+#include "json_build.h"
 #include "policy_scope.h"
 #include "risk.h"
 #include "row_lookup.h"
@@ -56,9 +58,11 @@ typedef struct NxAct
 	bool		worker;
 	const char *tenant_id;
 	const char *id;
+	pg_uuid_t	tenant_uuid;	/* the same two, as uuids */
+	pg_uuid_t	id_uuid;
 	const char *text_arg;		/* comment, reason or error */
-	const char *result;			/* jsonb text from the worker */
-	const char *rollback_state;
+	Jsonb	   *result;			/* the worker's */
+	Jsonb	   *rollback_state;
 } NxAct;
 
 /* One move under way: what a prepare hook reads and adds to. */
@@ -67,8 +71,8 @@ typedef struct NxMove
 	const NxAct *act;
 	const NxChangeRequest *cr;
 	const NxContext *ctx;		/* NULL for the worker */
-	StringInfo	payload;		/* the event's payload, "key": value, ... */
-	const char *warnings;		/* policy warnings, a jsonb array */
+	JsonbParseState *payload;	/* the event's payload, an object begun */
+	Jsonb	   *warnings;		/* policy warnings, a jsonb array, or NULL for none */
 	const char *risk;			/* a new risk score (jsonb text), or NULL */
 	NxRiskParts risk_parts;		/* its parts, when risk is set */
 } NxMove;
@@ -166,41 +170,57 @@ nx_allowed_actions(const char *from)
 }
 
 static uint64
-nx_q(const NxAct *a, const char *sql, int nargs, const char *const *args)
+nx_q(const NxAct *a, const char *sql, int nargs, const NxParam *params)
 {
-	return a->worker ? nx_spi_system(sql, nargs, args) : nx_spi(sql, nargs, args);
+	return a->worker ? nx_spi_params_system(sql, nargs, params) :
+		nx_spi_params(sql, nargs, params);
 }
 
-/* nx_cr_read locks the change request and reads it into cr. */
+/* A jsonb result of SPI's, copied out of its tuple table */
+static Jsonb *
+nx_jsonb_copy(Jsonb *jb)
+{
+	Jsonb	   *copy;
+
+	if (jb == NULL)
+		return NULL;
+	copy = palloc(VARSIZE(jb));
+	memcpy(copy, jb, VARSIZE(jb));
+	return copy;
+}
+
+/*
+ * nx_cr_read locks the change request, as SELECT ... FOR UPDATE would, and
+ * reads it into cr (row_lookup.c: no statement, no row-level security;
+ * the key is the caller's tenant, or the worker's given one).
+ */
 static void
 nx_cr_read(const NxAct *a, NxChangeRequest *cr)
 {
-	const char *args[] = {a->tenant_id, a->id};
+	static const char *const cols[] = {"state", "requester_id", "scheduled_for", "connector_id",
+	"change_type", "asset_ids", "params", "rollback_of"};
+	pg_uuid_t	keys[] = {a->tenant_uuid, a->id_uuid};
+	Datum		v[lengthof(cols)];
+	bool		n[lengthof(cols)];
 
-	if (nx_q(a, "SELECT c.state, c.requester_id, c.scheduled_for > now(), c.connector_id,"
-			 "       c.change_type, c.asset_ids, c.scheduled_for, c.params, c.rollback_of"
-			 "  FROM nexplane.change_requests c"
-			 " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid FOR UPDATE", 2, args) != 1)
+	if (!nx_row_lock_by_pk("change_requests", 2, keys, lengthof(cols), cols, v, n))
 		ereport(ERROR,
 				(errcode(ERRCODE_NX_NOT_FOUND),
 				 errmsg("change request %s not found", a->id)));
 	cr->tenant_id = a->tenant_id;
 	cr->id = a->id;
-	cr->state = nx_spi_get(0, 1);
-	cr->requester_id = nx_spi_get(0, 2);
-	cr->scheduled_later = nx_spi_get(0, 3) && strcmp(nx_spi_get(0, 3), "t") == 0;
-	cr->connector_id = nx_spi_get(0, 4);
-	cr->change_type = nx_spi_get(0, 5);
-	cr->asset_ids = nx_spi_get(0, 6);
-	cr->scheduled_for = nx_spi_get(0, 7);
-	cr->rollback_of = nx_spi_get(0, 9);
-	{
-		Jsonb	   *p = nx_spi_get_jsonb(0, 8);
-
-		cr->params = p ? palloc(VARSIZE(p)) : NULL;
-		if (p)
-			memcpy(cr->params, p, VARSIZE(p));
-	}
+	cr->state = TextDatumGetCString(v[0]);
+	cr->requester_id = nx_uuid_out(DatumGetUUIDP(v[1]));
+	/* scheduled_for > now(), as the statement compared them */
+	cr->scheduled_later = !n[2] &&
+		DatumGetTimestampTz(v[2]) > GetCurrentTransactionStartTimestamp();
+	cr->scheduled_for = n[2] ? NULL :
+		DatumGetCString(DirectFunctionCall1(timestamptz_out, v[2]));
+	cr->connector_id = nx_uuid_out(DatumGetUUIDP(v[3]));
+	cr->change_type = TextDatumGetCString(v[4]);
+	cr->asset_ids = OidOutputFunctionCall(F_ARRAY_OUT, v[5]);
+	cr->params = n[6] ? NULL : DatumGetJsonbP(v[6]);
+	cr->rollback_of = n[7] ? NULL : nx_uuid_out(DatumGetUUIDP(v[7]));
 }
 
 /* The approvals a change request needs and has: {count, admin} each. */
@@ -244,8 +264,8 @@ nx_cr_approvals(const NxChangeRequest *cr, const char *risk_level)
 	nx_spi("SELECT nexplane._required_approvals(c), nexplane._approvals_given(c)"
 		   "  FROM nexplane.change_requests c"
 		   " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, args);
-	ap.required = nx_spi_get_jsonb(0, 1);
-	ap.given = nx_spi_get_jsonb(0, 2);
+	ap.required = nx_jsonb_copy(nx_spi_get_jsonb(0, 1));
+	ap.given = nx_jsonb_copy(nx_spi_get_jsonb(0, 2));
 	ap.required_text = nx_spi_get(0, 1);
 	ap.given_text = nx_spi_get(0, 2);
 	return ap;
@@ -303,7 +323,7 @@ nx_tenant_has_policy(const char *tenant_id, const char *kind)
  * a kind checked then has nothing to break: the statement, a third of a
  * submit's work, is skipped.
  */
-static const char *
+static Jsonb *
 nx_apply_policies(const NxChangeRequest *cr, const char *phase)
 {
 	const char *args[] = {cr->tenant_id, cr->id, phase};
@@ -315,7 +335,7 @@ nx_apply_policies(const NxChangeRequest *cr, const char *phase)
 		for (size_t i = 0; i < lengthof(submit_policy_kinds) && !any; i++)
 			any = nx_tenant_has_policy(cr->tenant_id, submit_policy_kinds[i]);
 		if (!any)
-			return "[]";
+			return NULL;
 	}
 
 	nx_spi("SELECT string_agg(v->>'message', '; ') FILTER (WHERE v->>'mode' = 'enforce'),"
@@ -329,7 +349,7 @@ nx_apply_policies(const NxChangeRequest *cr, const char *phase)
 				 errmsg("a policy forbids change request %s now", cr->id),
 				 errdetail("%s.", nx_spi_get(0, 1)),
 				 errhint("Wait until the policy allows it, or ask an admin to change the policy.")));
-	return nx_spi_get(0, 2);
+	return nx_jsonb_copy(nx_spi_get_jsonb(0, 2));
 }
 
 /*
@@ -342,7 +362,7 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 {
 	const NxChangeRequest *cr = m->cr;
 	NxRiskInput in = {cr->tenant_id, cr->connector_id, cr->change_type,
-	cr->asset_ids, cr->scheduled_for, m->ctx->role, cr->params};
+	cr->asset_ids, cr->scheduled_for, m->ctx->role, cr->params, NULL, NULL};
 	NxApprovals ap;
 
 	if (strcmp(cr->requester_id, nx_uuid_out(&m->ctx->user_id)) != 0 &&
@@ -353,8 +373,10 @@ nx_prepare_submit(NxMove *m, const NxTransition *t)
 	m->warnings = nx_apply_policies(cr, "submit");
 	m->risk = nx_risk_compute(&in, &m->risk_parts);
 	ap = nx_cr_approvals(cr, m->risk_parts.level);	/* at the new risk level */
-	appendStringInfo(m->payload, "\"risk\": %s, \"required_approvals\": %s, ",
-					 m->risk, ap.required_text);
+	nx_jb_key(&m->payload, "risk");
+	nx_jb_jsonb(&m->payload, WJB_VALUE, m->risk_parts.risk_jsonb);
+	nx_jb_key(&m->payload, "required_approvals");
+	nx_jb_jsonb(&m->payload, WJB_VALUE, ap.required);
 	return nx_count_of(ap.required) == 0 ? t->alt_to : t->to;
 }
 
@@ -390,8 +412,10 @@ nx_prepare_decide(NxMove *m, const NxTransition *t)
 	if (!approve)
 		return t->to;
 	ap = nx_cr_approvals(m->cr, NULL);	/* with this approval */
-	appendStringInfo(m->payload, "\"required_approvals\": %s, \"approvals\": %s, ",
-					 ap.required_text, ap.given_text);
+	nx_jb_key(&m->payload, "required_approvals");
+	nx_jb_jsonb(&m->payload, WJB_VALUE, ap.required);
+	nx_jb_key(&m->payload, "approvals");
+	nx_jb_jsonb(&m->payload, WJB_VALUE, ap.given);
 	return nx_approvals_met(&ap) || t->alt_to == NULL ? t->to : t->alt_to;
 }
 
@@ -443,8 +467,8 @@ nx_cr_act(NxAct *a)
 	NxChangeRequest cr;
 	const NxTransition *t;
 	const char *to;
-	StringInfoData payload;
 	NxMove		m;
+	Jsonb	   *payload;
 	Jsonb	   *result;
 
 	SPI_connect();
@@ -461,9 +485,8 @@ nx_cr_act(NxAct *a)
 				(errcode(ERRCODE_NX_FORBIDDEN),
 				 errmsg("role \"%s\" may not %s change requests", ctx->role, a->action)));
 
-	initStringInfo(&payload);
-	appendStringInfoChar(&payload, '{');
-	m = (NxMove) {.act = a, .cr = &cr, .ctx = ctx, .payload = &payload, .warnings = "[]"};
+	m = (NxMove) {.act = a, .cr = &cr, .ctx = ctx};
+	pushJsonbValue(&m.payload, WJB_BEGIN_OBJECT, NULL);
 	to = t->prepare ? t->prepare(&m, t) : t->to;
 
 	if (t->job_kind)
@@ -480,58 +503,72 @@ nx_cr_act(NxAct *a)
 			   3, args);
 	}
 
-	appendStringInfo(&payload, "\"policy_warnings\": %s", m.warnings);
+	nx_jb_key(&m.payload, "policy_warnings");
+	nx_jb_jsonb(&m.payload, WJB_VALUE, m.warnings ? m.warnings : nx_jb_empty_array());
 	if (a->text_arg)
 	{
-		appendStringInfoString(&payload, ", \"text\": ");
-		escape_json(&payload, a->text_arg);
+		nx_jb_key(&m.payload, "text");
+		nx_jb_cstring(&m.payload, WJB_VALUE, a->text_arg);
 	}
 	if (a->result)
-		appendStringInfo(&payload, ", \"result\": %s", a->result);
-	appendStringInfoChar(&payload, '}');
+	{
+		nx_jb_key(&m.payload, "result");
+		nx_jb_jsonb(&m.payload, WJB_VALUE, a->result);
+	}
+	payload = nx_jb_finish(&m.payload, WJB_END_OBJECT);
 
 	{
-		const char *args[] = {a->tenant_id, a->id, to, a->action, a->text_arg, a->result,
-			a->rollback_state, m.risk ? m.risk_parts.score : NULL,
-			m.risk ? m.risk_parts.level : NULL, m.risk ? m.risk_parts.factors : NULL,
-			cr.state,
-			a->worker ? "worker" : (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user"),
-		a->worker ? NULL : nx_uuid_out(&ctx->user_id), payload.data};
+		NxParam		args[] = {nx_p_uuid(&a->tenant_uuid), nx_p_uuid(&a->id_uuid), nx_p_text(to),
+			nx_p_text(a->action), nx_p_text(a->text_arg), nx_p_jsonb(a->result),
+			nx_p_jsonb(a->rollback_state),
+			m.risk ? nx_p_int4(m.risk_parts.score_value) : nx_p_null(INT4OID),
+			nx_p_text(m.risk ? m.risk_parts.level : NULL),
+			nx_p_jsonb(m.risk ? m.risk_parts.factors_jsonb : NULL), nx_p_text(cr.state),
+			nx_p_text(a->worker ? "worker" :
+					  (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user")),
+		nx_p_uuid(a->worker ? NULL : &ctx->user_id), nx_p_jsonb(payload)};
 
 		/*
-		 * One UPDATE per move (one row version, one audit event), and the
-		 * move's event with it in one statement: a statement's start costs
-		 * more than either row.
+		 * One UPDATE per move (one row version, one audit event), its row
+		 * returned whole: the answer is built from it (cr_document.c).
+		 * The move's event is a statement of its own: as one CTE with the
+		 * UPDATE (WITH u AS (UPDATE ... RETURNING *), e AS (INSERT ...
+		 * SELECT FROM u) SELECT * FROM u) a submit cost about 10k more,
+		 * measured twice each.
 		 */
-		nx_q(a, "WITH u AS ("
-			 " UPDATE nexplane.change_requests"
+		nx_q(a, "UPDATE nexplane.change_requests"
 			 "   SET state = $3, version = version + 1, updated_at = now(),"
-			 "       risk_score = coalesce($8::int, risk_score),"
+			 "       risk_score = coalesce($8, risk_score),"
 			 "       risk_level = coalesce($9, risk_level),"
-			 "       risk_factors = coalesce($10::jsonb, risk_factors),"
+			 "       risk_factors = coalesce($10, risk_factors),"
 			 "       submitted_at = CASE WHEN $4 = 'submit' THEN now() ELSE submitted_at END,"
 			 "       executed_at = CASE WHEN $3 = 'executing' THEN now() ELSE executed_at END,"
 			 "       completed_at = CASE WHEN $3 IN ('completed', 'failed', 'rolled_back',"
 			 "                      'rollback_failed', 'rejected', 'cancelled')"
 			 "                      THEN now() ELSE completed_at END,"
 			 "       result = CASE WHEN $4 IN ('complete', 'rollback_complete')"
-			 "                THEN $6::jsonb ELSE result END,"
-			 "       rollback_state = coalesce($7::jsonb, rollback_state),"
+			 "                THEN $6 ELSE result END,"
+			 "       rollback_state = coalesce($7, rollback_state),"
 			 "       error = CASE WHEN $4 IN ('fail', 'rollback_fail') THEN $5 ELSE error END"
-			 " WHERE tenant_id = $1::uuid AND id = $2::uuid"
-			 " RETURNING tenant_id, id)"
-			 " INSERT INTO nexplane.change_request_events"
+			 " WHERE tenant_id = $1 AND id = $2"
+			 " RETURNING *",
+			 10, args);
+	}
+	/* the answer from the row the UPDATE returned (a decision's has approvals) */
+	result = nx_cr_document_answer(a->tenant_id, a->id,
+								   t->prepare == nx_prepare_decide ?
+								   NX_APPROVALS_SOME : NX_APPROVALS_MAYBE, a->worker);
+	{
+		NxParam		args[] = {nx_p_uuid(&a->tenant_uuid), nx_p_uuid(&a->id_uuid), nx_p_text(to),
+			nx_p_text(a->action), nx_p_text(cr.state),
+			nx_p_text(a->worker ? "worker" :
+					  (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user")),
+		nx_p_uuid(a->worker ? NULL : &ctx->user_id), nx_p_jsonb(payload)};
+
+		nx_q(a, "INSERT INTO nexplane.change_request_events"
 			 " (tenant_id, change_request_id, action, from_state, to_state, actor_kind,"
 			 "  actor_id, payload)"
-			 " SELECT u.tenant_id, u.id, $4, $11, $3, $12, $13::uuid, $14::jsonb FROM u",
-			 14, args);
-	}
-	{
-		const char *args[] = {a->tenant_id, a->id};
-
-		nx_q(a, "SELECT d.doc FROM nexplane.change_request_documents d"
-			 " WHERE d.tenant_id = $1::uuid AND d.id = $2::uuid", 2, args);
-		result = nx_spi_get_jsonb(0, 1);
+			 " VALUES ($1, $2, $4, $5, $3, $6, $7, $8)", 8, args);
 	}
 	return nx_spi_return(result);
 }
@@ -548,8 +585,10 @@ nx_cr_user_action(FunctionCallInfo fcinfo, const char *action, const char *text_
 				(errcode(ERRCODE_NX_BAD_INPUT),
 				 errmsg("id is required")));
 	a.action = action;
-	a.tenant_id = nx_uuid_out(&ctx->tenant_id);
-	a.id = nx_uuid_out(PG_GETARG_UUID_P(0));
+	a.tenant_uuid = ctx->tenant_id;
+	a.id_uuid = *PG_GETARG_UUID_P(0);
+	a.tenant_id = nx_uuid_out(&a.tenant_uuid);
+	a.id = nx_uuid_out(&a.id_uuid);
 	if (text_name && PG_NARGS() > 1 && !PG_ARGISNULL(1))
 		a.text_arg = text_to_cstring(nx_arg_text(fcinfo, 1, text_name, 2000));
 	return nx_cr_act(&a);
@@ -586,17 +625,19 @@ nx_cr_worker_action(FunctionCallInfo fcinfo, const char *action)
 				 errmsg("tenant_id and id are required")));
 	a.action = action;
 	a.worker = true;
-	a.tenant_id = nx_uuid_out(PG_GETARG_UUID_P(0));
-	a.id = nx_uuid_out(PG_GETARG_UUID_P(1));
+	a.tenant_uuid = *PG_GETARG_UUID_P(0);
+	a.id_uuid = *PG_GETARG_UUID_P(1);
+	a.tenant_id = nx_uuid_out(&a.tenant_uuid);
+	a.id = nx_uuid_out(&a.id_uuid);
 	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
 	{
 		if (get_fn_expr_argtype(fcinfo->flinfo, 2) == TEXTOID)
 			a.text_arg = text_to_cstring(PG_GETARG_TEXT_PP(2));
 		else
-			a.result = JsonbToCString(NULL, &PG_GETARG_JSONB_P(2)->root, 64);
+			a.result = PG_GETARG_JSONB_P(2);
 	}
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
-		a.rollback_state = JsonbToCString(NULL, &PG_GETARG_JSONB_P(3)->root, 64);
+		a.rollback_state = PG_GETARG_JSONB_P(3);
 	return nx_cr_act(&a);
 }
 

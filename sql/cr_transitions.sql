@@ -207,6 +207,11 @@ SELECT test.try(format($$UPDATE nexplane.change_requests SET %s WHERE id = %L$$,
   FROM unnest(ARRAY['state = ''bogus''', 'risk_score = 101', 'risk_level = ''extreme''',
                     'params = ''[]''', 'risk_factors = ''{}''', 'change_type = ''Bad Type''',
                     'title = ''''', 'idempotency_key = ''''']) v;
+-- a change type: 1 to 64 lower-case letters, digits, '_' and '.', a letter first
+SELECT length(v) AS len, test.try(format('SELECT %L::nexplane.change_type', v)) AS change_type
+  FROM unnest(ARRAY['a', 'rotate_password', 'db.lock_role2', 'a' || repeat('b', 63),
+                    'a' || repeat('b', 64), '', '2fa', '_x', 'Rotate', 'rotate-password',
+                    'rot ate', 'rotate_password' || chr(10), 'caf' || chr(233)]) v;
 SELECT test.try(format($$INSERT INTO nexplane.change_request_events (tenant_id, change_request_id,
                           action, to_state, actor_kind) VALUES (%L, %L, 'note', 'draft', 'robot')$$,
                        :'acme', :'crit')) AS bad_actor_kind;

@@ -16,6 +16,9 @@
 # the round), mix (all four).  Server side only: no client, no protocol, no
 # WAL writer, no event sequencer (a standalone backend starts none, so each
 # writer sends its own NOTIFY, as where no sequencer runs).
+# PROFILE=DIR keeps callgrind's profiles of each step's two runs as
+# DIR/STEP.N.callgrind (callgrind_annotate --inclusive=yes reads them;
+# bench/callgrind_diff.py gives one round's share of each function).
 . "$(dirname "$0")/../lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
 size=${SIZE:-10000}
@@ -45,15 +48,15 @@ body() {
     list) echo "$auth $create $auth PERFORM nexplane.cr_submit(id); COMMIT; $auth2 PERFORM nexplane.cr_approve(id); COMMIT; $auth PERFORM nexplane.cr_list('{\"state\": \"pending_approval\", \"limit\": \"20\"}'); COMMIT;" ;;
   esac
 }
-# instructions STEP N: callgrind's count for the whole run
+# instructions STEP N [OUT]: callgrind's count for the whole run (profile in OUT)
 instructions() {
   echo "DO \$\$ DECLARE id uuid; BEGIN FOR i IN 1..$2 LOOP $(body "$1") END LOOP; END \$\$;" |
-    nx_callgrind_count /dev/null -c synchronous_commit=off
+    nx_callgrind_count "${3:-/dev/null}" -c synchronous_commit=off
 }
 declare -A per
 for s in $steps; do
-  a=$(instructions "$s" "$rounds")
-  b=$(instructions "$s" $((3 * rounds)))
+  a=$(instructions "$s" "$rounds" ${PROFILE:+"$PROFILE/$s.$rounds.callgrind"})
+  b=$(instructions "$s" $((3 * rounds)) ${PROFILE:+"$PROFILE/$s.$((3 * rounds)).callgrind"})
   per[$s]=$(( (b - a) / (2 * rounds) ))
 done
 echo "instructions per round, server side, $size change requests loaded ($(basename "$(dirname "$(dirname "$NX_PGBIN")")")):"

@@ -1,9 +1,12 @@
 -- Change requests: the API over the C state machine (state_machine.c),
 -- creation (cr_create.c) and risk (risk.c).
 
--- The one definition of a change request's document, read by cr_get
--- (cr_read.c), cr_list and every transition's answer (cr_create.c,
--- state_machine.c).
+-- The definition of a change request's document, read by cr_get
+-- (cr_read.c) and cr_list.  The writes' answers (cr_create.c,
+-- state_machine.c) are built in C from the row they wrote, as this builds
+-- it (cr_document.c: a change here is a change there; the cr_document
+-- suite compares the two), except those of change requests with approvals,
+-- which read this view.
 -- A view, so that its expression is planned once into each caller's cached
 -- plan (a SQL function with SET search_path is parsed and planned again on
 -- every call).  security_invoker: it grants nothing; the callers run as
