@@ -581,22 +581,48 @@ nx_run_change(NxRun *run, bool undo)
 }
 
 /*
+ * Renew the job's lease behind its fence, in a short transaction of its
+ * own, before a call that changes the target; false when another attempt
+ * has taken the job over (then the target is not ours to touch).
+ */
+static bool
+nx_run_renew(NxRun *run)
+{
+	bool		mine;
+
+	nx_txn_begin();
+	mine = nx_run_fence(run);
+	nx_txn_end(run);
+	return mine;
+}
+
+/*
  * A change whose worker was lost: ask the target, record the answer, fail
  * the change as outcome unknown.  A rotation keeps whichever version the
- * target takes.
+ * target takes; one the target takes both versions of (lost inside a
+ * connector's overlap, the new password added and the old not yet
+ * removed) is finished by the connector's finish_rotation and then its
+ * pending version promoted, so that the target is left taking exactly one
+ * password, the vault's current one (docs/jobs.md says why finished, not
+ * undone).
  */
 static void
 nx_run_recovery(NxRun *run, bool undo)
 {
 	NxConnectorCall call;
-	NxStep		steps[2] = {{.name = "recovery_verification"},
+	NxStep		steps[4] = {{.name = "recovery_verification"},
+	{.name = "recovery_completion"},
+	{.name = "recovery_verification_after_completion"},
 	{.name = "recovery_verification_of_previous"}};
+	NxStep	   *previous = &steps[3];
 	const char *why = undo ? "outcome unknown: the worker was lost during the rollback"
 		: outcome_unknown;
 	bool		rotation = run->change_type->rotates_secret && !undo;
 	bool		has_pending = false;
 	/* the rollback state pre_check stored (a rollback's is its original's) */
 	bool		has_state = !undo && run->rollback_state != NULL;
+	bool		finished;
+	bool		in_effect;
 	bool		not_landed;
 
 	nx_txn_begin();
@@ -608,31 +634,56 @@ nx_run_recovery(NxRun *run, bool undo)
 	call.undoing = undo;
 	if (!rotation || has_pending)
 		nx_run_op(run, run->connector->verify, &call, &steps[0]);
-	if (rotation && has_pending && !steps[0].out.ok)
+	if (rotation && has_pending && !steps[0].out.ok && run->connector->finish_rotation != NULL)
+	{
+		/*
+		 * The pending version is not in effect alone; if the target takes
+		 * both, the connector removes the old one (it changes nothing
+		 * otherwise), and verify must then prove the pending one.
+		 */
+		if (!nx_run_renew(run))
+			return;				/* another attempt has the job */
+		nx_run_op(run, run->connector->finish_rotation, &call, &steps[1]);
+		if (steps[1].out.ok)
+			nx_run_verify(run, &call, &steps[2]);
+	}
+	finished = steps[2].ran && steps[2].out.ok;
+	in_effect = steps[0].out.ok || finished;
+	if (rotation && has_pending && !in_effect)
 	{
 		call.new_secret = run->old_secret;
 		call.undoing = true;
-		nx_run_op(run, run->connector->verify, &call, &steps[1]);
+		nx_run_op(run, run->connector->verify, &call, previous);
 	}
 	else if (!rotation && has_state && steps[0].ran && !steps[0].out.ok)
 	{
 		/* does the target show it as it was before? verify with undoing asks that */
 		call.undoing = true;
-		nx_run_op(run, run->connector->verify, &call, &steps[1]);
+		nx_run_op(run, run->connector->verify, &call, previous);
 	}
-	not_landed = steps[1].ran && steps[1].out.ok;
+	not_landed = previous->ran && previous->out.ok;
 	if (steps[0].ran && !undo)
+	{
 		steps[0].extra = psprintf(", \"in_effect\": %s, \"rollback_state\": \"%s\"",
-								  steps[0].out.ok ? "true" : not_landed ? "false" : "null",
+								  in_effect ? "true" : not_landed ? "false" : "null",
 								  !has_state ? "none" : not_landed ? "dropped" : "kept");
+		/*
+		 * What became of the pending version: "finished" when the target
+		 * took both and the recovery removed the old password first.
+		 */
+		if (rotation)
+			steps[0].extra = psprintf("%s, \"pending_version\": \"%s\"", steps[0].extra,
+									  finished ? "finished" : in_effect ? "promoted" :
+									  not_landed ? "dropped" : "kept");
+	}
 
 	nx_txn_begin();
 	nx_record_steps(run, steps, lengthof(steps));
 	if (rotation && has_pending)
 	{
-		if (steps[0].out.ok)
+		if (in_effect)
 			nx_rotation_promote(run);
-		else if (steps[1].out.ok)
+		else if (not_landed)
 			nx_rotation_discard(run);
 	}
 	if (nx_job_finish(run->job, "failed", NULL, why))

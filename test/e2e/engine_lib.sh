@@ -145,7 +145,9 @@ eng_no_secrets() {
 # own, not nexplane's: a trigger on nexplane.jobs that makes that step's
 # UPDATE wait for an advisory lock a session of the test holds (that
 # session ends in the restart).  The lease is 10 s meanwhile, so the
-# recovery (which waits for it) comes soon after.
+# recovery (which waits for it) comes soon after.  A fifth argument is a
+# command run once the worker is killed, before the recovery (what someone
+# might do to the target meanwhile).
 ENG_HOLD_KEY=20261203
 eng_hold_install() {
   sql >/dev/null <<'SQL'
@@ -178,7 +180,7 @@ eng_workers_idle() { # until both job workers are back and have been round the q
   return 1
 }
 
-eng_change_lost() { # CONN TYPE PARAMS STEP
+eng_change_lost() { # CONN TYPE PARAMS STEP [COMMAND]
   local cr pid i holder
   eng_hold_install
   sql -c "ALTER SYSTEM SET nexplane.job_lease = 10" -c "ALTER SYSTEM SET nexplane.job_timeout = 5" \
@@ -208,6 +210,7 @@ eng_change_lost() { # CONN TYPE PARAMS STEP
   [ -n "$pid" ] || { kill "$holder"; echo "$cr"; return 1; }
   kill -KILL "$pid"
   wait "$holder" 2>/dev/null
+  [ -z "${5:-}" ] || eval "$5" >/dev/null 2>&1
   # the restart, then the recovery once the lost worker's lease has run out
   for i in $(seq 1 600); do
     case $(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$cr'" 2>/dev/null) in
@@ -225,6 +228,20 @@ eng_change_lost() { # CONN TYPE PARAMS STEP
 eng_recovery() {
   sql -c "SELECT (content->>'in_effect') || ' ' || (content->>'rollback_state') FROM nexplane.evidence
            WHERE change_request_id = '$1' AND kind = 'recovery_verification'"
+}
+
+# ... and for a rotation, what became of its pending version:
+# "in_effect rollback_state pending_version" (in_effect "null": cannot tell).
+eng_recovery_rotation() {
+  sql -c "SELECT coalesce(content->>'in_effect', 'null') || ' ' || (content->>'rollback_state') || ' ' ||
+                 (content->>'pending_version') FROM nexplane.evidence
+           WHERE change_request_id = '$1' AND kind = 'recovery_verification'"
+}
+
+# The kinds of a change's evidence, by when they were written (one
+# transaction's by name).
+eng_evidence_kinds() {
+  sql -c "SELECT string_agg(kind, ',' ORDER BY created_at, kind) FROM nexplane.evidence WHERE change_request_id = '$1'"
 }
 
 # The state eng_state prints for a lost change.

@@ -120,6 +120,63 @@ check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
 check "... the old password logs in again" pong app1 "$OLD"
 check "... and it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
 
+# A rotation lost inside its overlap: held once the new password is added
+# (its next step, "logging in as the account", waits) and killed there, so
+# both passwords log in and the old is not yet removed.  The recovery
+# finishes the rotation: it removes the old password, promotes the pending
+# version and keeps the rollback state; the change still fails as outcome
+# unknown, and its rollback (a human's decision) brings the old one back.
+npasswords() { rc nxadmin "$ADMIN" ACL GETUSER "$1" | grep -cE '^[0-9a-f]{64}$'; }
+acl_line_hashes() { grep "^user $1 " "$R/users.acl" | grep -oE '#[0-9a-f]{64}' | wc -l; }
+evidence_of() { # CR KIND JQ: the JQ test holds for that evidence's content
+  local c
+  c=$(sql -c "SELECT content FROM nexplane.evidence WHERE change_request_id = '$1' AND kind = '$2'")
+  jq -e "$3" >/dev/null <<<"$c"
+}
+ROT="{\"username\": \"app1\", \"credential_id\": \"$APP1\"}"
+CR=$(eng_change_lost "$CONN" rotate_password "$ROT" "adding the new password")
+check "a rotation lost inside its overlap: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... the recovery found the old password still logging in beside the pending one" \
+  evidence_of "$CR" recovery_verification '.ok == false and (.error | contains("old password"))'
+check "... and finished the rotation: both logged in, the old one removed" \
+  evidence_of "$CR" recovery_completion '.ok and .checked.login_with_new_password and .checked.login_with_old_password and .checked.passwords_before == 2 and .checked.passwords_after == 1 and .result.passwords_removed == 1'
+check "... then proved the pending version, the old one refused" \
+  evidence_of "$CR" recovery_verification_after_completion '.ok and .checked.old_password_refused'
+check "... its evidence: the recovery's three steps (the lost worker recorded none)" \
+  test "$(eng_evidence_kinds "$CR")" = "recovery_completion,recovery_verification,recovery_verification_after_completion"
+check "... the decision recorded: in effect, rollback state kept, pending version finished" \
+  test "$(eng_recovery_rotation "$CR")" = "true kept finished"
+check "... redis refuses the old password" refused app1 "$OLD"
+check "... exactly one password is left on the account" test "$(npasswords app1)" = 1
+check "... and in the ACL file" test "$(acl_line_hashes app1)" = 1
+check "... it is the vault's current one" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... the pending version promoted, the old one kept as previous" \
+  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
+check "... pre_check's rollback state kept" \
+  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'
+RB=$(eng_rollback "$CR")
+check "... its rollback, approved by another user, completed" state_is "$RB" completed
+check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
+check "... the old password logs in again" pong app1 "$OLD"
+check "... it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... and the only password on the account" test "$(npasswords app1)" = 1
+
+# Lost inside the overlap, then the new password taken away on the server
+# before the recovery (someone reset app1 to its old password): nothing to
+# finish, so the recovery changes nothing, finds the old one in effect and
+# drops the pending version and the rollback state.
+CR=$(eng_change_lost "$CONN" rotate_password "$ROT" "adding the new password" \
+  "rc nxadmin '$ADMIN' ACL SETUSER app1 resetpass '$(h "$OLD")'")
+check "a rotation lost in its overlap whose new password went meanwhile: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... the recovery found nothing to finish and left redis alone" \
+  evidence_of "$CR" recovery_completion '.ok == false and (.error | contains("does not log in: nothing to finish"))'
+check "... the decision recorded: not in effect, rollback state dropped, pending version dropped" \
+  test "$(eng_recovery_rotation "$CR")" = "false dropped dropped"
+check "... the old password still logs in, the only one" eval 'pong app1 "$OLD" && test "$(npasswords app1)" = 1'
+check "... it is still the vault's current one, nothing pending" \
+  eval 'eng_works "$CONN" "$APP1" '"'"'{"username": "app1"}'"'"' && test "$(sql -c "SELECT count(*) FROM nexplane.credential_versions WHERE credential_id = '"'"'$APP1'"'"' AND status = '"'"'pending'"'"'")" = 0'
+check "... and its rollback is refused: it did not land" refused_rollback "$CR" "nothing to roll back"
+
 # delete_user has no rollback
 CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')
 check "delete_user: completed" state_is "$CR" completed
@@ -132,5 +189,23 @@ CR=$(eng_change "$CONN" rotate_password "{\"username\": \"nobody\", \"credential
 check "a rotation of a user redis does not have fails, saying why" state_like "$CR" "^failed: .*nobody"
 check "... no pending version is left" test -z "$(sql -c "SELECT 1 FROM nexplane.credential_versions WHERE credential_id = '$APP1' AND status = 'pending'")"
 check "... the vault's credential still logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+
+# Lost inside the overlap, then the account turned off before the
+# recovery: no password logs in, so nothing is finished and nobody can tell
+# which version the target takes: both stay in the vault, the rollback
+# state too, and its rollback fails while the pending one is there.
+CR=$(eng_change_lost "$CONN" rotate_password "$ROT" "adding the new password" \
+  "rc nxadmin '$ADMIN' ACL SETUSER app1 off")
+check "a rotation lost in its overlap whose user went off meanwhile: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
+check "... the recovery did not finish it" \
+  evidence_of "$CR" recovery_completion '.ok == false and (.error | contains("is off"))'
+check "... the decision recorded: cannot tell, rollback state kept, pending version kept" \
+  test "$(eng_recovery_rotation "$CR")" = "null kept kept"
+check "... both passwords are still on the account" test "$(npasswords app1)" = 2
+check "... both versions stay in the vault (current and pending)" \
+  test "$(sql -c "SELECT count(*) FROM nexplane.credential_versions WHERE credential_id = '$APP1' AND status = 'pending'")" = 1
+RB=$(eng_rollback "$CR")
+check "... its rollback fails while the pending version is unresolved" state_like "$RB" "^failed: .*unresolved pending version"
+check "... and changes nothing on redis" test "$(npasswords app1)" = 2
 
 check "no password in the server log, results, evidence, jobs or audit events" eng_no_secrets "$ADMIN" "$OLD" "$P2"
