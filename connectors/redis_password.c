@@ -19,6 +19,10 @@
  * Rollback is the same operation towards the previous password (the
  * engine passes it as new_secret, with undoing): overlap again.
  *
+ * A worker lost inside the overlap leaves both passwords working; the
+ * recovery finishes the rotation with finish_rotation (rotate_finish),
+ * which removes the old one only when both really log in.
+ *
  *-------------------------------------------------------------------------
  */
 #include "redis_client.h"
