@@ -209,3 +209,12 @@ check "... its rollback fails while the pending version is unresolved" state_lik
 check "... and changes nothing on redis" test "$(npasswords app1)" = 2
 
 check "no password in the server log, results, evidence, jobs or audit events" eng_no_secrets "$ADMIN" "$OLD" "$P2"
+# the engine's generated passwords (the lost rotations' ones included) are
+# known to the vault alone: look for their shape (32 of A-Z a-z 0-9 with
+# both cases), as engine_mariadb.sh does, tokens masked first (a JWT's
+# base64url holds runs of that shape by chance)
+gen='(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{32}(?![A-Za-z0-9])'
+check "(the shape is found in a line holding one)" grep -qP "$gen" <<<"AUTH app1 aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE"
+check "nothing of a generated password's shape in the redis log, the nexplane log or the results" \
+  bash -c "! cat '$R/redis.log' '$E2E_DIR/pg/server.log' '$E2E_DIR/dump.txt' |
+           sed -E 's/eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+/<jwt>/g' | grep -qaP '$gen'"
