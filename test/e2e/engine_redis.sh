@@ -45,6 +45,12 @@ ADMIN_CRED=$(eng_credential redis-admin admin)
 APP1=$(eng_credential redis-app1 app1)
 CONN=$(eng_connector redis cache "{\"host\": \"127.0.0.1\", \"port\": $port}" "$ADMIN_CRED")
 check "a redis connector is made, its credential checked" test -n "$CONN"
+# the vault's current app1 password logs in; its versions are just
+# "previous" (nothing pending); a rotation's rollback state is pre_check's
+app1_current() { eng_works "$CONN" "$APP1" '{"username": "app1"}'; }
+only_previous() { test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous; }
+no_pending() { test "$(sql -c "SELECT count(*) FROM nexplane.credential_versions WHERE credential_id = '$APP1' AND status = 'pending'")" = 0; }
+rot_state_kept() { eng_rollback_state_is "$1" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'; }
 
 # test and discover, as jobs
 check "connector_test: the job succeeds" test "$(eng_job "$CONN" test_connection)" = succeeded
@@ -59,9 +65,8 @@ check "... and the users are assets, in the connector's environment" \
 CR=$(eng_change "$CONN" rotate_password "{\"username\": \"app1\", \"credential_id\": \"$APP1\"}")
 check "rotate_password: completed through approval and the workers" state_is "$CR" completed
 check "... the old password is refused by redis" refused app1 "$OLD"
-check "... the vault's new password logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
-check "... the vault keeps the old one as previous, nothing pending" \
-  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
+check "... the vault's new password logs in" app1_current
+check "... the vault keeps the old one as previous, nothing pending" only_previous
 check "... evidence of the pre-check, the execution and the verification" \
   test "$(sql -c "SELECT string_agg(kind, ',' ORDER BY created_at, kind) FROM nexplane.evidence WHERE change_request_id = '$CR'")" = "execution,pre_check,verification"
 check "... each with the SHA-256 of its content" \
@@ -70,7 +75,7 @@ RB=$(eng_rollback "$CR")
 check "its rollback: a change request of its own, completed" state_is "$RB" completed
 check "... the original is rolled back" state_is "$CR" rolled_back
 check "... the old password logs in again" pong app1 "$OLD"
-check "... and it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... and it is the vault's current one again" app1_current
 
 # create_user, then its rollback (the user is gone)
 CR=$(eng_change "$CONN" create_user '{"username": "app5", "key_patterns": "app5:*", "categories": "+@read"}')
@@ -108,17 +113,15 @@ check "... app2 logs in again" pong app2 "$P2"
 CR=$(eng_change_lost "$CONN" rotate_password "{\"username\": \"app1\", \"credential_id\": \"$APP1\"}" "ACL SAVE")
 check "a lost rotate_password: failed, outcome unknown" state_is "$CR" "$ENG_LOST"
 check "... it reached redis: the old password is refused" refused app1 "$OLD"
-check "... the recovery logged in with the pending version and promoted it" \
-  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
-check "... the vault's current password logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... the recovery logged in with the pending version and promoted it" only_previous
+check "... the vault's current password logs in" app1_current
 check "... the rollback state is kept" test "$(eng_recovery "$CR")" = "true kept"
-check "... pre_check's, wrapped with the credential, as execute gives it" \
-  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'
+check "... pre_check's, wrapped with the credential, as execute gives it" rot_state_kept "$CR"
 RB=$(eng_rollback "$CR")
 check "... its rollback, approved by another user, completed" state_is "$RB" completed
 check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
 check "... the old password logs in again" pong app1 "$OLD"
-check "... and it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... and it is the vault's current one again" app1_current
 
 # A rotation lost inside its overlap: held once the new password is added
 # (its next step, "logging in as the account", waits) and killed there, so
@@ -149,16 +152,14 @@ check "... the decision recorded: in effect, rollback state kept, pending versio
 check "... redis refuses the old password" refused app1 "$OLD"
 check "... exactly one password is left on the account" test "$(npasswords app1)" = 1
 check "... and in the ACL file" test "$(acl_line_hashes app1)" = 1
-check "... it is the vault's current one" eng_works "$CONN" "$APP1" '{"username": "app1"}'
-check "... the pending version promoted, the old one kept as previous" \
-  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
-check "... pre_check's rollback state kept" \
-  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'
+check "... it is the vault's current one" app1_current
+check "... the pending version promoted, the old one kept as previous" only_previous
+check "... pre_check's rollback state kept" rot_state_kept "$CR"
 RB=$(eng_rollback "$CR")
 check "... its rollback, approved by another user, completed" state_is "$RB" completed
 check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
 check "... the old password logs in again" pong app1 "$OLD"
-check "... it is the vault's current one again" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... it is the vault's current one again" app1_current
 check "... and the only password on the account" test "$(npasswords app1)" = 1
 
 # Lost inside the overlap, then the new password taken away on the server
@@ -174,7 +175,7 @@ check "... the decision recorded: not in effect, rollback state dropped, pending
   test "$(eng_recovery_rotation "$CR")" = "false dropped dropped"
 check "... the old password still logs in, the only one" eval 'pong app1 "$OLD" && test "$(npasswords app1)" = 1'
 check "... it is still the vault's current one, nothing pending" \
-  eval 'eng_works "$CONN" "$APP1" '"'"'{"username": "app1"}'"'"' && test "$(sql -c "SELECT count(*) FROM nexplane.credential_versions WHERE credential_id = '"'"'$APP1'"'"' AND status = '"'"'pending'"'"'")" = 0'
+  eval 'app1_current && no_pending'
 check "... and its rollback is refused: it did not land" refused_rollback "$CR" "nothing to roll back"
 
 # A rotation whose ACL SAVE fails once the old password is removed (the
@@ -187,16 +188,14 @@ check "a rotation whose ACL SAVE fails: failed, saying the change is made but no
   state_like "$CR" "^failed: .*made but ACL SAVE failed"
 check "... redis refuses the old password" refused app1 "$OLD"
 check "... the password redis takes is the vault's current one (promoted, not dropped)" \
-  eng_works "$CONN" "$APP1" '{"username": "app1"}'
-check "... the old one kept as previous, nothing pending" \
-  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
-check "... execute's rollback state kept" \
-  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'
+  app1_current
+check "... the old one kept as previous, nothing pending" only_previous
+check "... execute's rollback state kept" rot_state_kept "$CR"
 RB=$(eng_rollback "$CR")
 check "... its rollback completed, and saved the ACL file again" \
   eval 'state_is "$RB" completed && grep -q "$(nx_redis_hash "$OLD")" "$R/users.acl"'
 check "... the old password logs in again, the only one, the vault's current" \
-  eval 'pong app1 "$OLD" && test "$(npasswords app1)" = 1 && eng_works "$CONN" "$APP1" '"'"'{"username": "app1"}'"'"
+  eval 'pong app1 "$OLD" && test "$(npasswords app1)" = 1 && app1_current'
 
 # A rotation whose removal of the old password fails (redis stopped while
 # the worker is held after its login with the new one, so execute's next
@@ -213,14 +212,12 @@ check "... then proved the pending version" evidence_of "$CR" verification_after
 check "... and its failure says so" state_like "$CR" "took both the new and the old password, so the old one was removed"
 check "... redis refuses the old password" refused app1 "$OLD"
 check "... exactly one password is left, the vault's current one" \
-  eval 'test "$(npasswords app1)" = 1 && eng_works "$CONN" "$APP1" '"'"'{"username": "app1"}'"'"
-check "... the pending version promoted, the old one previous" \
-  test "$(sql -c "SELECT string_agg(status, ',') FROM nexplane.credential_versions WHERE credential_id = '$APP1'")" = previous
-check "... pre_check's rollback state kept" \
-  eng_rollback_state_is "$CR" '{"credential_id": "'"$APP1"'", "connector": {"username": "app1", "passwords_before": 1, "nopass_before": false}}'
+  eval 'test "$(npasswords app1)" = 1 && app1_current'
+check "... the pending version promoted, the old one previous" only_previous
+check "... pre_check's rollback state kept" rot_state_kept "$CR"
 RB=$(eng_rollback "$CR")
 check "... its rollback completed: the old password the only one again" \
-  eval 'state_is "$RB" completed && pong app1 "$OLD" && test "$(npasswords app1)" = 1 && eng_works "$CONN" "$APP1" '"'"'{"username": "app1"}'"'"
+  eval 'state_is "$RB" completed && pong app1 "$OLD" && test "$(npasswords app1)" = 1 && app1_current'
 
 # delete_user has no rollback
 CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')
@@ -232,8 +229,8 @@ check "... and a rollback of it is refused" refused_rollback "$CR" "cannot be ro
 # the rotation's pending secret dropped, the old credential kept
 CR=$(eng_change "$CONN" rotate_password "{\"username\": \"nobody\", \"credential_id\": \"$APP1\"}")
 check "a rotation of a user redis does not have fails, saying why" state_like "$CR" "^failed: .*nobody"
-check "... no pending version is left" test -z "$(sql -c "SELECT 1 FROM nexplane.credential_versions WHERE credential_id = '$APP1' AND status = 'pending'")"
-check "... the vault's credential still logs in" eng_works "$CONN" "$APP1" '{"username": "app1"}'
+check "... no pending version is left" no_pending
+check "... the vault's credential still logs in" app1_current
 
 # Lost inside the overlap, then the account turned off before the
 # recovery: no password logs in, so nothing is finished and nobody can tell
