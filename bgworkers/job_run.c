@@ -495,6 +495,45 @@ nx_run_simple(NxRun *run, bool discover)
 	nx_txn_end(run);
 }
 
+/*
+ * Renew the job's lease behind its fence, in a short transaction of its
+ * own, before a call that changes the target; false when another attempt
+ * has taken the job over (then the target is not ours to touch).
+ */
+static bool
+nx_run_renew(NxRun *run)
+{
+	bool		mine;
+
+	nx_txn_begin();
+	mine = nx_run_fence(run);
+	nx_txn_end(run);
+	return mine;
+}
+
+/*
+ * A rotation whose verify with the pending version (new_secret) failed:
+ * if the connector has an overlap and the target takes both versions, the
+ * connector's finish_rotation removes the old one (it changes nothing
+ * otherwise), and verify must then prove the pending one.  True when it
+ * did: the target takes exactly the pending version.  *mine is false when
+ * another attempt has the job (then nothing was called).
+ */
+static bool
+nx_run_finish_overlap(NxRun *run, NxConnectorCall *call, NxStep *finish, NxStep *proof,
+					  bool *mine)
+{
+	*mine = true;
+	if (run->connector->finish_rotation == NULL)
+		return false;
+	if (!(*mine = nx_run_renew(run)))
+		return false;
+	nx_run_op(run, run->connector->finish_rotation, call, finish);
+	if (finish->out.ok)
+		nx_run_verify(run, call, proof);
+	return proof->ran && proof->out.ok;
+}
+
 /* A change or its rollback, from the load's commit on. */
 static void
 nx_run_change(NxRun *run, bool undo)
@@ -502,12 +541,16 @@ nx_run_change(NxRun *run, bool undo)
 	const NxConnector *c = run->connector;
 	bool		rotation = run->change_type->rotates_secret;
 	NxConnectorCall call;
-	NxStep		steps[4] = {{.name = "pre_check"}, {.name = undo ? "rollback" : "execution"},
-	{.name = "verification"}, {.name = "verification_of_previous"}};
+	NxStep		steps[6] = {{.name = "pre_check"}, {.name = undo ? "rollback" : "execution"},
+	{.name = "verification"}, {.name = "verification_of_previous"},
+	{.name = "completion"}, {.name = "verification_after_completion"}};
 	const char *error = NULL;
 	bool		ok;
 	bool		keep_pending = false;
+	bool		finished = false;
+	bool		takes_pending;
 	char	   *early = NULL;	/* the rollback state stored before execute */
+	char	   *final;
 
 	nx_call_init(run, &call);
 	call.undoing = undo;
@@ -537,27 +580,59 @@ nx_run_change(NxRun *run, bool undo)
 	ok = steps[1].ran && steps[1].out.ok && steps[2].out.ok;
 	if (rotation && !undo && steps[1].ran && !steps[2].out.ok)
 	{
-		/* which version does the target take?  the old one, or neither */
+		/*
+		 * Which version does the target take?  Both (an execute that
+		 * failed inside its overlap: finished, as a lost one's recovery
+		 * does), the old one, or neither.
+		 */
 		NxConnectorCall old = call;
+		bool		mine;
 
-		old.new_secret = run->old_secret;
-		old.undoing = true;
-		nx_run_op(run, c->verify, &old, &steps[3]);
-		keep_pending = !steps[3].out.ok;
+		finished = nx_run_finish_overlap(run, &call, &steps[4], &steps[5], &mine);
+		if (!mine)
+			return;				/* another attempt has the job */
+		if (!finished)
+		{
+			old.new_secret = run->old_secret;
+			old.undoing = true;
+			nx_run_op(run, c->verify, &old, &steps[3]);
+			keep_pending = !steps[3].out.ok;
+		}
 	}
+	/*
+	 * The vault follows the target: a pending version it takes becomes
+	 * current even when execute failed after setting it (an ACL SAVE that
+	 * failed, say); dropping it would lose the only password that works.
+	 */
+	takes_pending = rotation && !undo && (steps[2].out.ok || finished);
 	if (!ok && error == NULL)
 		error = steps[0].ran && !steps[0].out.ok ? steps[0].out.error :
 			!steps[1].out.ok ? steps[1].out.error :
 			psprintf("verification failed: %s", steps[2].out.error);
+	if (finished)
+		error = psprintf("%s; the target took both the new and the old password, so the old one"
+						 " was removed and the new one is the credential's current version", error);
 	if (keep_pending)
 		error = psprintf("outcome unknown: the target takes neither the new nor the old"
 						 " password (%s); both are kept in the vault", error);
+	/*
+	 * execute's own rollback state replaces the early one; none when it
+	 * did not succeed, unless its rotation's new version is taken all the
+	 * same (then execute's, if it gave one, or the early one: the change
+	 * is in effect, and a rollback must stay possible)
+	 */
+	if (undo)
+		final = NULL;
+	else if (steps[1].out.ok || (takes_pending && steps[1].out.rollback_state != NULL))
+		final = nx_rollback_state_json(run, steps[1].out.rollback_state);
+	else
+		final = takes_pending ? early : NULL;
 
 	nx_txn_begin();
 	nx_record_steps(run, steps, lengthof(steps));
 	if (rotation && !undo)
 	{
-		if (ok)
+		if (takes_pending)
 			nx_rotation_promote(run);
 		else if (!keep_pending)
 			nx_rotation_discard(run);
@@ -567,10 +642,6 @@ nx_run_change(NxRun *run, bool undo)
 	if (nx_job_finish(run->job, ok ? "succeeded" : (nx_cancel_seen(run) ? "cancelled" : "failed"),
 					  steps[1].out.result, ok ? NULL : error))
 	{
-		/* execute's own replaces the early one; none when it did not succeed */
-		char	   *final = steps[1].out.ok && !undo ?
-			nx_rollback_state_json(run, steps[1].out.rollback_state) : NULL;
-
 		/* kept on a failed change too: what did execute leaves a rollback to */
 		if (early || final)
 			nx_cr_set_rollback_state(run, final);
@@ -583,20 +654,30 @@ nx_run_change(NxRun *run, bool undo)
 /*
  * A change whose worker was lost: ask the target, record the answer, fail
  * the change as outcome unknown.  A rotation keeps whichever version the
- * target takes.
+ * target takes; one the target takes both versions of (lost inside a
+ * connector's overlap, the new password added and the old not yet
+ * removed) is finished by the connector's finish_rotation and then its
+ * pending version promoted, so that the target is left taking exactly one
+ * password, the vault's current one (docs/jobs.md says why finished, not
+ * undone).
  */
 static void
 nx_run_recovery(NxRun *run, bool undo)
 {
 	NxConnectorCall call;
-	NxStep		steps[2] = {{.name = "recovery_verification"},
+	NxStep		steps[4] = {{.name = "recovery_verification"},
+	{.name = "recovery_completion"},
+	{.name = "recovery_verification_after_completion"},
 	{.name = "recovery_verification_of_previous"}};
+	NxStep	   *previous = &steps[3];
 	const char *why = undo ? "outcome unknown: the worker was lost during the rollback"
 		: outcome_unknown;
 	bool		rotation = run->change_type->rotates_secret && !undo;
 	bool		has_pending = false;
 	/* the rollback state pre_check stored (a rollback's is its original's) */
 	bool		has_state = !undo && run->rollback_state != NULL;
+	bool		finished = false;
+	bool		in_effect;
 	bool		not_landed;
 
 	nx_txn_begin();
@@ -610,29 +691,48 @@ nx_run_recovery(NxRun *run, bool undo)
 		nx_run_op(run, run->connector->verify, &call, &steps[0]);
 	if (rotation && has_pending && !steps[0].out.ok)
 	{
+		bool		mine;
+
+		finished = nx_run_finish_overlap(run, &call, &steps[1], &steps[2], &mine);
+		if (!mine)
+			return;				/* another attempt has the job */
+	}
+	in_effect = steps[0].out.ok || finished;
+	if (rotation && has_pending && !in_effect)
+	{
 		call.new_secret = run->old_secret;
 		call.undoing = true;
-		nx_run_op(run, run->connector->verify, &call, &steps[1]);
+		nx_run_op(run, run->connector->verify, &call, previous);
 	}
 	else if (!rotation && has_state && steps[0].ran && !steps[0].out.ok)
 	{
 		/* does the target show it as it was before? verify with undoing asks that */
 		call.undoing = true;
-		nx_run_op(run, run->connector->verify, &call, &steps[1]);
+		nx_run_op(run, run->connector->verify, &call, previous);
 	}
-	not_landed = steps[1].ran && steps[1].out.ok;
+	not_landed = previous->ran && previous->out.ok;
 	if (steps[0].ran && !undo)
+	{
 		steps[0].extra = psprintf(", \"in_effect\": %s, \"rollback_state\": \"%s\"",
-								  steps[0].out.ok ? "true" : not_landed ? "false" : "null",
+								  in_effect ? "true" : not_landed ? "false" : "null",
 								  !has_state ? "none" : not_landed ? "dropped" : "kept");
+		/*
+		 * What became of the pending version: "finished" when the target
+		 * took both and the recovery removed the old password first.
+		 */
+		if (rotation)
+			steps[0].extra = psprintf("%s, \"pending_version\": \"%s\"", steps[0].extra,
+									  finished ? "finished" : in_effect ? "promoted" :
+									  not_landed ? "dropped" : "kept");
+	}
 
 	nx_txn_begin();
 	nx_record_steps(run, steps, lengthof(steps));
 	if (rotation && has_pending)
 	{
-		if (steps[0].out.ok)
+		if (in_effect)
 			nx_rotation_promote(run);
-		else if (steps[1].out.ok)
+		else if (not_landed)
 			nx_rotation_discard(run);
 	}
 	if (nx_job_finish(run->job, "failed", NULL, why))

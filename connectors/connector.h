@@ -30,6 +30,11 @@
  *	verify		ok when the target shows the change (with undoing: shows
  *				it undone)
  *	rollback	ok when rollback_state is restored
+ *	finish_rotation	(optional; connectors whose rotation adds the new
+ *				password beside the old before removing it) ok when the
+ *				target took both new_secret and old_secret and every
+ *				password but new_secret's is now removed; touches nothing
+ *				and fails when the target does not take both
  *
  *-------------------------------------------------------------------------
  */
@@ -151,6 +156,17 @@ typedef struct NxConnector
 	NxConnectorOp execute;		/* make the change */
 	NxConnectorOp verify;		/* did it happen, seen from the target? */
 	NxConnectorOp rollback;		/* undo it from rollback_state */
+
+	/*
+	 * Optional, for a rotation with an overlap (the new password set
+	 * beside the old, proved, then the old removed): the recovery of a
+	 * lost rotation calls it when verify with the pending version fails,
+	 * to end a rotation lost inside the overlap, where both passwords log
+	 * in.  It acts only when both do, and then removes every password but
+	 * new_secret's.  NULL for a connector whose rotation replaces the
+	 * password in one step: its target never takes both.
+	 */
+	NxConnectorOp finish_rotation;
 
 	/*
 	 * Optional: checks of a change's params beyond their fields' types,

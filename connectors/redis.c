@@ -82,7 +82,8 @@ typedef enum NxRedisOp
 	NXR_PRE_CHECK,
 	NXR_EXECUTE,
 	NXR_VERIFY,
-	NXR_ROLLBACK
+	NXR_ROLLBACK,
+	NXR_FINISH
 } NxRedisOp;
 
 /*
@@ -353,6 +354,12 @@ nxr_change_op(const NxConnectorCall *call, NxConnectorResult *out, NxRedisOp op)
 				case NXR_ROLLBACK:
 					ch->rollback(r, &a);
 					break;
+				case NXR_FINISH:
+					if (ch->finish != NULL)
+						ch->finish(r, &a);
+					else
+						nx_connector_fail(out, "a %s has nothing to finish", ch->name);
+					break;
 			}
 		}
 	}
@@ -387,6 +394,12 @@ redis_rollback(const NxConnectorCall *call, NxConnectorResult *out)
 	nxr_change_op(call, out, NXR_ROLLBACK);
 }
 
+static void
+redis_finish_rotation(const NxConnectorCall *call, NxConnectorResult *out)
+{
+	nxr_change_op(call, out, NXR_FINISH);
+}
+
 const NxConnector nx_redis_connector = {
 	.name = "redis",
 	.description = "Redis ACL users: passwords, creation and disabling.",
@@ -399,4 +412,5 @@ const NxConnector nx_redis_connector = {
 	.execute = redis_execute,
 	.verify = redis_verify,
 	.rollback = redis_rollback,
+	.finish_rotation = redis_finish_rotation,
 };

@@ -113,6 +113,13 @@ typedef struct NxRedisChange
 	 * read).  NULL for a change without rollback.
 	 */
 	Jsonb	   *(*rollback_state) (NxRedis *r, const NxRedisArgs *a);
+
+	/*
+	 * The recovery's end of a rotation lost inside its overlap (both
+	 * passwords log in): remove every password but new_secret's.  NULL
+	 * for every change but rotate_password.
+	 */
+	void		(*finish) (NxRedis *r, const NxRedisArgs *a);
 	bool		rules;			/* does it take key patterns and categories? */
 } NxRedisChange;
 

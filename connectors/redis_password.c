@@ -19,6 +19,10 @@
  * Rollback is the same operation towards the previous password (the
  * engine passes it as new_secret, with undoing): overlap again.
  *
+ * A worker lost inside the overlap leaves both passwords working; the
+ * recovery finishes the rotation with finish_rotation (rotate_finish),
+ * which removes the old one only when both really log in.
+ *
  *-------------------------------------------------------------------------
  */
 #include "redis_client.h"
@@ -98,6 +102,26 @@ rotate_state(NxRedis *r, const NxRedisArgs *a)
 }
 
 /*
+ * Remove every password of the account but the one whose hash is keep,
+ * reading the hashes from ACL GETUSER (no plaintext needed); *after is the
+ * user as read just before, *nremove how many went.
+ */
+static bool
+remove_others(NxRedis *r, const NxRedisArgs *a, const char *keep, NxRedisUser *after, int *nremove)
+{
+	const char **remove;
+
+	*nremove = 0;
+	if (!nxr_get_user(r, a->username, after))
+		return false;
+	remove = palloc(sizeof(char *) * (after->npasswords + 1));
+	for (int i = 0; i < after->npasswords; i++)
+		if (after->hashes[i] && strcmp(after->hashes[i], keep) != 0)
+			remove[(*nremove)++] = psprintf("!%s", after->hashes[i]);
+	return *nremove == 0 || nxr_set_user(r, a->username, true, *nremove, remove);
+}
+
+/*
  * Give the account password in place of all others, proving it by a login
  * in between.
  */
@@ -108,8 +132,7 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 				after;
 	char	   *hash;
 	const char *add[1];
-	const char **remove;
-	int			nremove = 0;
+	int			nremove;
 	NxRedisLogin login;
 	StringInfoData result,
 				evidence;
@@ -143,13 +166,7 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	}
 
 	nxr_progress(r, 70, "removing the old password");
-	if (!nxr_get_user(r, a->username, &after))
-		return;
-	remove = palloc(sizeof(char *) * (after.npasswords + 1));
-	for (int i = 0; i < after.npasswords; i++)
-		if (after.hashes[i] && strcmp(after.hashes[i], hash) != 0)
-			remove[nremove++] = psprintf("!%s", after.hashes[i]);
-	if (nremove > 0 && !nxr_set_user(r, a->username, true, nremove, remove))
+	if (!remove_others(r, a, hash, &after, &nremove))
 		return;
 
 	if (!r->call->undoing)
@@ -271,6 +288,110 @@ rotate_verify(NxRedis *r, const NxRedisArgs *a)
 	PG_END_TRY();
 }
 
+/*
+ * The recovery's end of a rotation lost inside its overlap: the new
+ * password was added and the old not yet removed, so both log in and the
+ * vault (which keeps only one of them once the recovery has decided) would
+ * not hold every password that works.  The engine finishes the rotation
+ * rather than undoing it (docs/connectors/redis.md says why); this acts
+ * only when the account is exactly in the overlap, both passwords logging
+ * in as a client would, and otherwise fails having changed nothing.
+ */
+static void
+rotate_finish_with(NxRedis *r, const NxRedisArgs *a, const char *password, const char *old)
+{
+	NxRedisUser before,
+				after;
+	NxRedisLogin login;
+	char	   *hash;
+	int			nremove;
+	StringInfoData result,
+				evidence;
+
+	if (!nxr_get_user(r, a->username, &before))
+		return;
+	if (!before.exists)
+	{
+		nx_connector_fail(r->out, "the redis server has no user \"%s\"", a->username);
+		return;
+	}
+	if (!before.on || before.nopass)
+	{
+		nx_connector_fail(r->out, "user \"%s\" is %s: not a rotation's overlap, nothing to finish",
+						  a->username, before.on ? "nopass" : "off");
+		return;
+	}
+	login = nxr_try_login(r->call, r->out, a->username, password);
+	if (login == NXR_LOGIN_ERROR)
+		return;
+	if (login == NXR_LOGIN_REFUSED)
+	{
+		nx_connector_fail(r->out, "the new password of \"%s\" does not log in: nothing to finish",
+						  a->username);
+		return;
+	}
+	login = nxr_try_login(r->call, r->out, a->username, old);
+	if (login == NXR_LOGIN_ERROR)
+		return;
+	if (login == NXR_LOGIN_REFUSED)
+	{
+		nx_connector_fail(r->out, "the old password of \"%s\" no longer logs in: not a "
+						  "rotation's overlap, nothing to finish", a->username);
+		return;
+	}
+	if (!nxr_step(r, 60, "removing the old password"))
+		return;
+	hash = nxr_password_hash(password);
+	if (!remove_others(r, a, hash, &after, &nremove))
+		return;
+
+	nx_json_begin(&result);
+	nx_json_str(&result, "username", a->username);
+	nx_json_str(&result, "password", "rotated");
+	nx_json_int(&result, "passwords_removed", nremove);
+	if (!nxr_persist(r, &result))
+		return;
+	nx_json_begin(&evidence);
+	nx_json_bool(&evidence, "login_with_new_password", true);
+	nx_json_bool(&evidence, "login_with_old_password", true);
+	nx_json_int(&evidence, "passwords_before", after.npasswords);
+	nx_json_int(&evidence, "passwords_after", after.npasswords - nremove);
+	r->out->result = nx_json_end(&result);
+	r->out->evidence = nx_json_end(&evidence);
+	r->out->ok = true;
+}
+
+/* finish: new_secret is the pending version, old_secret the current. */
+static void
+rotate_finish(NxRedis *r, const NxRedisArgs *a)
+{
+	char	   *volatile password = NULL;
+	char	   *volatile old = NULL;
+
+	if (r->call->undoing)
+	{
+		nx_connector_fail(r->out, "only a rotation, not its rollback, is finished");
+		return;
+	}
+	password = nxr_secret_password(r, r->call->new_secret, "new_secret", a->username);
+	if (password == NULL)
+		return;
+	PG_TRY();
+	{
+		old = nxr_secret_password(r, r->call->old_secret, "old_secret", a->username);
+		if (old != NULL && strcmp(old, password) == 0)
+			nx_connector_fail(r->out, "new_secret and old_secret hold the same password");
+		else if (old != NULL)
+			rotate_finish_with(r, a, password, old);
+	}
+	PG_FINALLY();
+	{
+		nxr_secret_free(password);
+		nxr_secret_free(old);
+	}
+	PG_END_TRY();
+}
+
 const NxRedisChange nxr_rotate_password = {
 	.name = "rotate_password",
 	.check = rotate_check,
@@ -278,5 +399,6 @@ const NxRedisChange nxr_rotate_password = {
 	.verify = rotate_verify,
 	.rollback = rotate_to,
 	.rollback_state = rotate_state,
+	.finish = rotate_finish,
 	.rules = false,
 };

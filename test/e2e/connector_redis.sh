@@ -192,6 +192,52 @@ r=$(rcall pre_check rotate_password '{"username": "app2"}')
 check "rotate: pre_check of a user that is off fails" says "$r" "is off"
 rc nxadmin "$ADMIN" ACL SETUSER app2 on >/dev/null
 
+# finish_rotation: the recovery's end of a rotation lost inside its overlap
+# (the new password added, the old not yet removed), made here by hand.
+in_overlap() { rc nxadmin "$ADMIN" ACL SETUSER app1 "$(h "$NEW")" >/dev/null && pong app1 "$OLD" && pong app1 "$NEW"; }
+npasswords() { rc nxadmin "$ADMIN" ACL GETUSER app1 | grep -cE '^[0-9a-f]{64}$'; }
+P='{"username": "app1"}'
+check "finish: the overlap, by hand: both passwords log in" in_overlap
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json")
+check "finish: in the overlap it removes the old password" \
+  j "$r" '.ok and .result.passwords_removed == 1 and .result.persisted and .evidence.login_with_old_password and .evidence.passwords_before == 2 and .evidence.passwords_after == 1'
+check "finish: ... no hash in what it reports" nohash "$r"
+check "finish: the new password logs in" pong app1 "$NEW"
+check "finish: the old one is refused" refused app1 "$OLD"
+check "finish: the account has exactly one password" test "$(npasswords)" = 1
+check "finish: the ACL file holds the new hash, not the old" \
+  eval 'grep -q "$(nx_redis_hash "$NEW")" "$RA/users.acl" && ! grep -q "$(nx_redis_hash "$OLD")" "$RA/users.acl"'
+check "finish: then verify passes" ok "$(rcall verify rotate_password "$P" "$SEC/new.json" "$SEC/old.json")"
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json")
+check "finish: out of the overlap (the old one refused) it refuses" says "$r" "no longer logs in: not a rotation's overlap"
+check "finish: ... and changes nothing" eval 'pong app1 "$NEW" && test "$(npasswords)" = 1'
+r=$(rcall rollback rotate_password "$P" "$SEC/old.json" "$SEC/new.json" '' true)
+check "finish: (back to the old password)" eval 'ok "$r" && pong app1 "$OLD" && refused app1 "$NEW"'
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json")
+check "finish: when the new password does not log in it refuses" says "$r" "does not log in: nothing to finish"
+check "finish: ... and the old one still logs in, alone" eval 'pong app1 "$OLD" && test "$(npasswords)" = 1'
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json" '' true)
+check "finish: a rollback is never finished" says "$r" "not its rollback"
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/other.json" "$SEC/old.json")
+check "finish: new_secret of another user is refused" says "$r" "credential of another user"
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/nopw.json")
+check "finish: old_secret without a password is refused" says "$r" "old_secret has no password"
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/old.json" "$SEC/old.json")
+check "finish: the same password twice is refused" says "$r" "hold the same password"
+sec ghostnew "{\"username\": \"ghost\", \"password\": \"$NEW\"}"
+sec ghostold "{\"username\": \"ghost\", \"password\": \"$OLD\"}"
+r=$(rcall finish_rotation rotate_password '{"username": "ghost"}' "$SEC/ghostnew.json" "$SEC/ghostold.json")
+check "finish: a user that does not exist is refused" says "$r" 'no user "ghost"'
+r=$(rcall finish_rotation disable_user "$P")
+check "finish: another change type has nothing to finish" says "$r" "has nothing to finish"
+check "finish: the overlap again" in_overlap
+rc nxadmin "$ADMIN" ACL SETUSER app1 off >/dev/null
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json")
+check "finish: a user that is off is refused" says "$r" "is off: not a rotation's overlap"
+check "finish: ... and keeps both passwords" test "$(npasswords)" = 2
+rc nxadmin "$ADMIN" ACL SETUSER app1 on "!$(nx_redis_hash "$NEW")" >/dev/null
+check "finish: (back to the old password alone)" eval 'pong app1 "$OLD" && refused app1 "$NEW" && test "$(npasswords)" = 1'
+
 # The connector's own login: verify may still get the replaced credential,
 # rollback the rotated one; the connector logs in with the rotation's secrets.
 P='{"username": "nxadmin"}'

@@ -145,7 +145,9 @@ eng_no_secrets() {
 # own, not nexplane's: a trigger on nexplane.jobs that makes that step's
 # UPDATE wait for an advisory lock a session of the test holds (that
 # session ends in the restart).  The lease is 10 s meanwhile, so the
-# recovery (which waits for it) comes soon after.
+# recovery (which waits for it) comes soon after.  A fifth argument is a
+# command run once the worker is killed, before the recovery (what someone
+# might do to the target meanwhile).
 ENG_HOLD_KEY=20261203
 eng_hold_install() {
   sql >/dev/null <<'SQL'
@@ -178,46 +180,80 @@ eng_workers_idle() { # until both job workers are back and have been round the q
   return 1
 }
 
-eng_change_lost() { # CONN TYPE PARAMS STEP
-  local cr pid i holder
+# eng_hold CONN TYPE PARAMS STEP TIMEOUT: the change created, approved and
+# executed with its worker held at its step after STEP (job_lease 10 s,
+# job_timeout TIMEOUT meanwhile); sets ENG_CR, ENG_HELD (the worker's pid,
+# empty if it never got there) and ENG_HOLDER (the session holding it).
+eng_hold() {
+  local i
+  ENG_CR= ENG_HELD=
   eng_hold_install
-  sql -c "ALTER SYSTEM SET nexplane.job_lease = 10" -c "ALTER SYSTEM SET nexplane.job_timeout = 5" \
+  sql -c "ALTER SYSTEM SET nexplane.job_lease = 10" -c "ALTER SYSTEM SET nexplane.job_timeout = $5" \
       -c "SELECT pg_reload_conf()" -c "TRUNCATE e2e_hold.after" \
       -c "INSERT INTO e2e_hold.after VALUES ('$4')" >/dev/null
   sql -c "SELECT pg_advisory_lock($ENG_HOLD_KEY)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
-  holder=$!
+  ENG_HOLDER=$!
   for i in $(seq 1 100); do
     [ "$(sql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $ENG_HOLD_KEY AND granted")" = 1 ] && break
     sleep 0.1
   done
-  cr=$(eng_as "$ENG_OP" "SELECT nexplane.cr_create('$1', '$2', '$3'::jsonb, 'e2e lost $2')->>'id'")
-  [ -n "$cr" ] || { kill "$holder"; return 1; }
-  eng_as "$ENG_OP" "SELECT nexplane.cr_submit('$cr')->>'state'" >/dev/null
-  eng_as "$ENG_APPR" "SELECT nexplane.cr_approve('$cr', 'looks right')->>'state'" >/dev/null
-  [ "$(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$cr'")" = approved ] ||
-    eng_as "$ENG_ADMIN" "SELECT nexplane.cr_approve('$cr', 'agreed')->>'state'" >/dev/null
-  eng_as "$ENG_OP" "SELECT nexplane.cr_execute('$cr')->>'state'" >/dev/null
+  ENG_CR=$(eng_as "$ENG_OP" "SELECT nexplane.cr_create('$1', '$2', '$3'::jsonb, 'e2e held $2')->>'id'")
+  [ -n "$ENG_CR" ] || return 1
+  eng_as "$ENG_OP" "SELECT nexplane.cr_submit('$ENG_CR')->>'state'" >/dev/null
+  eng_as "$ENG_APPR" "SELECT nexplane.cr_approve('$ENG_CR', 'looks right')->>'state'" >/dev/null
+  [ "$(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$ENG_CR'")" = approved ] ||
+    eng_as "$ENG_ADMIN" "SELECT nexplane.cr_approve('$ENG_CR', 'agreed')->>'state'" >/dev/null
+  eng_as "$ENG_OP" "SELECT nexplane.cr_execute('$ENG_CR')->>'state'" >/dev/null
   # the worker waits in the hold, execute's write done
   for i in $(seq 1 150); do
-    pid=$(sql -c "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-                   WHERE a.backend_type = 'nexplane job worker' AND l.locktype = 'advisory'
-                     AND l.objid = $ENG_HOLD_KEY AND NOT l.granted")
-    [ -n "$pid" ] && break
+    ENG_HELD=$(sql -c "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+                        WHERE a.backend_type = 'nexplane job worker' AND l.locktype = 'advisory'
+                          AND l.objid = $ENG_HOLD_KEY AND NOT l.granted")
+    [ -n "$ENG_HELD" ] && return 0
     sleep 0.2
   done
-  [ -n "$pid" ] || { kill "$holder"; echo "$cr"; return 1; }
-  kill -KILL "$pid"
-  wait "$holder" 2>/dev/null
+  return 1
+}
+
+eng_hold_reset() {
+  sql -c "TRUNCATE e2e_hold.after" -c "ALTER SYSTEM RESET nexplane.job_lease" \
+      -c "ALTER SYSTEM RESET nexplane.job_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+eng_change_lost() { # CONN TYPE PARAMS STEP [COMMAND]
+  local i
+  eng_hold "$1" "$2" "$3" "$4" 5 || { kill "$ENG_HOLDER"; echo "$ENG_CR"; return 1; }
+  kill -KILL "$ENG_HELD"
+  wait "$ENG_HOLDER" 2>/dev/null
+  [ -z "${5:-}" ] || eval "$5" >/dev/null 2>&1
   # the restart, then the recovery once the lost worker's lease has run out
   for i in $(seq 1 600); do
-    case $(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$cr'" 2>/dev/null) in
+    case $(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$ENG_CR'" 2>/dev/null) in
       ''|executing) sleep 0.2 ;; *) break ;;
     esac
   done
-  sql -c "TRUNCATE e2e_hold.after" -c "ALTER SYSTEM RESET nexplane.job_lease" \
-      -c "ALTER SYSTEM RESET nexplane.job_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+  eng_hold_reset
   eng_workers_idle
-  echo "$cr"
+  echo "$ENG_CR"
+}
+
+# A change whose worker is held, not killed: eng_change_held CONN TYPE
+# PARAMS STEP DURING AFTER holds the worker at its progress step after STEP
+# as eng_change_lost does, runs the command DURING there (what may happen
+# to the target meanwhile), lets the worker go on, runs AFTER, and prints
+# the change request's id once the worker has ended it.  The call's
+# timeout is ENG_TIMEOUT seconds (5) meanwhile: a hold longer than that
+# makes execute's next command run out of time.
+eng_change_held() { # CONN TYPE PARAMS STEP DURING AFTER
+  eng_hold "$1" "$2" "$3" "$4" "${ENG_TIMEOUT:-5}" || { kill "$ENG_HOLDER"; echo "$ENG_CR"; return 1; }
+  eval "$5" >/dev/null 2>&1
+  sql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+           AND objid = $ENG_HOLD_KEY AND granted" >/dev/null
+  wait "$ENG_HOLDER" 2>/dev/null
+  eval "$6" >/dev/null 2>&1
+  eng_wait "$ENG_CR"
+  eng_hold_reset
+  echo "$ENG_CR"
 }
 
 # What the recovery of a lost change saw and did with its rollback state:
@@ -225,6 +261,20 @@ eng_change_lost() { # CONN TYPE PARAMS STEP
 eng_recovery() {
   sql -c "SELECT (content->>'in_effect') || ' ' || (content->>'rollback_state') FROM nexplane.evidence
            WHERE change_request_id = '$1' AND kind = 'recovery_verification'"
+}
+
+# ... and for a rotation, what became of its pending version:
+# "in_effect rollback_state pending_version" (in_effect "null": cannot tell).
+eng_recovery_rotation() {
+  sql -c "SELECT coalesce(content->>'in_effect', 'null') || ' ' || (content->>'rollback_state') || ' ' ||
+                 (content->>'pending_version') FROM nexplane.evidence
+           WHERE change_request_id = '$1' AND kind = 'recovery_verification'"
+}
+
+# The kinds of a change's evidence, by when they were written (one
+# transaction's by name).
+eng_evidence_kinds() {
+  sql -c "SELECT string_agg(kind, ',' ORDER BY created_at, kind) FROM nexplane.evidence WHERE change_request_id = '$1'"
 }
 
 # The state eng_state prints for a lost change.

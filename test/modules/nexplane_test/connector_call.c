@@ -75,6 +75,8 @@ nxt_connector_call(PG_FUNCTION_ARGS)
 		op = c->verify;
 	else if (strcmp(opname, "rollback") == 0)
 		op = c->rollback;
+	else if (strcmp(opname, "finish_rotation") == 0)
+		op = c->finish_rotation;
 	else
 		ereport(ERROR, (errcode(ERRCODE_NX_BAD_INPUT), errmsg("no such operation: %s", opname)));
 	if (op == NULL)
