@@ -101,15 +101,79 @@ nx_column(Relation rel, const char *name)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+/* Copy columns cols[0..ncols-1] of the row in slot (a row of rel). */
+static void
+nx_row_copy(Relation rel, TupleTableSlot *slot, int ncols, const char *const *cols,
+			Datum *values, bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < ncols; i++)
+	{
+		AttrNumber	att = nx_column(rel, cols[i]);
+		Form_pg_attribute form = TupleDescAttr(desc, att - 1);
+		Datum		d = slot_getattr(slot, att, &isnull[i]);
+
+		values[i] = isnull[i] ? (Datum) 0 :
+			datumCopy(form->attlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM(d)) : d,
+					  form->attbyval, form->attlen);
+	}
+}
+
 /*
- * Find the row of nexplane.relname whose primary key (uuid columns, in
- * order) is keys[0..nkeys-1].  When there is one, copy columns cols[0..
- * ncols-1] into values and isnull (in the current memory context) and
- * answer true.
+ * Lock the row in slot, found by the primary-key scan under snapshot, as
+ * SELECT ... FOR UPDATE locks it (see nx_row_lock_by_pk); false when it was
+ * deleted meanwhile or its newest version no longer has the key.
  */
-bool
-nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
-			 int ncols, const char *const *cols, Datum *values, bool *isnull)
+static bool
+nx_row_lock(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot,
+			int nkeys, const pg_uuid_t *keys)
+{
+	ItemPointerData tid = slot->tts_tid;
+	TM_FailureData tmfd;
+	TM_Result	res;
+	bool		found = true;
+
+	res = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
+						   LockTupleExclusive, LockWaitBlock,
+						   TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
+						   (IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
+						   &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent %s",
+								res == TM_Updated ? "update" : "delete")));
+			if (res == TM_Updated)
+				elog(ERROR, "a row of nexplane.%s was updated after its newest version was found",
+					 RelationGetRelationName(rel));
+			found = false;		/* deleted meanwhile */
+			break;
+		default:
+			elog(ERROR, "unexpected result %d locking a row of nexplane.%s", (int) res,
+				 RelationGetRelationName(rel));
+	}
+	/* the newest version must still be the row asked for */
+	for (int i = 0; found && i < nkeys; i++)
+	{
+		bool		knull;
+		Datum		k = slot_getattr(slot, index->rd_index->indkey.values[i], &knull);
+
+		found = !knull && memcmp(DatumGetUUIDP(k), &keys[i], UUID_LEN) == 0;
+	}
+	return found;
+}
+
+/* nx_row_by_pk and nx_row_lock_by_pk: one scan of the primary key. */
+static bool
+nx_row_by_pk_scan(const char *relname, int nkeys, const pg_uuid_t *keys, int ncols,
+				  const char *const *cols, Datum *values, bool *isnull, bool lock)
 {
 	Oid			relid = nx_relid(relname);
 	Relation	rel;
@@ -123,7 +187,7 @@ nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
 	Assert(nkeys <= NX_ROW_MAX_KEYS);
 	if (!OidIsValid(relid))
 		elog(ERROR, "nexplane.%s does not exist", relname);
-	rel = table_open(relid, AccessShareLock);
+	rel = table_open(relid, lock ? RowShareLock : AccessShareLock);
 	index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
 	if (IndexRelationGetNumberOfKeyAttributes(index) != nkeys)
 		elog(ERROR, "the primary key of nexplane.%s is not %d columns", relname, nkeys);
@@ -137,27 +201,30 @@ nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
 	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
 	index_rescan(scan, skey, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found)
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-
-		for (int i = 0; i < ncols; i++)
-		{
-			AttrNumber	att = nx_column(rel, cols[i]);
-			Form_pg_attribute form = TupleDescAttr(desc, att - 1);
-			Datum		d = slot_getattr(slot, att, &isnull[i]);
-
-			values[i] = isnull[i] ? (Datum) 0 :
-				datumCopy(form->attlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM(d)) : d,
-						  form->attbyval, form->attlen);
-		}
-	}
 	index_endscan(scan);
+	if (found && lock)
+		found = nx_row_lock(rel, index, snapshot, slot, nkeys, keys);
+	if (found)
+		nx_row_copy(rel, slot, ncols, cols, values, isnull);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
 	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	/* a lock's RowShareLock, as FOR UPDATE's, is kept until the end */
+	table_close(rel, lock ? NoLock : AccessShareLock);
 	return found;
+}
+
+/*
+ * Find the row of nexplane.relname whose primary key (uuid columns, in
+ * order) is keys[0..nkeys-1].  When there is one, copy columns cols[0..
+ * ncols-1] into values and isnull (in the current memory context) and
+ * answer true.
+ */
+bool
+nx_row_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
+			 int ncols, const char *const *cols, Datum *values, bool *isnull)
+{
+	return nx_row_by_pk_scan(relname, nkeys, keys, ncols, cols, values, isnull, false);
 }
 
 /*
@@ -173,92 +240,7 @@ bool
 nx_row_lock_by_pk(const char *relname, int nkeys, const pg_uuid_t *keys,
 				  int ncols, const char *const *cols, Datum *values, bool *isnull)
 {
-	Oid			relid = nx_relid(relname);
-	Relation	rel;
-	Relation	index;
-	ScanKeyData skey[NX_ROW_MAX_KEYS];
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
-	bool		found;
-
-	Assert(nkeys <= NX_ROW_MAX_KEYS);
-	if (!OidIsValid(relid))
-		elog(ERROR, "nexplane.%s does not exist", relname);
-	rel = table_open(relid, RowShareLock);
-	index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-	if (IndexRelationGetNumberOfKeyAttributes(index) != nkeys)
-		elog(ERROR, "the primary key of nexplane.%s is not %d columns", relname, nkeys);
-	for (int i = 0; i < nkeys; i++)
-		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, F_UUID_EQ,
-					UUIDPGetDatum(&keys[i]));
-
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
-	index_rescan(scan, skey, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
-	if (found)
-	{
-		ItemPointerData tid = slot->tts_tid;
-		TM_FailureData tmfd;
-		TM_Result	res;
-
-		res = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
-							   LockTupleExclusive, LockWaitBlock,
-							   TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
-							   (IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
-							   &tmfd);
-		switch (res)
-		{
-			case TM_Ok:
-				break;
-			case TM_Updated:
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent %s",
-									res == TM_Updated ? "update" : "delete")));
-				if (res == TM_Updated)
-					elog(ERROR, "a row of nexplane.%s was updated after its newest version was found",
-						 relname);
-				found = false;	/* deleted meanwhile */
-				break;
-			default:
-				elog(ERROR, "unexpected result %d locking a row of nexplane.%s", (int) res, relname);
-		}
-		/* the newest version must still be the row asked for */
-		for (int i = 0; found && i < nkeys; i++)
-		{
-			bool		knull;
-			Datum		k = slot_getattr(slot, index->rd_index->indkey.values[i], &knull);
-
-			found = !knull && memcmp(DatumGetUUIDP(k), &keys[i], UUID_LEN) == 0;
-		}
-	}
-	if (found)
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-
-		for (int i = 0; i < ncols; i++)
-		{
-			AttrNumber	att = nx_column(rel, cols[i]);
-			Form_pg_attribute form = TupleDescAttr(desc, att - 1);
-			Datum		d = slot_getattr(slot, att, &isnull[i]);
-
-			values[i] = isnull[i] ? (Datum) 0 :
-				datumCopy(form->attlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM(d)) : d,
-						  form->attbyval, form->attlen);
-		}
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	index_close(index, AccessShareLock);
-	table_close(rel, NoLock);	/* RowShareLock, as FOR UPDATE, until the end */
-	return found;
+	return nx_row_by_pk_scan(relname, nkeys, keys, ncols, cols, values, isnull, true);
 }
 
 /*

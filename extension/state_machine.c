@@ -523,10 +523,7 @@ nx_cr_act(NxAct *a)
 			nx_p_jsonb(a->rollback_state),
 			m.risk ? nx_p_int4(m.risk_parts.score_value) : nx_p_null(INT4OID),
 			nx_p_text(m.risk ? m.risk_parts.level : NULL),
-			nx_p_jsonb(m.risk ? m.risk_parts.factors_jsonb : NULL), nx_p_text(cr.state),
-			nx_p_text(a->worker ? "worker" :
-					  (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user")),
-		nx_p_uuid(a->worker ? NULL : &ctx->user_id), nx_p_jsonb(payload)};
+			nx_p_jsonb(m.risk ? m.risk_parts.factors_jsonb : NULL)};
 
 		/*
 		 * One UPDATE per move (one row version, one audit event), its row
@@ -559,10 +556,10 @@ nx_cr_act(NxAct *a)
 								   t->prepare == nx_prepare_decide ?
 								   NX_APPROVALS_SOME : NX_APPROVALS_MAYBE, a->worker);
 	{
+		const char *actor_kind = a->worker ? "worker" :
+			(strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user");
 		NxParam		args[] = {nx_p_uuid(&a->tenant_uuid), nx_p_uuid(&a->id_uuid), nx_p_text(to),
-			nx_p_text(a->action), nx_p_text(cr.state),
-			nx_p_text(a->worker ? "worker" :
-					  (strcmp(ctx->auth_kind, "api_key") == 0 ? "api_key" : "user")),
+			nx_p_text(a->action), nx_p_text(cr.state), nx_p_text(actor_kind),
 		nx_p_uuid(a->worker ? NULL : &ctx->user_id), nx_p_jsonb(payload)};
 
 		nx_q(a, "INSERT INTO nexplane.change_request_events"
