@@ -14,8 +14,8 @@
  * A rollback (rollback_change) is the same with the connector's rollback
  * and a verify that checks the change is undone.  A lost change
  * (recovering) only verifies, records the answer, and fails the change
- * request as "outcome unknown"; the rollback state stored before execute
- * stays unless the target shows the change did not land.  test_connection
+ * request as "outcome unknown" (job_recovery.c); the rollback state stored
+ * before execute stays unless the target shows the change did not land.  test_connection
  * and discover call test and discover, and discover upserts the assets it
  * found.
  *
@@ -46,12 +46,12 @@
 #define NX_VERIFY_TRIES		5
 #define NX_VERIFY_PAUSE_MS	1000
 
-static const char *const outcome_unknown =
+const char *const nx_outcome_unknown =
 "outcome unknown: the worker was lost during the change";
 
 /* ---------- transactions and memory ---------- */
 
-static void
+void
 nx_txn_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
@@ -61,7 +61,7 @@ nx_txn_begin(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
-static void
+void
 nx_txn_end(NxRun *run)
 {
 	PopActiveSnapshot();
@@ -256,15 +256,7 @@ nx_run_load(NxRun *run)
 
 /* ---------- operations ---------- */
 
-typedef struct NxStep
-{
-	const char *name;			/* pre_check, execute, verify, ... */
-	NxConnectorResult out;
-	bool		ran;
-	const char *extra;			/* more keys for its evidence (", \"k\": v"), or NULL */
-} NxStep;
-
-static void
+void
 nx_call_init(NxRun *run, NxConnectorCall *call)
 {
 	memset(call, 0, sizeof(*call));
@@ -281,7 +273,7 @@ nx_call_init(NxRun *run, NxConnectorCall *call)
 	call->change_request_id = run->job->change_request_id;
 }
 
-static void
+void
 nx_run_op(NxRun *run, NxConnectorOp op, NxConnectorCall *call, NxStep *step)
 {
 	int			seconds = Min(nx_job_timeout, nx_job_lease / 2);
@@ -332,7 +324,7 @@ nx_step_json(const NxStep *s)
 	return buf.data;
 }
 
-static void
+void
 nx_record_steps(NxRun *run, NxStep *steps, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -351,7 +343,7 @@ nx_cancel_seen(NxRun *run)
 
 /* ---------- the change request's side ---------- */
 
-static void
+void
 nx_cr_finish(NxRun *run, bool ok, Jsonb *result, const char *error)
 {
 	bool		undo = strcmp(run->job->kind, "rollback_change") == 0;
@@ -378,7 +370,7 @@ nx_cr_finish(NxRun *run, bool ok, Jsonb *result, const char *error)
  * Set the change's rollback state to state (NULL: none), inside the
  * caller's transaction; _cr_complete and _cr_fail can only add one.
  */
-static void
+void
 nx_cr_set_rollback_state(NxRun *run, const char *state)
 {
 	const char *args[] = {run->job->tenant_id, run->job->change_request_id, state};
@@ -519,7 +511,7 @@ nx_run_renew(NxRun *run)
  * did: the target takes exactly the pending version.  *mine is false when
  * another attempt has the job (then nothing was called).
  */
-static bool
+bool
 nx_run_finish_overlap(NxRun *run, NxConnectorCall *call, NxStep *finish, NxStep *proof,
 					  bool *mine)
 {
@@ -648,100 +640,6 @@ nx_run_change(NxRun *run, bool undo)
 		nx_cr_finish(run, ok, steps[1].out.result, error);
 	}
 	nx_breaker_record(run->job->tenant_id, run->job->connector_id, ok, error);
-	nx_txn_end(run);
-}
-
-/*
- * A change whose worker was lost: ask the target, record the answer, fail
- * the change as outcome unknown.  A rotation keeps whichever version the
- * target takes; one the target takes both versions of (lost inside a
- * connector's overlap, the new password added and the old not yet
- * removed) is finished by the connector's finish_rotation and then its
- * pending version promoted, so that the target is left taking exactly one
- * password, the vault's current one (docs/jobs.md says why finished, not
- * undone).
- */
-static void
-nx_run_recovery(NxRun *run, bool undo)
-{
-	NxConnectorCall call;
-	NxStep		steps[4] = {{.name = "recovery_verification"},
-	{.name = "recovery_completion"},
-	{.name = "recovery_verification_after_completion"},
-	{.name = "recovery_verification_of_previous"}};
-	NxStep	   *previous = &steps[3];
-	const char *why = undo ? "outcome unknown: the worker was lost during the rollback"
-		: outcome_unknown;
-	bool		rotation = run->change_type->rotates_secret && !undo;
-	bool		has_pending = false;
-	/* the rollback state pre_check stored (a rollback's is its original's) */
-	bool		has_state = !undo && run->rollback_state != NULL;
-	bool		finished = false;
-	bool		in_effect;
-	bool		not_landed;
-
-	nx_txn_begin();
-	if (rotation)
-		has_pending = nx_rotation_load_pending(run);
-	nx_txn_end(run);
-
-	nx_call_init(run, &call);
-	call.undoing = undo;
-	if (!rotation || has_pending)
-		nx_run_op(run, run->connector->verify, &call, &steps[0]);
-	if (rotation && has_pending && !steps[0].out.ok)
-	{
-		bool		mine;
-
-		finished = nx_run_finish_overlap(run, &call, &steps[1], &steps[2], &mine);
-		if (!mine)
-			return;				/* another attempt has the job */
-	}
-	in_effect = steps[0].out.ok || finished;
-	if (rotation && has_pending && !in_effect)
-	{
-		call.new_secret = run->old_secret;
-		call.undoing = true;
-		nx_run_op(run, run->connector->verify, &call, previous);
-	}
-	else if (!rotation && has_state && steps[0].ran && !steps[0].out.ok)
-	{
-		/* does the target show it as it was before? verify with undoing asks that */
-		call.undoing = true;
-		nx_run_op(run, run->connector->verify, &call, previous);
-	}
-	not_landed = previous->ran && previous->out.ok;
-	if (steps[0].ran && !undo)
-	{
-		steps[0].extra = psprintf(", \"in_effect\": %s, \"rollback_state\": \"%s\"",
-								  in_effect ? "true" : not_landed ? "false" : "null",
-								  !has_state ? "none" : not_landed ? "dropped" : "kept");
-		/*
-		 * What became of the pending version: "finished" when the target
-		 * took both and the recovery removed the old password first.
-		 */
-		if (rotation)
-			steps[0].extra = psprintf("%s, \"pending_version\": \"%s\"", steps[0].extra,
-									  finished ? "finished" : in_effect ? "promoted" :
-									  not_landed ? "dropped" : "kept");
-	}
-
-	nx_txn_begin();
-	nx_record_steps(run, steps, lengthof(steps));
-	if (rotation && has_pending)
-	{
-		if (in_effect)
-			nx_rotation_promote(run);
-		else if (not_landed)
-			nx_rotation_discard(run);
-	}
-	if (nx_job_finish(run->job, "failed", NULL, why))
-	{
-		/* it did not land: nothing to undo, and a rollback would undo what is not there */
-		if (has_state && not_landed)
-			nx_cr_set_rollback_state(run, NULL);
-		nx_cr_finish(run, false, NULL, why);
-	}
 	nx_txn_end(run);
 }
 
