@@ -6,25 +6,30 @@
  *	  (GET /v1/events).
  *
  * It fires once at the end of each statement that inserts change-request
- * events, or inserts or updates jobs, and appends that statement's events
- * to stream_events_pending in one INSERT ... SELECT from the statement's
- * transition tables: a worker that ends 32 jobs in one UPDATE stages 32
- * events with one executor start-up, not 32 (bench/jobs/README.md).  The
- * plain insert takes no lock that another writer waits for.  The event
- * sequencer (bgworkers/event_sequencer.c), woken when the transaction
- * commits, numbers the events per tenant and tells listeners;
+ * events, or inserts or updates jobs, reads the statement's transition
+ * tables here, and stages the statement's events of each tenant as one
+ * row of stream_events_pending, holding them as parallel arrays
+ * (stream_events_pending.c writes it, without SPI): a worker that ends 32
+ * jobs in one UPDATE stages one row of 32 events, and the sequencer
+ * numbers it as one range (88_events.sql; bench/jobs/README.md for the
+ * cost).  A statement whose rows belong to several tenants stages one row
+ * per tenant, each with that tenant's events in the statement's order.
+ * The plain insert takes no lock that another writer waits for.  The
+ * event sequencer (bgworkers/event_sequencer.c), woken when the
+ * transaction commits, numbers the rows per tenant and tells listeners;
  * events_since() numbers what it finds pending too (88_events.sql, whose
  * header says why staging before commit keeps the numbering's
- * guarantees).  The insert runs with system access: its rows are the
- * tenants' of rows that already passed their own table's policy.
+ * guarantees).
  *
- * An update of jobs is paired old row to new by primary key, and is an
- * event when the state moved, or, for a running job's progress, when a
- * step or percent was set to something new.  A column list cannot
- * narrow the trigger (PostgreSQL allows no transition tables with UPDATE
- * OF), so every update of jobs reaches it: the old and new rows are
- * looked at here first, and an update that moved nothing (a lease
- * renewed) stages nothing without running a statement.
+ * An update of jobs pairs each old row with the new one in the
+ * transition tables' order, which is the order PostgreSQL saved them in,
+ * one pair per updated row; a pair whose key differs (nothing updates a
+ * job's key) is no event.  A pair is an event when the state moved, or,
+ * for a running job's progress, when a step or percent was set to
+ * something new.  A column list cannot narrow the trigger (PostgreSQL
+ * allows no transition tables with UPDATE OF), so every update of jobs
+ * reaches it, and an update that moved nothing (a lease renewed) stages
+ * nothing.
  *
  * Where no sequencer serves this database, the writer notifies listeners
  * itself, as it always did.  A notification carries nothing at all, since
@@ -37,8 +42,8 @@
  */
 #include "nexplane.h"
 
-#include "spi_util.h"
 #include "jobs.h"
+#include "stream_events.h"
 
 #include "commands/async.h"
 #include "commands/trigger.h"
@@ -47,46 +52,18 @@
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
-/*
- * The statements, one per trigger: each reads its trigger's transition
- * tables by the names given in 88_events.sql.  Today's rules of what an
- * update is (above) are the WHERE of the last; nx_job_update_moved() below
- * must agree with it.
- */
-static const char *const stage_cr_events_sql =
-"INSERT INTO nexplane.stream_events_pending (tenant_id, kind, subject_id,"
-"       change_request_id, action, from_state, to_state, actor_kind, actor_id, created_at)"
-" SELECT e.tenant_id, 'change_request', e.change_request_id, e.change_request_id,"
-"        e.action, e.from_state, e.to_state, e.actor_kind, e.actor_id, e.created_at"
-"   FROM nx_new_events e";
-
-static const char *const stage_job_inserts_sql =
-"INSERT INTO nexplane.stream_events_pending (tenant_id, kind, subject_id,"
-"       change_request_id, to_state, progress_percent, progress_step)"
-" SELECT n.tenant_id, 'job', n.id, n.change_request_id, n.state,"
-"        n.progress_percent, n.progress_step"
-"   FROM nx_new_jobs n";
-
-static const char *const stage_job_updates_sql =
-"INSERT INTO nexplane.stream_events_pending (tenant_id, kind, subject_id,"
-"       change_request_id, action, from_state, to_state, progress_percent, progress_step)"
-" SELECT n.tenant_id, 'job', n.id, n.change_request_id,"
-"        CASE WHEN n.state = o.state THEN 'progress' END, o.state, n.state,"
-"        n.progress_percent, n.progress_step"
-"   FROM nx_new_jobs n JOIN nx_old_jobs o ON o.tenant_id = n.tenant_id AND o.id = n.id"
-"  WHERE n.state <> o.state"
-"     OR (n.progress_step IS NOT NULL AND n.progress_step IS DISTINCT FROM o.progress_step)"
-"     OR (n.progress_percent IS NOT NULL"
-"         AND n.progress_percent IS DISTINCT FROM o.progress_percent)";
-
 static AttrNumber
 column(TupleDesc desc, const char *name)
 {
-	int			attno = SPI_fnumber(desc, name);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-	if (attno <= 0)
-		elog(ERROR, "_stream_event: table has no column \"%s\"", name);
-	return (AttrNumber) attno;
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return (AttrNumber) (i + 1);
+	}
+	elog(ERROR, "_stream_event: table has no column \"%s\"", name);
+	return InvalidAttrNumber;	/* keep the compiler quiet */
 }
 
 /* Two values of one column, NULL or not, equal byte for byte? */
@@ -111,57 +88,129 @@ newly_set(TupleTableSlot *old, TupleTableSlot *new, AttrNumber attno)
 	return !slot_attisnull(new, attno) && !same_value(old, new, attno);
 }
 
-/*
- * Did any row of an update of jobs move (state, step or percent), as the
- * statement's WHERE above has it?  The transition tables hold an update's
- * old and new rows in the same order, which is what pairs them here; a
- * pair whose keys differ is not taken on trust: the answer is then yes,
- * and the statement, which pairs by key, decides.
- */
+/* The next row of a transition table, from the start on the first call. */
 static bool
-nx_job_update_moved(TriggerData *td)
+next_row(Tuplestorestate *ts, bool first, TupleTableSlot *slot)
+{
+	if (first)
+	{
+		/* read pointer 0: the trigger's own; nothing else reads it now */
+		tuplestore_select_read_pointer(ts, 0);
+		tuplestore_rescan(ts);
+	}
+	return tuplestore_gettupleslot(ts, true, false, slot);
+}
+
+/* Field f of the event from column attno of slot */
+#define NX_TAKE(f, slot, attno) \
+	(values[f] = slot_getattr(slot, attno, &nulls[f]))
+
+/* A change request's events: one per inserted change_request_events row. */
+static void
+stage_cr_events(TriggerData *td, NxStaging *st)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	AttrNumber	tenant = column(desc, "tenant_id"),
+				cr = column(desc, "change_request_id"),
+				action = column(desc, "action"),
+				from = column(desc, "from_state"),
+				to = column(desc, "to_state"),
+				actor_kind = column(desc, "actor_kind"),
+				actor_id = column(desc, "actor_id"),
+				at = column(desc, "created_at");
+	TupleTableSlot *row = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	Datum		values[NX_EV_FIELDS];
+	bool		nulls[NX_EV_FIELDS];
+	bool		tnull;
+
+	nx_staging_init(st, "change_request");
+	for (bool first = true; next_row(td->tg_newtable, first, row); first = false)
+	{
+		Datum		t = slot_getattr(row, tenant, &tnull);
+
+		NX_TAKE(NX_EV_SUBJECT, row, cr);
+		NX_TAKE(NX_EV_CHANGE_REQUEST, row, cr);
+		NX_TAKE(NX_EV_ACTION, row, action);
+		NX_TAKE(NX_EV_FROM, row, from);
+		NX_TAKE(NX_EV_TO, row, to);
+		NX_TAKE(NX_EV_ACTOR_KIND, row, actor_kind);
+		NX_TAKE(NX_EV_ACTOR_ID, row, actor_id);
+		NX_TAKE(NX_EV_AT, row, at);
+		nulls[NX_EV_PERCENT] = nulls[NX_EV_STEP] = true;
+		nx_staging_add(st, t, values, nulls);
+	}
+	ExecDropSingleTupleTableSlot(row);
+}
+
+/*
+ * Jobs inserted (old NULL) or updated: an insert is an event for every
+ * row, an update for each row that moved (above).
+ */
+static void
+stage_job_events(TriggerData *td, NxStaging *st)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	AttrNumber	tenant = column(desc, "tenant_id"),
 				id = column(desc, "id"),
+				cr = column(desc, "change_request_id"),
 				state = column(desc, "state"),
 				pct = column(desc, "progress_percent"),
 				step = column(desc, "progress_step");
-	TupleTableSlot *old = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	bool		update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+	TupleTableSlot *old = update ? MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple) : NULL;
 	TupleTableSlot *new = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	bool		moved = false;
+	Datum		values[NX_EV_FIELDS];
+	bool		nulls[NX_EV_FIELDS];
+	bool		tnull;
 
-	/* read pointer 0: the statement's own scans take pointers of their own */
-	tuplestore_select_read_pointer(td->tg_oldtable, 0);
-	tuplestore_rescan(td->tg_oldtable);
-	tuplestore_select_read_pointer(td->tg_newtable, 0);
-	tuplestore_rescan(td->tg_newtable);
-	while (!moved)
+	nx_staging_init(st, "job");
+	for (int f = 0; f < NX_EV_FIELDS; f++)
+		nulls[f] = true;
+	for (bool first = true; next_row(td->tg_newtable, first, new); first = false)
 	{
-		bool		got_old = tuplestore_gettupleslot(td->tg_oldtable, true, false, old);
-		bool		got_new = tuplestore_gettupleslot(td->tg_newtable, true, false, new);
+		Datum		t;
 
-		if (!got_old || !got_new)
+		if (update)
 		{
-			moved = got_old != got_new;
-			break;
+			bool		moved_state;
+
+			if (!next_row(td->tg_oldtable, first, old))
+				elog(ERROR, "_stream_event: an update's new row has no old row");
+			if (!same_value(old, new, tenant) || !same_value(old, new, id))
+				continue;
+			moved_state = !same_value(old, new, state);
+			if (!moved_state && !newly_set(old, new, step) && !newly_set(old, new, pct))
+				continue;
+			if (moved_state)
+				nulls[NX_EV_ACTION] = true;
+			else
+			{
+				values[NX_EV_ACTION] = CStringGetTextDatum("progress");
+				nulls[NX_EV_ACTION] = false;
+			}
+			NX_TAKE(NX_EV_FROM, old, state);
 		}
-		moved = !same_value(old, new, tenant) || !same_value(old, new, id) ||
-			!same_value(old, new, state) || newly_set(old, new, step) ||
-			newly_set(old, new, pct);
+		t = slot_getattr(new, tenant, &tnull);
+		NX_TAKE(NX_EV_SUBJECT, new, id);
+		NX_TAKE(NX_EV_CHANGE_REQUEST, new, cr);
+		NX_TAKE(NX_EV_TO, new, state);
+		NX_TAKE(NX_EV_PERCENT, new, pct);
+		NX_TAKE(NX_EV_STEP, new, step);
+		nx_staging_add(st, t, values, nulls);
 	}
-	ExecDropSingleTupleTableSlot(old);
+	if (old)
+		ExecDropSingleTupleTableSlot(old);
 	ExecDropSingleTupleTableSlot(new);
-	return moved;
 }
+
+#undef NX_TAKE
 
 PG_FUNCTION_INFO_V1(nx_stream_event);
 Datum
 nx_stream_event(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	const char *sql;
-	uint64		staged;
+	NxStaging	st;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) || td->tg_newtable == NULL ||
@@ -172,21 +221,11 @@ nx_stream_event(PG_FUNCTION_ARGS)
 	if (tuplestore_tuple_count(td->tg_newtable) == 0)
 		return PointerGetDatum(NULL);
 	if (strcmp(RelationGetRelationName(td->tg_relation), "jobs") != 0)
-		sql = stage_cr_events_sql;
-	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		sql = stage_job_inserts_sql;
-	else if (nx_job_update_moved(td))
-		sql = stage_job_updates_sql;
+		stage_cr_events(td, &st);
 	else
-		return PointerGetDatum(NULL);
+		stage_job_events(td, &st);
 
-	SPI_connect();
-	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "SPI_register_trigger_data failed");
-	staged = nx_spi_system(sql, 0, NULL);
-	SPI_finish();
-
-	if (staged > 0 && !nx_sequencer_wake_at_commit())
+	if (nx_staging_write(&st) > 0 && !nx_sequencer_wake_at_commit())
 		Async_Notify("nexplane_events", "");	/* no payload: see above */
 	return PointerGetDatum(NULL);
 }

@@ -73,8 +73,8 @@ SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM k) + (SELECT count(*) FR
 -- (stream_events, event_heads), as the sequencer would, and stage one more
 -- (stream_events_pending).
 SELECT nexplane._stream_events_number() > 0 AS feed_numbered;
-INSERT INTO nexplane.stream_events_pending (tenant_id, kind, subject_id, to_state)
-SELECT t, 'job', gen_random_uuid(), 'queued' FROM gx;
+INSERT INTO nexplane.stream_events_pending (tenant_id, n, kind, subject_ids, to_states)
+SELECT t, 1, 'job', ARRAY[gen_random_uuid()], ARRAY['queued'] FROM gx;
 
 -- The probes.  A probe "leaks" when its statement does not fail (for
 -- statements that must fail) or touches a globex row (for those that may

@@ -10,11 +10,14 @@
 # (nexplane._stream_events_number()), commit.  R = 10 and 30: the
 # difference over 20 rounds is one round's instructions.  The jobs'
 # insert is counted too (it is the same in both builds compared).
+# EVENTS=N: N jobs (events) per statement instead of 32 (EVENTS=1: a lone
+# event's staging and numbering).
 . "$(dirname "$0")/../lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
 sql -c "CREATE EXTENSION nexplane" >/dev/null
 tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
 nx_cluster_stop "$BENCH_DIR/pg"
+events=${EVENTS:-32}
 
 # instructions ROUNDS OUT: callgrind's count for ROUNDS rounds
 instructions() {
@@ -23,7 +26,7 @@ DO \$\$
 BEGIN
     FOR r IN 1..$1 LOOP
         INSERT INTO nexplane.jobs (tenant_id, kind, state)
-        SELECT '$tenant', 'noop', 'succeeded' FROM generate_series(1, 32);
+        SELECT '$tenant', 'noop', 'succeeded' FROM generate_series(1, $events);
         COMMIT;
         PERFORM nexplane._stream_events_number();
         COMMIT;
@@ -35,4 +38,4 @@ SQL
 }
 a=$(instructions 10 /dev/null)
 b=$(instructions 30 "${CALLGRIND_OUT:-/dev/null}")
-echo "instructions per round of 32 events (the jobs' insert, staging, numbering): $(( (b - a) / 20 ))"
+echo "instructions per round of $events events (the jobs' insert, staging, numbering): $(( (b - a) / 20 ))"

@@ -23,16 +23,19 @@ CREATE TRIGGER stream_event_update AFTER UPDATE ON nexplane.jobs
 
 -- _stream_events_number(tenant): number the committed pending events of
 -- the tenant (of every tenant when NULL, for the sequencer) from its
--- event_heads row, locked first, in pending-id order; returns how many.
--- Under read committed each statement here sees what committed before it
--- began, so the DELETE, which comes after the lock, sees every event
--- numbered by the transaction that held the lock before as gone.
+-- event_heads row, locked first, in pending-id order; returns how many
+-- events.  A pending row (one statement's events of the tenant) becomes
+-- one range of stream_events, its last number the head plus the events
+-- of it and of every row numbered before it in the round.  Under read
+-- committed each statement here sees what committed before it began, so
+-- the DELETE, which comes after the lock, sees every row numbered by the
+-- transaction that held the lock before as gone.
 CREATE FUNCTION nexplane._stream_events_number(tenant uuid DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := tenant;
     head bigint;
-    n bigint;
+    moved_events bigint;
     total bigint := 0;
 BEGIN
     LOOP
@@ -55,19 +58,22 @@ BEGIN
             SELECT h.seq INTO head FROM nexplane.event_heads h WHERE h.tenant_id = t FOR UPDATE;
         END IF;
         WITH moved AS (DELETE FROM nexplane.stream_events_pending p WHERE p.tenant_id = t
-                       RETURNING p.*)
-        INSERT INTO nexplane.stream_events (tenant_id, seq, kind, subject_id, change_request_id,
-               action, from_state, to_state, actor_kind, actor_id, created_at,
-               progress_percent, progress_step)
-        SELECT t, head + row_number() OVER (ORDER BY m.id), m.kind, m.subject_id,
-               m.change_request_id, m.action, m.from_state, m.to_state, m.actor_kind,
-               m.actor_id, m.created_at, m.progress_percent, m.progress_step
-          FROM moved m;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        IF n > 0 THEN
-            UPDATE nexplane.event_heads h SET seq = head + n WHERE h.tenant_id = t;
+                       RETURNING p.*),
+             ranges AS (INSERT INTO nexplane.stream_events (tenant_id, seq_last, n, kind,
+                               created_at, subject_ids, change_request_ids, actions,
+                               from_states, to_states, actor_kinds, actor_ids, ats,
+                               progress_percents, progress_steps)
+                        SELECT t, head + sum(m.n) OVER (ORDER BY m.id), m.n, m.kind,
+                               m.created_at, m.subject_ids, m.change_request_ids, m.actions,
+                               m.from_states, m.to_states, m.actor_kinds, m.actor_ids, m.ats,
+                               m.progress_percents, m.progress_steps
+                          FROM moved m
+                        RETURNING stream_events.n)
+        SELECT coalesce(sum(r.n), 0) INTO moved_events FROM ranges r;
+        IF moved_events > 0 THEN
+            UPDATE nexplane.event_heads h SET seq = head + moved_events WHERE h.tenant_id = t;
         END IF;
-        total := total + n;
+        total := total + moved_events;
         EXIT WHEN tenant IS NOT NULL;
     END LOOP;
     RETURN total;
@@ -82,6 +88,11 @@ $$;
 -- moment behind, or runs in another database) are numbered first, so a
 -- reader sees every event committed before its call; in a read-only
 -- transaction, or above read committed, it reads what is numbered.
+-- The ranges are unfolded here, one object per event with its own
+-- number: the first range read is the one holding after + 1 (the first
+-- whose last number is above it), and ranges are read only while the
+-- events before them (after `after`) are fewer than max_events, so a
+-- resume or a page may begin or end inside a range.
 CREATE FUNCTION nexplane.events_since(after bigint DEFAULT NULL, max_events integer DEFAULT 100)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -110,23 +121,42 @@ BEGIN
                'id', e.seq, 'kind', e.kind, 'subject_id', e.subject_id,
                'change_request_id', e.change_request_id, 'action', e.action,
                'from', e.from_state, 'to', e.to_state, 'actor_kind', e.actor_kind,
-               'actor_id', e.actor_id, 'at', e.created_at)
+               'actor_id', e.actor_id, 'at', e.at)
                || CASE WHEN e.kind = 'job' THEN jsonb_build_object('progress',
                       jsonb_build_object('percent', e.progress_percent, 'step', e.progress_step))
                   ELSE '{}' END ORDER BY e.seq), '[]'),
            max(e.seq)
       INTO evs, last
-      FROM (SELECT * FROM nexplane.stream_events s
-             WHERE s.tenant_id = nexplane.current_tenant_id() AND s.seq > after
-             ORDER BY s.seq LIMIT max_events) e;
+      FROM (SELECT s.seq_last - s.n + u.i AS seq, s.kind, u.subject_id, u.change_request_id,
+                   u.action, u.from_state, u.to_state, u.actor_kind, u.actor_id,
+                   coalesce(u.at, s.created_at) AS at, u.progress_percent, u.progress_step
+              FROM (SELECT r.*
+                      FROM (SELECT r.*, sum(least(r.n, r.seq_last - after))
+                                          OVER (ORDER BY r.seq_last) - least(r.n, r.seq_last - after)
+                                          AS before
+                              FROM (SELECT * FROM nexplane.stream_events x
+                                     WHERE x.tenant_id = nexplane.current_tenant_id()
+                                       AND x.seq_last > after
+                                     ORDER BY x.seq_last LIMIT max_events) r) r
+                     WHERE r.before < max_events) s
+             CROSS JOIN LATERAL unnest(s.subject_ids, s.change_request_ids, s.actions,
+                                       s.from_states, s.to_states, s.actor_kinds, s.actor_ids,
+                                       s.ats, s.progress_percents, s.progress_steps)
+                   WITH ORDINALITY AS u(subject_id, change_request_id, action, from_state,
+                                        to_state, actor_kind, actor_id, at, progress_percent,
+                                        progress_step, i)
+             WHERE s.seq_last - s.n + u.i > after
+             ORDER BY 1 LIMIT max_events) e;
     RETURN jsonb_build_object('last', coalesce(last, after), 'events', evs);
 END
 $$;
 
 -- Retention for the derived feed (pg_cron calls it); the sources stay.
+-- Whole ranges go, each once its last event is older than `keep`; the
+-- answer is the events removed, as before ranges.
 CREATE FUNCTION nexplane._stream_events_prune(keep interval DEFAULT '7 days') RETURNS bigint
     LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     WITH gone AS (DELETE FROM nexplane.stream_events WHERE created_at < now() - keep
-                  RETURNING 1)
-    SELECT count(*) FROM gone
+                  RETURNING n)
+    SELECT coalesce(sum(n), 0)::bigint FROM gone
 $$;

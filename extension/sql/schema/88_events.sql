@@ -55,27 +55,44 @@ CREATE POLICY tenant_isolation ON nexplane.event_heads
     USING (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access())
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
 
+-- One row per RANGE of numbers: the events one statement staged for the
+-- tenant, numbered seq_last - n + 1 .. seq_last, their fields as parallel
+-- arrays (element i of each is event seq_last - n + i's); events_since()
+-- unfolds them into one object per event.  Why ranges: docs/api.md#live-events.
+-- A NULL array: that field is NULL for every event of the range; ats
+-- NULL: every event happened at created_at, which is the range's last
+-- event's time, what pruning goes by (it removes whole ranges).  No
+-- CHECK that the arrays have n elements: its expressions would be set up
+-- in every numbering statement, and the only writer (the numbering,
+-- from rows the trigger's C code built, stream_events_pending.c) gives
+-- every array n elements or none.
 -- No foreign key to tenants: its check was an SPI query per event on the
 -- numbering's path (40% of its cost).  Every row's tenant has an
 -- event_heads row, made and locked in the transaction that numbers it and
--- never deleted, whose foreign key holds the tenant.
+-- never deleted, whose foreign key holds the tenant.  toast_tuple_target
+-- at its largest: a row of up to about 8 kB (a range of a hundred or so
+-- events) stays in line and is not compressed as it is written; a row is
+-- written once and read while it is recent, so compression would buy
+-- little but its cost on every write.
 CREATE TABLE nexplane.stream_events (
-    tenant_id         uuid NOT NULL,
-    seq               bigint NOT NULL,
-    kind              text NOT NULL CHECK (kind IN ('change_request', 'job')),
-    subject_id        uuid NOT NULL,
-    change_request_id uuid,
-    action            text,
-    from_state        text,
-    to_state          text NOT NULL,
-    actor_kind        text,
-    actor_id          uuid,
-    created_at        timestamptz NOT NULL DEFAULT now(),
+    tenant_id          uuid NOT NULL,
+    seq_last           bigint NOT NULL,
+    n                  integer NOT NULL CHECK (n >= 1),
+    kind               text NOT NULL CHECK (kind IN ('change_request', 'job')),
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    subject_ids        uuid[] NOT NULL,
+    change_request_ids uuid[],
+    actions            text[],
+    from_states        text[],
+    to_states          text[] NOT NULL,
+    actor_kinds        text[],
+    actor_ids          uuid[],
+    ats                timestamptz[],
     -- a job's progress (action 'progress', or with its state changes)
-    progress_percent  smallint,
-    progress_step     text,
-    PRIMARY KEY (tenant_id, seq)
-);
+    progress_percents  smallint[],
+    progress_steps     text[],
+    PRIMARY KEY (tenant_id, seq_last)
+) WITH (toast_tuple_target = 8160);
 CREATE INDEX stream_events_created_idx ON nexplane.stream_events USING brin (created_at);
 ALTER TABLE nexplane.stream_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.stream_events FORCE ROW LEVEL SECURITY;
@@ -84,28 +101,32 @@ CREATE POLICY tenant_isolation ON nexplane.stream_events
     WITH CHECK (tenant_id = nexplane.current_tenant_id() OR nexplane.system_access());
 
 -- Events staged and not yet numbered (a writer's, until it commits, are
--- seen by no one else).  No foreign key (its check would be a statement
--- per event on the writers' path): a row lives for milliseconds, its
--- tenant is the source row's, which has one.  No CHECK either: each
--- writer's statement would parse it again (ExecConstraints), only the
--- trigger writes here, with literal kinds, and stream_events checks them
--- as they are numbered.
+-- seen by no one else): one row per statement and tenant, n events, the
+-- same arrays as stream_events (they move over as they are).  No foreign
+-- key (its check would be a statement per row on the writers' path): a
+-- row lives for milliseconds, its tenant is the source rows', which have
+-- one.  No CHECK either: only the trigger writes here, straight into the
+-- heap and indexes (stream_events_pending.c, which also needs the table
+-- to have no triggers), with literal kinds, and stream_events checks
+-- them as they are numbered.
 CREATE TABLE nexplane.stream_events_pending (
-    tenant_id         uuid NOT NULL,
-    id                bigint GENERATED ALWAYS AS IDENTITY,
-    kind              text NOT NULL,
-    subject_id        uuid NOT NULL,
-    change_request_id uuid,
-    action            text,
-    from_state        text,
-    to_state          text NOT NULL,
-    actor_kind        text,
-    actor_id          uuid,
-    created_at        timestamptz NOT NULL DEFAULT now(),
-    progress_percent  smallint,
-    progress_step     text,
+    tenant_id          uuid NOT NULL,
+    id                 bigint GENERATED ALWAYS AS IDENTITY,
+    n                  integer NOT NULL,
+    kind               text NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    subject_ids        uuid[] NOT NULL,
+    change_request_ids uuid[],
+    actions            text[],
+    from_states        text[],
+    to_states          text[] NOT NULL,
+    actor_kinds        text[],
+    actor_ids          uuid[],
+    ats                timestamptz[],
+    progress_percents  smallint[],
+    progress_steps     text[],
     PRIMARY KEY (tenant_id, id)
-);
+) WITH (toast_tuple_target = 8160);
 ALTER TABLE nexplane.stream_events_pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nexplane.stream_events_pending FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON nexplane.stream_events_pending
