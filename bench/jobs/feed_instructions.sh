@@ -11,7 +11,10 @@
 # difference over 20 rounds is one round's instructions.  The jobs'
 # insert is counted too (it is the same in both builds compared).
 # EVENTS=N: N jobs (events) per statement instead of 32 (EVENTS=1: a lone
-# event's staging and numbering).
+# event's staging and numbering).  PROFILE=DIR keeps both runs' profiles
+# as DIR/feed.EVENTS.{10,30}.callgrind (bench/callgrind_diff.py DIR/feed.32.10.callgrind
+# DIR/feed.32.30.callgrind 20 gives one round's share of each function;
+# nx_stream_event is the staging).
 . "$(dirname "$0")/../lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
 sql -c "CREATE EXTENSION nexplane" >/dev/null
@@ -36,6 +39,8 @@ END \$\$;
 SQL
   nx_callgrind_count "$2" -j <"$BENCH_DIR/rounds.sql"
 }
-a=$(instructions 10 /dev/null)
-b=$(instructions 30 "${CALLGRIND_OUT:-/dev/null}")
+# out ROUNDS: where the run's profile goes
+out() { if [ -n "${PROFILE:-}" ]; then echo "$PROFILE/feed.$events.$1.callgrind"; else echo "${2:-/dev/null}"; fi; }
+a=$(instructions 10 "$(out 10)")
+b=$(instructions 30 "$(out 30 "${CALLGRIND_OUT:-}")")
 echo "instructions per round of $events events (the jobs' insert, staging, numbering): $(( (b - a) / 20 ))"

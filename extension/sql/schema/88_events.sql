@@ -1,16 +1,25 @@
--- The live event feed behind GET /v1/events: one row per change-request
+-- The live event feed behind GET /v1/events: one event per change-request
 -- transition and per job state change, numbered per tenant, so that a
--- client resuming with Last-Event-ID misses nothing.
+-- client resuming with Last-Event-ID misses nothing.  Events are stored
+-- in ranges: one row per statement and tenant, holding that statement's
+-- events of the tenant as parallel arrays, pending as one row and
+-- numbered as one range of consecutive numbers (docs/api.md, "Why
+-- ranges"); events_since() unfolds them, one JSON object per event.
 --
 -- Writers do not number their events: a statement trigger (stream_events.c)
 -- appends each statement's events to stream_events_pending as the
--- statement ends, in one insert and without any lock, and wakes the event
--- sequencer (bgworkers/event_sequencer.c) at commit.  The sequencer, and
--- any reader that finds committed pending events of its tenant
--- (events_since), number them from the tenant's event_heads row, which
--- they lock: one numbering transaction at a time per tenant, each
--- numbering every pending event it can see, in the order of their pending
--- ids, and moving the head in the same commit.
+-- statement ends, one row per tenant of the statement, written straight
+-- into the heap and indexes (stream_events_pending.c) and without any
+-- lock, and wakes the event sequencer (bgworkers/event_sequencer.c) at
+-- commit.  The sequencer, and any reader that finds committed pending
+-- rows of its tenant (events_since), number them from the tenant's
+-- event_heads row, which they lock: one numbering transaction at a time
+-- per tenant, each numbering every pending row it can see, in the order
+-- of their pending ids, a row's events in their order within it (the
+-- statement's), and moving the head in the same commit.  A row of n
+-- events takes the n numbers after the previous row's, as one range, so
+-- each event still has its own number, and numbers are still
+-- consecutive.
 --
 -- So a number is visible only once every smaller number of the tenant is,
 -- and numbers never change: numbers come only from numbering transactions,
@@ -22,13 +31,15 @@
 -- committed: an event whose transaction is still open when it is staged
 -- (as every event is now) is neither numbered nor passed over; it stays
 -- staged, and a later numbering transaction gives it a number after every
--- number visible by then.  The one pending row a transaction sees
+-- number visible by then.  A range is one row, so its numbers become
+-- visible together, in the commit that gave them.  The one pending row a transaction sees
 -- uncommitted is its own, in events_since called after a write in the
 -- same transaction: its number then commits or rolls back with the event
 -- itself, under the head lock, which that transaction holds until then.
 --
 -- The order: pending ids are taken as each statement ends, before its
--- commit.  An event that follows another through the data follows it in
+-- commit (one per tenant of the statement, whose events it holds in the
+-- statement's order).  An event that follows another through the data follows it in
 -- number too: writers of one row (a change request's transitions, a job's
 -- states) wait for each other's commit on the row's lock, and a statement
 -- that reads a committed row (a worker claiming a queued job) runs after
@@ -42,8 +53,11 @@
 -- writer took its number at commit under the head row's lock, which made
 -- a tenant's writers commit one at a time, WAL flush included, and each
 -- writer's NOTIFY did the same for the whole cluster:
--- docs/api.md#live-events.)  The tables are derived data: not audited
--- (the source rows are); old rows may be pruned.
+-- docs/api.md#live-events.  Until ranges, 2026-12-03, a statement staged
+-- and numbered one row per event.)  The tables are derived data: not
+-- audited (the source rows are); old ranges may be pruned, whole, once
+-- their last event is old enough: a range is never cut, so what is kept
+-- has no gap but at its start.
 
 CREATE TABLE nexplane.event_heads (
     tenant_id uuid PRIMARY KEY REFERENCES nexplane.tenants (id),
