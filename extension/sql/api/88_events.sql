@@ -57,6 +57,8 @@ BEGIN
         ELSE
             SELECT h.seq INTO head FROM nexplane.event_heads h WHERE h.tenant_id = t FOR UPDATE;
         END IF;
+        -- one statement: the rows out of pending, their ranges in, the head
+        -- moved to the last range's end (no row moves it not at all)
         WITH moved AS (DELETE FROM nexplane.stream_events_pending p WHERE p.tenant_id = t
                        RETURNING p.*),
              ranges AS (INSERT INTO nexplane.stream_events (tenant_id, seq_last, n, kind,
@@ -68,11 +70,12 @@ BEGIN
                                m.from_states, m.to_states, m.actor_kinds, m.actor_ids, m.ats,
                                m.progress_percents, m.progress_steps
                           FROM moved m
-                        RETURNING stream_events.n)
-        SELECT coalesce(sum(r.n), 0) INTO moved_events FROM ranges r;
-        IF moved_events > 0 THEN
-            UPDATE nexplane.event_heads h SET seq = head + moved_events WHERE h.tenant_id = t;
-        END IF;
+                        RETURNING stream_events.seq_last)
+        UPDATE nexplane.event_heads h SET seq = r.last
+          FROM (SELECT max(x.seq_last) AS last FROM ranges x) r
+         WHERE h.tenant_id = t AND r.last IS NOT NULL
+        RETURNING h.seq - head INTO moved_events;
+        moved_events := coalesce(moved_events, 0);
         total := total + moved_events;
         EXIT WHEN tenant IS NOT NULL;
     END LOOP;
