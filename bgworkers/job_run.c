@@ -541,6 +541,7 @@ nx_run_change(NxRun *run, bool undo)
 	bool		keep_pending = false;
 	bool		finished = false;
 	bool		takes_pending;
+	bool		swap;
 	char	   *early = NULL;	/* the rollback state stored before execute */
 	char	   *final;
 
@@ -570,12 +571,12 @@ nx_run_change(NxRun *run, bool undo)
 	if (steps[1].ran && (steps[1].out.ok || rotation))
 		nx_run_verify(run, &call, &steps[2]);
 	ok = steps[1].ran && steps[1].out.ok && steps[2].out.ok;
-	if (rotation && !undo && steps[1].ran && !steps[2].out.ok)
+	if (rotation && steps[1].ran && !steps[2].out.ok)
 	{
 		/*
-		 * Which version does the target take?  Both (an execute that
-		 * failed inside its overlap: finished, as a lost one's recovery
-		 * does), the old one, or neither.
+		 * Which version does the target take?  Both (an execute, or a
+		 * rollback, that failed inside its overlap: finished, as a lost
+		 * one's recovery does), the old one, or neither.
 		 */
 		NxConnectorCall old = call;
 		bool		mine;
@@ -583,7 +584,7 @@ nx_run_change(NxRun *run, bool undo)
 		finished = nx_run_finish_overlap(run, &call, &steps[4], &steps[5], &mine);
 		if (!mine)
 			return;				/* another attempt has the job */
-		if (!finished)
+		if (!finished && !undo)
 		{
 			old.new_secret = run->old_secret;
 			old.undoing = true;
@@ -597,13 +598,18 @@ nx_run_change(NxRun *run, bool undo)
 	 * failed, say); dropping it would lose the only password that works.
 	 */
 	takes_pending = rotation && !undo && (steps[2].out.ok || finished);
+	/* likewise a rollback whose ACL SAVE failed: the previous version is back */
+	swap = rotation && undo && (steps[2].out.ok || finished);
 	if (!ok && error == NULL)
 		error = steps[0].ran && !steps[0].out.ok ? steps[0].out.error :
 			!steps[1].out.ok ? steps[1].out.error :
 			psprintf("verification failed: %s", steps[2].out.error);
 	if (finished)
-		error = psprintf("%s; the target took both the new and the old password, so the old one"
-						 " was removed and the new one is the credential's current version", error);
+		error = psprintf(undo ? "%s; the target took both the previous and the current password,"
+						 " so the current one was removed and the previous one is the credential's"
+						 " current version again" : "%s; the target took both the new and the old"
+						 " password, so the old one was removed and the new one is the credential's"
+						 " current version", error);
 	if (keep_pending)
 		error = psprintf("outcome unknown: the target takes neither the new nor the old"
 						 " password (%s); both are kept in the vault", error);
@@ -629,11 +635,12 @@ nx_run_change(NxRun *run, bool undo)
 		else if (!keep_pending)
 			nx_rotation_discard(run);
 	}
-	else if (rotation && ok)
-		nx_rotation_swap_back(run);
 	if (nx_job_finish(run->job, ok ? "succeeded" : (nx_cancel_seen(run) ? "cancelled" : "failed"),
 					  steps[1].out.result, ok ? NULL : error))
 	{
+		/* behind the fence: a second swap (a late attempt's) would undo it */
+		if (swap)
+			nx_rotation_swap_back(run);
 		/* kept on a failed change too: what did execute leaves a rollback to */
 		if (early || final)
 			nx_cr_set_rollback_state(run, final);
