@@ -6,8 +6,9 @@
  *	  about.  Verify finds the real state, the answer is recorded as
  *	  evidence, the rollback state pre_check stored is kept or dropped by
  *	  it, a rotation's pending version is promoted, finished or discarded,
- *	  and the change request fails as "outcome unknown".  Moved out of
- *	  job_run.c unchanged; it uses job_run.c's steps (job_run.h).
+ *	  a rotation's lost rollback swaps the vault's versions when the target
+ *	  takes the previous one, and the change request fails as "outcome
+ *	  unknown".  It uses job_run.c's steps (job_run.h).
  *
  *-------------------------------------------------------------------------
  */

@@ -13,9 +13,10 @@
  *	request completed or failed, the vault promoted.
  * A rollback (rollback_change) is the same with the connector's rollback
  * and a verify that checks the change is undone.  A lost change
- * (recovering) only verifies, records the answer, and fails the change
- * request as "outcome unknown" (job_recovery.c); the rollback state stored
- * before execute stays unless the target shows the change did not land.  test_connection
+ * (recovering) verifies, records the answer, and fails the change request
+ * as "outcome unknown" (job_recovery.c, which also resolves a lost
+ * rotation or rotation's rollback); the rollback state stored before
+ * execute stays unless the target shows the change did not land.  test_connection
  * and discover call test and discover, and discover upserts the assets it
  * found.
  *
