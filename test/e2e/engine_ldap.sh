@@ -112,6 +112,7 @@ state_is() { [ "$(eng_state "$1")" = "$2" ]; }
 state_like() { local s; s=$(eng_state "$1"); grep -qE "$2" <<<"$s"; }
 refused_rollback() { local a; a=$(eng_as "$ENG_OP" "SELECT nexplane.cr_rollback('$1')" 2>&1); grep -qF "$2" <<<"$a"; }
 versions() { sql -c "SELECT coalesce(string_agg(status, ',' ORDER BY status), '') FROM nexplane.credential_versions WHERE credential_id = '$1'"; }
+no() { ! "$@"; }
 
 check "before: alice's password binds" binds "$ALICE" alice
 check "before: dave, locked by an administrator, is refused" refused "$DAVE" dave
