@@ -280,6 +280,22 @@ check "... its result says what it did: the previous password restored, not pers
 check "... its verify passed, so the vault swapped: its current one logs in, the rotated one does not" \
   eval 'app1_current && no app1_previous' 
 check "... and it is the only password on the account" test "$(npasswords app1)" = 1
+# lost inside its overlap, then the user turned off before the recovery:
+# neither password logs in, so nobody can tell; both versions stay in
+# the vault (current and previous) and the reason says so
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+RB=$(eng_rollback_lost "$CR" "adding the new password" "rc nxadmin '$ADMIN' ACL SETUSER app1 off")
+check "a rollback lost in its overlap whose user went off meanwhile: failed, outcome unknown, saying neither logs in" \
+  state_is "$RB" "$ENG_RB_LOST; the target takes neither the current nor the previous password: both are kept in the vault"
+check "... the decision recorded: cannot tell, both versions kept" test "$(eng_recovery_unrotate "$RB")" = "null kept"
+check "... nothing finished: the user is off" \
+  evidence_of "$RB" recovery_completion '.ok == false and (.error | contains("is off"))'
+rc nxadmin "$ADMIN" ACL SETUSER app1 on >/dev/null
+check "... turned on again, both passwords log in, and both are in the vault (current and previous)" \
+  eval 'test "$(npasswords app1)" = 2 && app1_current && app1_previous && only_previous'
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+check "... the next rotation leaves one password, the vault's current one" \
+  eval 'state_is "$CR" completed && test "$(npasswords app1)" = 1 && app1_current && no app1_previous'
 
 # delete_user has no rollback
 CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')
