@@ -508,8 +508,9 @@ nx_run_renew(NxRun *run)
  * A rotation whose verify with the pending version (new_secret) failed:
  * if the connector has an overlap and the target takes both versions, the
  * connector's finish_rotation removes the old one (it changes nothing
- * otherwise), and verify must then prove the pending one.  True when it
- * did: the target takes exactly the pending version.  *mine is false when
+ * otherwise), and verify must then prove the pending one, also when the
+ * removal was made and only saving it failed (the vault follows verify).
+ * True when it did: the target takes exactly the pending version.  *mine is false when
  * another attempt has the job (then nothing was called).
  */
 bool
@@ -522,7 +523,8 @@ nx_run_finish_overlap(NxRun *run, NxConnectorCall *call, NxStep *finish, NxStep 
 	if (!(*mine = nx_run_renew(run)))
 		return false;
 	nx_run_op(run, run->connector->finish_rotation, call, finish);
-	if (finish->out.ok)
+	/* a result even on failure: it removed the old one, then ACL SAVE failed */
+	if (finish->out.ok || finish->out.result != NULL)
 		nx_run_verify(run, call, proof);
 	return proof->ran && proof->out.ok;
 }

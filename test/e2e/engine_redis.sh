@@ -296,6 +296,32 @@ check "... turned on again, both passwords log in, and both are in the vault (cu
 CR=$(eng_change "$CONN" rotate_password "$ROT")
 check "... the next rotation leaves one password, the vault's current one" \
   eval 'state_is "$CR" completed && test "$(npasswords app1)" = 1 && app1_current && no app1_previous'
+# lost inside its overlap, and the ACL file's directory made read-only
+# before the recovery: finish_rotation removes the old password but
+# cannot save that; its result says persisted false, and verify then
+# proves the pending version, so it is promoted all the same (the vault
+# follows verify); a rollback the same way, then swapped
+CR=$(eng_change_lost "$CONN" rotate_password "$ROT" "adding the new password" 'chmod 500 "$R"')
+chmod 700 "$R"
+check "a rotation lost in its overlap whose recovery cannot save the ACL file: failed, outcome unknown" \
+  state_is "$CR" "$ENG_LOST"
+check "... finish_rotation removed the old password, and its result says not persisted" \
+  evidence_of "$CR" recovery_completion '.ok == false and .result.passwords_removed == 1 and .result.persisted == false'
+check "... verify then proved the pending version: finished, promoted" \
+  test "$(eng_recovery_rotation "$CR")" = "true kept finished"
+check "... the vault's current password logs in, alone" \
+  eval 'app1_current && no app1_previous && test "$(npasswords app1)" = 1 && only_previous'
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+RB=$(eng_rollback_lost "$CR" "adding the new password" 'chmod 500 "$R"')
+chmod 700 "$R"
+check "a rollback lost in its overlap whose recovery cannot save the ACL file: failed, outcome unknown" \
+  state_is "$RB" "$ENG_RB_LOST"
+check "... finish_rotation removed the rotated password, and its result says not persisted" \
+  evidence_of "$RB" recovery_completion '.ok == false and .result.password == "restored" and .result.passwords_removed == 1 and .result.persisted == false'
+check "... verify then proved the previous version: finished, swapped" \
+  test "$(eng_recovery_unrotate "$RB")" = "true finished"
+check "... the vault's current password logs in, alone; the rotated one does not" \
+  eval 'app1_current && no app1_previous && test "$(npasswords app1)" = 1'
 
 # delete_user has no rollback
 CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')
