@@ -13,9 +13,10 @@
  *	request completed or failed, the vault promoted.
  * A rollback (rollback_change) is the same with the connector's rollback
  * and a verify that checks the change is undone.  A lost change
- * (recovering) only verifies, records the answer, and fails the change
- * request as "outcome unknown" (job_recovery.c); the rollback state stored
- * before execute stays unless the target shows the change did not land.  test_connection
+ * (recovering) verifies, records the answer, and fails the change request
+ * as "outcome unknown" (job_recovery.c, which also resolves a lost
+ * rotation or rotation's rollback); the rollback state stored before
+ * execute stays unless the target shows the change did not land.  test_connection
  * and discover call test and discover, and discover upserts the assets it
  * found.
  *
@@ -507,8 +508,9 @@ nx_run_renew(NxRun *run)
  * A rotation whose verify with the pending version (new_secret) failed:
  * if the connector has an overlap and the target takes both versions, the
  * connector's finish_rotation removes the old one (it changes nothing
- * otherwise), and verify must then prove the pending one.  True when it
- * did: the target takes exactly the pending version.  *mine is false when
+ * otherwise), and verify must then prove the pending one, also when the
+ * removal was made and only saving it failed (the vault follows verify).
+ * True when it did: the target takes exactly the pending version.  *mine is false when
  * another attempt has the job (then nothing was called).
  */
 bool
@@ -521,7 +523,8 @@ nx_run_finish_overlap(NxRun *run, NxConnectorCall *call, NxStep *finish, NxStep 
 	if (!(*mine = nx_run_renew(run)))
 		return false;
 	nx_run_op(run, run->connector->finish_rotation, call, finish);
-	if (finish->out.ok)
+	/* a result even on failure: it removed the old one, then ACL SAVE failed */
+	if (finish->out.ok || finish->out.result != NULL)
 		nx_run_verify(run, call, proof);
 	return proof->ran && proof->out.ok;
 }
@@ -541,6 +544,7 @@ nx_run_change(NxRun *run, bool undo)
 	bool		keep_pending = false;
 	bool		finished = false;
 	bool		takes_pending;
+	bool		swap;
 	char	   *early = NULL;	/* the rollback state stored before execute */
 	char	   *final;
 
@@ -570,12 +574,12 @@ nx_run_change(NxRun *run, bool undo)
 	if (steps[1].ran && (steps[1].out.ok || rotation))
 		nx_run_verify(run, &call, &steps[2]);
 	ok = steps[1].ran && steps[1].out.ok && steps[2].out.ok;
-	if (rotation && !undo && steps[1].ran && !steps[2].out.ok)
+	if (rotation && steps[1].ran && !steps[2].out.ok)
 	{
 		/*
-		 * Which version does the target take?  Both (an execute that
-		 * failed inside its overlap: finished, as a lost one's recovery
-		 * does), the old one, or neither.
+		 * Which version does the target take?  Both (an execute, or a
+		 * rollback, that failed inside its overlap: finished, as a lost
+		 * one's recovery does), the old one, or neither.
 		 */
 		NxConnectorCall old = call;
 		bool		mine;
@@ -583,7 +587,7 @@ nx_run_change(NxRun *run, bool undo)
 		finished = nx_run_finish_overlap(run, &call, &steps[4], &steps[5], &mine);
 		if (!mine)
 			return;				/* another attempt has the job */
-		if (!finished)
+		if (!finished && !undo)
 		{
 			old.new_secret = run->old_secret;
 			old.undoing = true;
@@ -597,13 +601,18 @@ nx_run_change(NxRun *run, bool undo)
 	 * failed, say); dropping it would lose the only password that works.
 	 */
 	takes_pending = rotation && !undo && (steps[2].out.ok || finished);
+	/* likewise a rollback whose ACL SAVE failed: the previous version is back */
+	swap = rotation && undo && (steps[2].out.ok || finished);
 	if (!ok && error == NULL)
 		error = steps[0].ran && !steps[0].out.ok ? steps[0].out.error :
 			!steps[1].out.ok ? steps[1].out.error :
 			psprintf("verification failed: %s", steps[2].out.error);
 	if (finished)
-		error = psprintf("%s; the target took both the new and the old password, so the old one"
-						 " was removed and the new one is the credential's current version", error);
+		error = psprintf(undo ? "%s; the target took both the previous and the current password,"
+						 " so the current one was removed and the previous one is the credential's"
+						 " current version again" : "%s; the target took both the new and the old"
+						 " password, so the old one was removed and the new one is the credential's"
+						 " current version", error);
 	if (keep_pending)
 		error = psprintf("outcome unknown: the target takes neither the new nor the old"
 						 " password (%s); both are kept in the vault", error);
@@ -629,11 +638,12 @@ nx_run_change(NxRun *run, bool undo)
 		else if (!keep_pending)
 			nx_rotation_discard(run);
 	}
-	else if (rotation && ok)
-		nx_rotation_swap_back(run);
 	if (nx_job_finish(run->job, ok ? "succeeded" : (nx_cancel_seen(run) ? "cancelled" : "failed"),
 					  steps[1].out.result, ok ? NULL : error))
 	{
+		/* behind the fence: a second swap (a late attempt's) would undo it */
+		if (swap)
+			nx_rotation_swap_back(run);
 		/* kept on a failed change too: what did execute leaves a rollback to */
 		if (early || final)
 			nx_cr_set_rollback_state(run, final);

@@ -34,7 +34,8 @@
  *				password beside the old before removing it) ok when the
  *				target took both new_secret and old_secret and every
  *				password but new_secret's is now removed; touches nothing
- *				and fails when the target does not take both
+ *				and fails when the target does not take both (with
+ *				undoing: a rollback's, new_secret the previous version)
  *
  *-------------------------------------------------------------------------
  */
@@ -162,7 +163,9 @@ typedef struct NxConnector
 	 * beside the old, proved, then the old removed): the recovery of a
 	 * lost rotation calls it when verify with the pending version fails,
 	 * to end a rotation lost inside the overlap, where both passwords log
-	 * in.  It acts only when both do, and then removes every password but
+	 * in; the recovery of a lost rollback calls it the same way, with
+	 * undoing (new_secret the previous version, old_secret the current).
+	 * It acts only when both do, and then removes every password but
 	 * new_secret's.  NULL for a connector whose rotation replaces the
 	 * password in one step: its target never takes both.
 	 */

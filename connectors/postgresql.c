@@ -518,7 +518,13 @@ nx_pg_dispatch(const NxConnectorCall *call, NxConnectorResult *out, NxPgOp op)
 		nx_connector_fail(out, "cancelled");
 		return;
 	}
-	nx_pg_run(call, out, login, body, &p);
+	/*
+	 * A step once the change's statement has ended, as the other
+	 * connectors' have: the lease is renewed and the lost-worker tests
+	 * (engine_postgresql.sh) have a point between the write and verify.
+	 */
+	if (nx_pg_run(call, out, login, body, &p) && (op == NX_PG_EXECUTE || op == NX_PG_ROLLBACK))
+		(void) nx_connector_step(call, 90, "done");
 }
 
 static void

@@ -428,7 +428,9 @@ nxr_json_bool_field(Jsonb *jb, const char *key)
  * set and CONFIG GET aclfile names a file.  Without one the users live in
  * memory (or in redis.conf, which the connector does not rewrite); the
  * result says so.  false (out says why) when ACL SAVE failed: the change
- * is made but not saved.
+ * is made but not saved, and result says that too ("persisted": false, or
+ * null when the server gave no answer, so nobody can tell), since a caller
+ * whose change is in effect reports its result all the same.
  */
 bool
 nxr_persist(NxRedis *r, StringInfo result)
@@ -448,7 +450,11 @@ nxr_persist(NxRedis *r, StringInfo result)
 	if (setting < 0)
 	{
 		if ((reply = nxr_command_raw(r, 3, get)) == NULL)
+		{
+			nx_json_bool(result, "persisted", false);
+			nx_json_str(result, "persistence", "not saved: CONFIG GET aclfile got no answer");
 			return false;
+		}
 		if (reply->type == REDIS_REPLY_ERROR)
 		{
 			nx_json_bool(result, "persisted", false);
@@ -464,9 +470,15 @@ nxr_persist(NxRedis *r, StringInfo result)
 		}
 	}
 	if ((reply = nxr_command_raw(r, 2, save)) == NULL)
+	{
+		nx_json_str(result, "persisted", NULL);
+		nx_json_str(result, "persistence", "unknown: ACL SAVE got no answer");
 		return false;
+	}
 	if (reply->type == REDIS_REPLY_ERROR)
 	{
+		nx_json_bool(result, "persisted", false);
+		nx_json_str(result, "persistence", "ACL SAVE failed: a restart would undo the change");
 		nx_connector_fail(r->out, "the change is made but ACL SAVE failed, so a restart would undo it: %.300s",
 						  reply->str);
 		return false;

@@ -20,8 +20,8 @@
  * engine passes it as new_secret, with undoing): overlap again.
  *
  * A worker lost inside the overlap leaves both passwords working; the
- * recovery finishes the rotation with finish_rotation (rotate_finish),
- * which removes the old one only when both really log in.
+ * recovery finishes the rotation (or its rollback) with finish_rotation
+ * (rotate_finish), which removes the old one only when both really log in.
  *
  *-------------------------------------------------------------------------
  */
@@ -134,6 +134,7 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	const char *add[1];
 	int			nremove;
 	NxRedisLogin login;
+	bool		saved;
 	StringInfoData result,
 				evidence;
 
@@ -175,8 +176,12 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	nx_json_str(&result, "username", a->username);
 	nx_json_str(&result, "password", r->call->undoing ? "restored" : "rotated");
 	nx_json_int(&result, "passwords_removed", nremove);
-	if (!nxr_persist(r, &result))
-		return;
+	/*
+	 * An ACL SAVE that fails leaves the change made (the target takes only
+	 * the new password): the call fails, but its result and evidence still
+	 * say what was done and "persisted": false.
+	 */
+	saved = nxr_persist(r, &result);
 	nx_json_begin(&evidence);
 	nx_json_bool(&evidence, "login_with_new_password", true);
 	nx_json_int(&evidence, "passwords_before", before.npasswords);
@@ -184,7 +189,7 @@ rotate_with(NxRedis *r, const NxRedisArgs *a, const char *password)
 	nx_json_int(&evidence, "passwords_after", after.npasswords - nremove);
 	r->out->result = nx_json_end(&result);
 	r->out->evidence = nx_json_end(&evidence);
-	r->out->ok = true;
+	r->out->ok = saved;
 }
 
 /* execute and rollback: rotate to new_secret's password, zeroed after. */
@@ -305,6 +310,7 @@ rotate_finish_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 	NxRedisLogin login;
 	char	   *hash;
 	int			nremove;
+	bool		saved;
 	StringInfoData result,
 				evidence;
 
@@ -326,8 +332,8 @@ rotate_finish_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 		return;
 	if (login == NXR_LOGIN_REFUSED)
 	{
-		nx_connector_fail(r->out, "the new password of \"%s\" does not log in: nothing to finish",
-						  a->username);
+		nx_connector_fail(r->out, "the %s password of \"%s\" does not log in: nothing to finish",
+						  r->call->undoing ? "previous" : "new", a->username);
 		return;
 	}
 	login = nxr_try_login(r->call, r->out, a->username, old);
@@ -335,8 +341,9 @@ rotate_finish_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 		return;
 	if (login == NXR_LOGIN_REFUSED)
 	{
-		nx_connector_fail(r->out, "the old password of \"%s\" no longer logs in: not a "
-						  "rotation's overlap, nothing to finish", a->username);
+		nx_connector_fail(r->out, "the %s password of \"%s\" no longer logs in: not a "
+						  "rotation's overlap, nothing to finish",
+						  r->call->undoing ? "current" : "old", a->username);
 		return;
 	}
 	if (!nxr_step(r, 60, "removing the old password"))
@@ -347,10 +354,9 @@ rotate_finish_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 
 	nx_json_begin(&result);
 	nx_json_str(&result, "username", a->username);
-	nx_json_str(&result, "password", "rotated");
+	nx_json_str(&result, "password", r->call->undoing ? "restored" : "rotated");
 	nx_json_int(&result, "passwords_removed", nremove);
-	if (!nxr_persist(r, &result))
-		return;
+	saved = nxr_persist(r, &result);	/* as in rotate_with: said either way */
 	nx_json_begin(&evidence);
 	nx_json_bool(&evidence, "login_with_new_password", true);
 	nx_json_bool(&evidence, "login_with_old_password", true);
@@ -358,27 +364,34 @@ rotate_finish_with(NxRedis *r, const NxRedisArgs *a, const char *password, const
 	nx_json_int(&evidence, "passwords_after", after.npasswords - nremove);
 	r->out->result = nx_json_end(&result);
 	r->out->evidence = nx_json_end(&evidence);
-	r->out->ok = true;
+	r->out->ok = saved;
 }
 
-/* finish: new_secret is the pending version, old_secret the current. */
+/*
+ * finish: new_secret is the password to keep, old_secret the one to
+ * remove.  For a rotation they are the pending version and the current
+ * one; for its rollback (undoing), lost inside its own overlap (the
+ * previous password added back, the current one not yet removed), the
+ * previous version and the current one, so that only the previous stays
+ * and the engine can swap them in the vault.
+ */
 static void
 rotate_finish(NxRedis *r, const NxRedisArgs *a)
 {
 	char	   *volatile password = NULL;
 	char	   *volatile old = NULL;
+	bool		undoing = r->call->undoing;
 
-	if (r->call->undoing)
-	{
-		nx_connector_fail(r->out, "only a rotation, not its rollback, is finished");
-		return;
-	}
-	password = nxr_secret_password(r, r->call->new_secret, "new_secret", a->username);
+	password = nxr_secret_password(r, r->call->new_secret,
+								   undoing ? "the previous password (new_secret)" : "new_secret",
+								   a->username);
 	if (password == NULL)
 		return;
 	PG_TRY();
 	{
-		old = nxr_secret_password(r, r->call->old_secret, "old_secret", a->username);
+		old = nxr_secret_password(r, r->call->old_secret,
+								  undoing ? "the current password (old_secret)" : "old_secret",
+								  a->username);
 		if (old != NULL && strcmp(old, password) == 0)
 			nx_connector_fail(r->out, "new_secret and old_secret hold the same password");
 		else if (old != NULL)

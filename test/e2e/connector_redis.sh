@@ -216,8 +216,17 @@ check "finish: (back to the old password)" eval 'ok "$r" && pong app1 "$OLD" && 
 r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json")
 check "finish: when the new password does not log in it refuses" says "$r" "does not log in: nothing to finish"
 check "finish: ... and the old one still logs in, alone" eval 'pong app1 "$OLD" && test "$(npasswords)" = 1'
-r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/old.json" '' true)
-check "finish: a rollback is never finished" says "$r" "not its rollback"
+# a rollback's overlap (the previous password added back beside the
+# current one), finished with undoing: new_secret (the previous) stays
+check "finish: a rollback's overlap, by hand: both log in" in_overlap
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/old.json" "$SEC/new.json" '' true)
+check "finish: a rollback's (undoing) keeps the previous password and removes the current one" \
+  j "$r" '.ok and .result.password == "restored" and .result.passwords_removed == 1 and .result.persisted'
+check "finish: ... the previous password logs in, alone" \
+  eval 'pong app1 "$OLD" && refused app1 "$NEW" && test "$(npasswords)" = 1'
+r=$(rcall finish_rotation rotate_password "$P" "$SEC/old.json" "$SEC/new.json" '' true)
+check "finish: a rollback's out of its overlap refuses, naming the current password" \
+  says "$r" "the current password of \"app1\" no longer logs in"
 r=$(rcall finish_rotation rotate_password "$P" "$SEC/other.json" "$SEC/old.json")
 check "finish: new_secret of another user is refused" says "$r" "credential of another user"
 r=$(rcall finish_rotation rotate_password "$P" "$SEC/new.json" "$SEC/nopw.json")

@@ -112,6 +112,7 @@ state_is() { [ "$(eng_state "$1")" = "$2" ]; }
 state_like() { local s; s=$(eng_state "$1"); grep -qE "$2" <<<"$s"; }
 refused_rollback() { local a; a=$(eng_as "$ENG_OP" "SELECT nexplane.cr_rollback('$1')" 2>&1); grep -qF "$2" <<<"$a"; }
 versions() { sql -c "SELECT coalesce(string_agg(status, ',' ORDER BY status), '') FROM nexplane.credential_versions WHERE credential_id = '$1'"; }
+no() { ! "$@"; }
 
 check "before: alice's password binds" binds "$ALICE" alice
 check "before: dave, locked by an administrator, is refused" refused "$DAVE" dave
@@ -271,6 +272,30 @@ check "... its rollback, approved by another user, completed" state_is "$RB" com
 check "... the lost change is rolled back" state_like "$CR" "^rolled_back"
 check "... alice's old password binds again" binds "$ALICE" alice
 check "... and it is the vault's current one again" eng_works "$CONN" "$APP"
+
+# A rotation's rollback whose worker is lost (docs/jobs.md, "A lost
+# rollback of a rotation"): the recovery binds as alice to learn which
+# version slapd takes, and the vault follows; the rollback fails as
+# outcome unknown.
+CR=$(eng_change "$CONN" reset_password "{\"credential_id\": \"$APP\"}")
+check "(a reset to roll back: completed, the old password refused)" \
+  eval 'state_is "$CR" completed && refused "$ALICE" alice'
+RB=$(eng_rollback_lost "$CR" "setting the password")
+check "a rollback of a reset lost once it landed: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the recovery found the previous password alone and swapped the versions" \
+  test "$(eng_recovery_unrotate "$RB")" = "true restored"
+check "... the vault's current version is the previous password: it binds as alice" \
+  eval 'eng_works "$CONN" "$APP" && binds "$ALICE" alice'
+check "... the reset one, kept as previous, does not" no eng_works "$CONN" "$APP" '{}' previous
+check "... nothing pending" test "$(versions "$APP")" = previous
+CR=$(eng_change "$CONN" reset_password "{\"credential_id\": \"$APP\"}")
+RB=$(eng_rollback_lost "$CR" "rolling back")
+check "a rollback of a reset lost before it touched slapd: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the decision recorded: not in effect, the vault unchanged" \
+  test "$(eng_recovery_unrotate "$RB")" = "false unchanged"
+check "... the vault's current (reset) password still binds" eng_works "$CONN" "$APP"
+check "... the previous one is still refused, and still the vault's previous" \
+  eval 'refused "$ALICE" alice && no eng_works "$CONN" "$APP" "{}" previous && test "$(versions "$APP")" = previous'
 
 # a reset the directory refuses: erin's policy wants 64 characters, the
 # engine makes 32.  Failed with slapd's reason, the pending version

@@ -19,7 +19,9 @@
 #   eng_state CR                  state: error
 #   eng_job CONN KIND             queue test_connection or discover; waits;
 #                                 prints the job's state
-#   eng_works CONN CRED [PARAMS]  does the target take the stored credential?
+#   eng_works CONN CRED [PARAMS [VERSION]]  does the target take the stored
+#                                 credential (VERSION current, or previous)?
+#   eng_change_lost, eng_rollback_lost, eng_change_held: a worker held, lost (below)
 # Each eng_* call is a new psql session, authenticated as the user it needs.
 
 ENG_ADMIN=admin@eng.test ENG_OP=op@eng.test ENG_APPR=appr@eng.test
@@ -119,7 +121,7 @@ eng_job() { # CONN KIND
   echo "$s"
 }
 
-eng_works() { [ "$(sql -c "SELECT nexplane_test.credential_works('$1', '$2', '${3:-{\}}')")" = t ]; }
+eng_works() { [ "$(sql -c "SELECT nexplane_test.credential_works('$1', '$2', '${3:-{\}}', '${4:-current}')")" = t ]; }
 
 # No secret of the list in the nexplane server log, the results, the
 # evidence or the audit trail: eng_no_secrets SECRET...
@@ -153,13 +155,13 @@ eng_hold_install() {
   sql >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS e2e_hold;
-CREATE TABLE IF NOT EXISTS e2e_hold.after (step text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS e2e_hold.after (step text PRIMARY KEY, kind text NOT NULL DEFAULT 'execute_change');
 CREATE OR REPLACE FUNCTION e2e_hold.hold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   -- the first attempt only: the recovery (attempt 2) must not wait
-  IF NEW.kind = 'execute_change' AND NEW.attempts = 1
+  IF NEW.attempts = 1
      AND NEW.progress_step IS DISTINCT FROM OLD.progress_step
-     AND EXISTS (SELECT 1 FROM e2e_hold.after a WHERE a.step = OLD.progress_step) THEN
+     AND EXISTS (SELECT 1 FROM e2e_hold.after a WHERE a.step = OLD.progress_step AND a.kind = NEW.kind) THEN
     PERFORM pg_advisory_xact_lock(20261203);
   END IF;
   RETURN NEW;
@@ -184,22 +186,35 @@ eng_workers_idle() { # until both job workers are back and have been round the q
 # executed with its worker held at its step after STEP (job_lease 10 s,
 # job_timeout TIMEOUT meanwhile); sets ENG_CR, ENG_HELD (the worker's pid,
 # empty if it never got there) and ENG_HOLDER (the session holding it).
-eng_hold() {
+# eng_hold_arm STEP TIMEOUT [KIND]: job workers of KIND (execute_change)
+# will wait at their progress step after STEP; the lock is held by ENG_HOLDER.
+eng_hold_arm() {
   local i
-  ENG_CR= ENG_HELD=
+  ENG_HELD=
   eng_hold_install
-  sql -c "ALTER SYSTEM SET nexplane.job_lease = 10" -c "ALTER SYSTEM SET nexplane.job_timeout = $5" \
+  sql -c "ALTER SYSTEM SET nexplane.job_lease = 10" -c "ALTER SYSTEM SET nexplane.job_timeout = $2" \
       -c "SELECT pg_reload_conf()" -c "TRUNCATE e2e_hold.after" \
-      -c "INSERT INTO e2e_hold.after VALUES ('$4')" >/dev/null
+      -c "INSERT INTO e2e_hold.after VALUES ('$1', '${3:-execute_change}')" >/dev/null
   sql -c "SELECT pg_advisory_lock($ENG_HOLD_KEY)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
   ENG_HOLDER=$!
   for i in $(seq 1 100); do
     [ "$(sql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $ENG_HOLD_KEY AND granted")" = 1 ] && break
     sleep 0.1
   done
+}
+
+eng_hold() {
+  ENG_CR=
+  eng_hold_arm "$4" "$5"
   ENG_CR=$(eng_as "$ENG_OP" "SELECT nexplane.cr_create('$1', '$2', '$3'::jsonb, 'e2e held $2')->>'id'")
   [ -n "$ENG_CR" ] || return 1
   eng_as "$ENG_OP" "SELECT nexplane.cr_submit('$ENG_CR')->>'state'" >/dev/null
+  eng_hold_run
+}
+
+# eng_hold_run: ENG_CR approved and executed, until its worker waits in the hold
+eng_hold_run() {
+  local i
   eng_as "$ENG_APPR" "SELECT nexplane.cr_approve('$ENG_CR', 'looks right')->>'state'" >/dev/null
   [ "$(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$ENG_CR'")" = approved ] ||
     eng_as "$ENG_ADMIN" "SELECT nexplane.cr_approve('$ENG_CR', 'agreed')->>'state'" >/dev/null
@@ -221,11 +236,27 @@ eng_hold_reset() {
 }
 
 eng_change_lost() { # CONN TYPE PARAMS STEP [COMMAND]
-  local i
   eng_hold "$1" "$2" "$3" "$4" 5 || { kill "$ENG_HOLDER"; echo "$ENG_CR"; return 1; }
+  eng_lost_end "${5:-}"
+}
+
+# A rollback whose worker is lost: eng_rollback_lost CR STEP [COMMAND]
+# asks for CR's rollback (a change request of its own, approved by another
+# user), holds its rollback_change worker at its progress step after STEP
+# as eng_change_lost does, kills it there, and prints the rollback's id
+# once the recovery has ended it.
+eng_rollback_lost() { # CR STEP [COMMAND]
+  eng_hold_arm "$2" 5 rollback_change
+  ENG_CR=$(eng_as "$ENG_OP" "SELECT nexplane.cr_rollback('$1', 'e2e held rollback')->>'id'")
+  [ -n "$ENG_CR" ] && eng_hold_run || { kill "$ENG_HOLDER"; echo "$ENG_CR"; return 1; }
+  eng_lost_end "${3:-}"
+}
+
+eng_lost_end() { # [COMMAND]: kill the held worker, wait for the recovery
+  local i
   kill -KILL "$ENG_HELD"
   wait "$ENG_HOLDER" 2>/dev/null
-  [ -z "${5:-}" ] || eval "$5" >/dev/null 2>&1
+  [ -z "${1:-}" ] || eval "$1" >/dev/null 2>&1
   # the restart, then the recovery once the lost worker's lease has run out
   for i in $(seq 1 600); do
     case $(sql -c "SELECT state FROM nexplane.change_requests WHERE id = '$ENG_CR'" 2>/dev/null) in
@@ -246,11 +277,24 @@ eng_change_lost() { # CONN TYPE PARAMS STEP [COMMAND]
 # makes execute's next command run out of time.
 eng_change_held() { # CONN TYPE PARAMS STEP DURING AFTER
   eng_hold "$1" "$2" "$3" "$4" "${ENG_TIMEOUT:-5}" || { kill "$ENG_HOLDER"; echo "$ENG_CR"; return 1; }
-  eval "$5" >/dev/null 2>&1
+  eng_held_end "$5" "$6"
+}
+
+# ... and a rollback's: eng_rollback_held CR STEP DURING AFTER prints the
+# rollback's id once its worker has ended it.
+eng_rollback_held() { # CR STEP DURING AFTER
+  eng_hold_arm "$2" "${ENG_TIMEOUT:-5}" rollback_change
+  ENG_CR=$(eng_as "$ENG_OP" "SELECT nexplane.cr_rollback('$1', 'e2e held rollback')->>'id'")
+  [ -n "$ENG_CR" ] && eng_hold_run || { kill "$ENG_HOLDER"; echo "$ENG_CR"; return 1; }
+  eng_held_end "$3" "$4"
+}
+
+eng_held_end() { # DURING AFTER: run DURING, let the held worker go, run AFTER, wait
+  eval "$1" >/dev/null 2>&1
   sql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
            AND objid = $ENG_HOLD_KEY AND granted" >/dev/null
   wait "$ENG_HOLDER" 2>/dev/null
-  eval "$6" >/dev/null 2>&1
+  eval "$2" >/dev/null 2>&1
   eng_wait "$ENG_CR"
   eng_hold_reset
   echo "$ENG_CR"
@@ -277,8 +321,17 @@ eng_evidence_kinds() {
   sql -c "SELECT string_agg(kind, ',' ORDER BY created_at, kind) FROM nexplane.evidence WHERE change_request_id = '$1'"
 }
 
-# The state eng_state prints for a lost change.
+# The state eng_state prints for a lost change, and for a lost rollback.
 ENG_LOST="failed: outcome unknown: the worker was lost during the change"
+ENG_RB_LOST="failed: outcome unknown: the worker was lost during the rollback"
+
+# What the recovery of a lost rollback of a rotation found and did:
+# "in_effect previous_version" of its recovery_verification evidence
+# (in_effect "null": cannot tell).
+eng_recovery_unrotate() {
+  sql -c "SELECT coalesce(content->>'in_effect', 'null') || ' ' || (content->>'previous_version')
+            FROM nexplane.evidence WHERE change_request_id = '$1' AND kind = 'recovery_verification'"
+}
 
 eng_rollback_state_is() { # CR JSON: the change's rollback state is JSON (jsonb's equality)
   [ "$(sql -v cr="$1" -v want="$2" <<<"SELECT rollback_state = :'want'::jsonb FROM nexplane.change_requests WHERE id = :'cr'")" = t ]

@@ -222,6 +222,31 @@ check "create_user with neither params.host nor account_host fails: no '%' by de
   state_like "$CR" "^failed: .*needs a host"
 check "... and no account was made" test "$(hosts_of newbie)" = ""
 
+# A rotation's rollback whose worker is lost (docs/jobs.md, "A lost
+# rollback of a rotation"): the recovery asks mariadb which version it
+# takes, and the vault follows it; the rollback fails as outcome unknown.
+APPU='{"user": "app"}'
+rot_app() { eng_change "$CONN" rotate_password "{\"user\": \"app\", \"credential_id\": \"$APP\"}"; }
+CR=$(rot_app)
+check "(a rotation to roll back: completed, the old password refused)" \
+  eval 'state_is "$CR" completed && refused app "$OLD" "Access denied"'
+RB=$(eng_rollback_lost "$CR" "setting the password")
+check "a rollback of a rotation lost once its statement landed: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the recovery found the previous password alone and swapped the versions" \
+  test "$(eng_recovery_unrotate "$RB")" = "true restored"
+check "... the vault's current version is the previous password: it logs in on mariadb" \
+  eval 'eng_works "$CONN" "$APP" "$APPU" && login app "$OLD"'
+check "... the rotated one, kept as previous, does not" no eng_works "$CONN" "$APP" "$APPU" previous
+check "... nothing pending" test "$(versions "$APP")" = previous
+CR=$(rot_app)
+RB=$(eng_rollback_lost "$CR" "rolling back")
+check "a rollback of a rotation lost before its statement: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the decision recorded: not in effect, the vault unchanged" \
+  test "$(eng_recovery_unrotate "$RB")" = "false unchanged"
+check "... the vault's current (rotated) password still logs in" eng_works "$CONN" "$APP" "$APPU"
+check "... the previous one is still refused, and still the vault's previous" \
+  eval 'refused app "$OLD" "Access denied" && no eng_works "$CONN" "$APP" "$APPU" previous && test "$(versions "$APP")" = previous'
+
 check "no password in the server log, results, evidence, jobs or audit events" \
   eng_no_secrets "$ADMIN" "$OLD" "$LOCKME" "$MULTI"
 printf '%s\n' "$ADMIN" "$OLD" "$LOCKME" "$MULTI" >"$E2E_DIR/passwords"

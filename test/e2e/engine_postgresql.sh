@@ -186,6 +186,34 @@ check "... the evidence shows the new one refused and the old one taken" \
   test "$(sql -c "SELECT string_agg(kind || '=' || (content->>'ok'), ',' ORDER BY kind) FROM nexplane.evidence
                   WHERE change_request_id = '$CR' AND kind LIKE 'verification%'")" = "verification=false,verification_of_previous=true"
 
+# A rotation's rollback whose worker is lost (docs/jobs.md, "A lost
+# rollback of a rotation"), held and killed with SIGKILL as
+# engine_lib.sh's eng_rollback_lost does: the recovery logs in as the
+# account to learn which version the target takes, and the vault follows;
+# the rollback fails as outcome unknown.  Killed once its ALTER ROLE
+# committed (at the connector's step after it): the previous password is
+# back, so the versions are swapped.
+CR=$(eng_change "$CONN" rotate_password "{\"credential_id\": \"$APP\"}")
+check "(a rotation to roll back: completed, the old password refused)" \
+  eval 'state_is "$CR" completed && refused app_user "$OLD"'
+RB=$(eng_rollback_lost "$CR" "connecting")
+check "a rollback of a rotation lost once its ALTER ROLE landed: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the recovery found the previous password alone and swapped the versions" \
+  test "$(eng_recovery_unrotate "$RB")" = "true restored"
+check "... the vault's current version is the previous password: it logs in on the target" \
+  eval 'eng_works "$CONN" "$APP" && logs_in app_user "$OLD"'
+check "... the rotated one, kept as previous, does not" no eng_works "$CONN" "$APP" '{}' previous
+check "... nothing pending" test "$(versions "$APP")" = previous
+# killed before its ALTER ROLE: it did not land, the vault is unchanged
+CR=$(eng_change "$CONN" rotate_password "{\"credential_id\": \"$APP\"}")
+RB=$(eng_rollback_lost "$CR" "rolling back")
+check "a rollback of a rotation lost before its ALTER ROLE: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the decision recorded: not in effect, the vault unchanged" \
+  test "$(eng_recovery_unrotate "$RB")" = "false unchanged"
+check "... the vault's current (rotated) password still logs in" eng_works "$CONN" "$APP"
+check "... the previous one is still refused, and still the vault's previous" \
+  eval 'refused app_user "$OLD" && no eng_works "$CONN" "$APP" "{}" previous && test "$(versions "$APP")" = previous'
+
 check "the target's log shows SCRAM verifiers only in ALTER ROLE" \
   grep -qF "ALTER ROLE \"app_user\" PASSWORD 'SCRAM-SHA-256\$4096:" "$T/server.log"
 check "no password in the target's log" bash -c '! grep -qF -e "$2" -e "$3" -e "$4" -e "$5" -e "$6" "$1"' _ \

@@ -191,6 +191,8 @@ check "... the password redis takes is the vault's current one (promoted, not dr
   app1_current
 check "... the old one kept as previous, nothing pending" only_previous
 check "... execute's rollback state kept" rot_state_kept "$CR"
+check "... execute's result and evidence say what it did: removed the old password, not persisted" \
+  evidence_of "$CR" execution '.ok == false and .result.passwords_removed == 1 and .result.persisted == false and .checked.login_with_new_password'
 RB=$(eng_rollback "$CR")
 check "... its rollback completed, and saved the ACL file again" \
   eval 'state_is "$RB" completed && grep -q "$(nx_redis_hash "$OLD")" "$R/users.acl"'
@@ -218,6 +220,108 @@ check "... pre_check's rollback state kept" rot_state_kept "$CR"
 RB=$(eng_rollback "$CR")
 check "... its rollback completed: the old password the only one again" \
   eval 'state_is "$RB" completed && pong app1 "$OLD" && test "$(npasswords app1)" = 1 && app1_current'
+
+# A rotation's rollback whose worker is lost (docs/jobs.md, "A lost
+# rollback of a rotation"): the recovery asks redis which version it takes
+# and the vault follows, so the credential is never lost.  The rollback's
+# change request fails as outcome unknown in every case.
+app1_previous() { eng_works "$CONN" "$APP1" '{"username": "app1"}' previous; }
+# killed once the rollback's ACL changes are made and saved: redis takes
+# only the previous password, so the vault swaps as a finished rollback does
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+check "(a rotation to roll back: completed, the old password refused)" \
+  eval 'state_is "$CR" completed && refused app1 "$OLD"'
+RB=$(eng_rollback_lost "$CR" "ACL SAVE")
+check "a rollback of a rotation lost once it landed: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the recovery found the previous password alone and swapped the versions" \
+  test "$(eng_recovery_unrotate "$RB")" = "true restored"
+check "... it logged in with the previous password, the rotated one refused" \
+  evidence_of "$RB" recovery_verification '.ok and .checked.old_password_refused'
+check "... the vault's current version is the previous password: it logs in on redis" \
+  eval 'app1_current && pong app1 "$OLD"'
+check "... and the rotated one, kept as previous, does not" no app1_previous
+check "... exactly one password on the account, nothing pending" \
+  eval 'test "$(npasswords app1)" = 1 && only_previous'
+# killed inside the rollback's own overlap (the previous password added
+# back beside the rotated one): finished, then swapped
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+RB=$(eng_rollback_lost "$CR" "adding the new password")
+check "a rollback of a rotation lost inside its overlap: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the recovery found both passwords logging in and removed the rotated one" \
+  evidence_of "$RB" recovery_completion '.ok and .checked.login_with_new_password and .checked.login_with_old_password and .result.passwords_removed == 1 and .result.password == "restored"'
+check "... then proved the previous one, the rotated one refused" \
+  evidence_of "$RB" recovery_verification_after_completion '.ok and .checked.old_password_refused'
+check "... the decision recorded: in effect, finished (and swapped)" \
+  test "$(eng_recovery_unrotate "$RB")" = "true finished"
+check "... the vault's current version is the previous password: it logs in on redis" \
+  eval 'app1_current && pong app1 "$OLD"'
+check "... the rotated one does not" no app1_previous
+check "... exactly one password on the account, and in the ACL file" \
+  eval 'test "$(npasswords app1)" = 1 && test "$(acl_line_hashes app1)" = 1'
+# killed before its rollback step touched redis: it did not land
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+RB=$(eng_rollback_lost "$CR" "rolling back")
+check "a rollback of a rotation lost before it touched redis: failed, outcome unknown" state_is "$RB" "$ENG_RB_LOST"
+check "... the decision recorded: not in effect, the vault unchanged" \
+  test "$(eng_recovery_unrotate "$RB")" = "false unchanged"
+check "... the vault's current (rotated) password still logs in, the only one" \
+  eval 'app1_current && test "$(npasswords app1)" = 1'
+check "... the previous one is still refused, and still the vault's previous" \
+  eval 'refused app1 "$OLD" && no app1_previous && only_previous'
+# a rollback whose ACL SAVE fails once the rotated password is removed:
+# redis takes only the previous one, so the vault swaps (it follows
+# verify, not the rollback step), and the result says it is not persisted
+RB=$(eng_rollback_held "$(eng_change "$CONN" rotate_password "$ROT")" "removing the old password" 'chmod 500 "$R"' '')
+chmod 700 "$R"
+check "a rollback whose ACL SAVE fails: failed, saying the change is made but not saved" \
+  state_like "$RB" "^failed: .*made but ACL SAVE failed"
+check "... its result says what it did: the previous password restored, not persisted" \
+  evidence_of "$RB" rollback '.ok == false and .result.password == "restored" and .result.passwords_removed == 1 and .result.persisted == false'
+check "... its verify passed, so the vault swapped: its current one logs in, the rotated one does not" \
+  eval 'app1_current && no app1_previous' 
+check "... and it is the only password on the account" test "$(npasswords app1)" = 1
+# lost inside its overlap, then the user turned off before the recovery:
+# neither password logs in, so nobody can tell; both versions stay in
+# the vault (current and previous) and the reason says so
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+RB=$(eng_rollback_lost "$CR" "adding the new password" "rc nxadmin '$ADMIN' ACL SETUSER app1 off")
+check "a rollback lost in its overlap whose user went off meanwhile: failed, outcome unknown, saying neither logs in" \
+  state_is "$RB" "$ENG_RB_LOST; the target takes neither the current nor the previous password: both are kept in the vault"
+check "... the decision recorded: cannot tell, both versions kept" test "$(eng_recovery_unrotate "$RB")" = "null kept"
+check "... nothing finished: the user is off" \
+  evidence_of "$RB" recovery_completion '.ok == false and (.error | contains("is off"))'
+rc nxadmin "$ADMIN" ACL SETUSER app1 on >/dev/null
+check "... turned on again, both passwords log in, and both are in the vault (current and previous)" \
+  eval 'test "$(npasswords app1)" = 2 && app1_current && app1_previous && only_previous'
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+check "... the next rotation leaves one password, the vault's current one" \
+  eval 'state_is "$CR" completed && test "$(npasswords app1)" = 1 && app1_current && no app1_previous'
+# lost inside its overlap, and the ACL file's directory made read-only
+# before the recovery: finish_rotation removes the old password but
+# cannot save that; its result says persisted false, and verify then
+# proves the pending version, so it is promoted all the same (the vault
+# follows verify); a rollback the same way, then swapped
+CR=$(eng_change_lost "$CONN" rotate_password "$ROT" "adding the new password" 'chmod 500 "$R"')
+chmod 700 "$R"
+check "a rotation lost in its overlap whose recovery cannot save the ACL file: failed, outcome unknown" \
+  state_is "$CR" "$ENG_LOST"
+check "... finish_rotation removed the old password, and its result says not persisted" \
+  evidence_of "$CR" recovery_completion '.ok == false and .result.passwords_removed == 1 and .result.persisted == false'
+check "... verify then proved the pending version: finished, promoted" \
+  test "$(eng_recovery_rotation "$CR")" = "true kept finished"
+check "... the vault's current password logs in, alone" \
+  eval 'app1_current && no app1_previous && test "$(npasswords app1)" = 1 && only_previous'
+CR=$(eng_change "$CONN" rotate_password "$ROT")
+RB=$(eng_rollback_lost "$CR" "adding the new password" 'chmod 500 "$R"')
+chmod 700 "$R"
+check "a rollback lost in its overlap whose recovery cannot save the ACL file: failed, outcome unknown" \
+  state_is "$RB" "$ENG_RB_LOST"
+check "... finish_rotation removed the rotated password, and its result says not persisted" \
+  evidence_of "$RB" recovery_completion '.ok == false and .result.password == "restored" and .result.passwords_removed == 1 and .result.persisted == false'
+check "... verify then proved the previous version: finished, swapped" \
+  test "$(eng_recovery_unrotate "$RB")" = "true finished"
+check "... the vault's current password logs in, alone; the rotated one does not" \
+  eval 'app1_current && no app1_previous && test "$(npasswords app1)" = 1'
 
 # delete_user has no rollback
 CR=$(eng_change "$CONN" delete_user '{"username": "app2"}')

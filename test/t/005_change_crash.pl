@@ -151,14 +151,15 @@ sub target_ran
 # and its lease as it was at the kill (epoch seconds).
 sub kill_mid_change
 {
-	my ($cr, $role, $what) = @_;
+	my ($cr, $role, $what, $kind) = @_;
+	$kind //= 'execute_change';
 	my $job = $sql->("SELECT id FROM nexplane.jobs WHERE change_request_id = '$cr'");
 	ok(NexplaneNode::until_t($target,
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'nexplane'
 		    AND wait_event_type = 'Lock' AND query LIKE 'ALTER ROLE \"$role\"%'", secs => 30),
 		"$what: the change's ALTER ROLE waits on the target's lock");
 	my $pid = $sql->("SELECT pid FROM pg_stat_activity WHERE backend_type = 'nexplane job worker'
-	                    AND query LIKE 'nexplane: job $job execute_change: %'");
+	                    AND query LIKE 'nexplane: job $job $kind: %'");
 	like($pid, qr/^\d+$/, "$what: its worker is in pg_stat_activity, in the change");
 	my $lease = $sql->("SELECT extract(epoch FROM lease_until) FROM nexplane.jobs WHERE id = '$job'");
 	kill 'KILL', $pid;
@@ -292,6 +293,39 @@ roll_back($cr, 'rotation taken');
 ok(logs_in('rot1', $pw{rot1}), 'rotation taken: rolled back, the target takes the old password again');
 is($sql->("SELECT nexplane_test.credential_works('$conn', '$rot1')"), 't',
 	'rotation taken: ... and so does the vault\'s current version');
+
+# ---- a rotation's rollback, killed while its ALTER ROLE waits; it lands ----
+# The recovery of a lost rollback of a rotation asks the target which
+# version it takes and the vault follows (docs/jobs.md, "A lost rollback
+# of a rotation"): here the previous one, so current and previous swap.
+$cr = change('rotate_password', qq({"credential_id": "$rot1"}));
+ok(until_t("SELECT state = 'completed' FROM nexplane.change_requests WHERE id = '$cr'", { secs => 60 }),
+	'rollback taken: a rotation to roll back completes');
+ok(!logs_in('rot1', $pw{rot1}), 'rollback taken: ... and the old password is refused');
+$blocker->query_safe('BEGIN');
+$blocker->query_safe('ALTER ROLE rot1 CONNECTION LIMIT 5');
+my $rb = as($OP, "SELECT nexplane.cr_rollback('$cr', 'undo the rotation')->>'id'");
+as($APPR, "SELECT nexplane.cr_approve('$rb', 'undo it')->>'state'");
+as($ADMIN, "SELECT nexplane.cr_approve('$rb', 'agreed')->>'state'") if cr_state($rb) ne 'approved';
+as($OP, "SELECT nexplane.cr_execute('$rb')->>'state'");
+kill_mid_change($rb, 'rot1', 'rollback taken', 'rollback_change');
+$blocker->query_safe('ROLLBACK');
+ok(NexplaneNode::until_t($target, "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'nexplane'"),
+	'rollback taken: the lock gone, the killed statement ends on the target');
+ok(logs_in('rot1', $pw{rot1}), 'rollback taken: the target takes the previous password again');
+ok(until_t("SELECT state = 'failed' FROM nexplane.change_requests WHERE id = '$rb'", { secs => 60 }),
+	'rollback taken: the rollback ends failed');
+is($sql->("SELECT error FROM nexplane.change_requests WHERE id = '$rb'"),
+	'outcome unknown: the worker was lost during the rollback', 'rollback taken: with the unknown-outcome reason');
+is($sql->("SELECT (content->>'in_effect') || ' ' || (content->>'previous_version') FROM nexplane.evidence
+            WHERE change_request_id = '$rb' AND kind = 'recovery_verification'"), 'true restored',
+	'rollback taken: the recovery found the previous version alone, and swapped the versions');
+is($sql->("SELECT nexplane_test.credential_works('$conn', '$rot1')"), 't',
+	'rollback taken: the vault\'s current version is the one the target takes');
+is($sql->("SELECT nexplane_test.credential_works('$conn', '$rot1', '{}', 'previous')"), 'f',
+	'rollback taken: the rotated one, now previous, is refused');
+is(cr_state($cr), 'rollback_failed', 'rollback taken: the rotation is rollback_failed');
+is(target_ran('"rot1" PASSWORD'), 4, 'rollback taken: each ALTER ROLE of rot1 (two rotations, two rollbacks) reached the target once');
 
 # ---- rotate_password, killed; the target gives up on the statement ---------
 # The lock is held past the call's deadline: the target's lock_timeout

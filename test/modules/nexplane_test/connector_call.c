@@ -127,9 +127,28 @@ nxt_stored_secret(const char *tenant, const char *credential_id)
 	return jb;
 }
 
+/* A version the vault keeps beside the current one ("previous", "pending"). */
+static Jsonb *
+nxt_stored_version(const char *tenant, const char *credential_id, const char *status)
+{
+	const char *args[] = {tenant, credential_id, status};
+	NxSecret   *s;
+	Jsonb	   *jb;
+
+	if (nx_spi_system("SELECT secret_blob FROM nexplane.credential_versions"
+					  " WHERE tenant_id = $1::uuid AND credential_id = $2::uuid AND status = $3",
+					  3, args) != 1)
+		ereport(ERROR, (errcode(ERRCODE_NX_NOT_FOUND), errmsg("the credential has no %s version", status)));
+	s = nx_vault_decrypt(tenant, credential_id, pstrdup(nx_spi_get(0, 1)));
+	jb = nx_jsonb_parse((const char *) s->data, (int) s->len);
+	nx_secret_wipe(s);
+	return jb;
+}
+
 /*
- * credential_works(connector_id, credential_id, params): does the
- * connector's target accept the credential as the vault holds it now?
+ * credential_works(connector_id, credential_id, params, version): does the
+ * connector's target accept the credential as the vault holds it now
+ * (version "current", the default, or another the vault keeps: "previous")?
  * params are the rotation's (the account, for connectors that name it).  The connector's
  * verify of a rotation, logging in as the account with the stored secret.
  * Answers a boolean only; the plaintext stays in this call's memory.
@@ -164,7 +183,11 @@ nxt_credential_works(PG_FUNCTION_ARGS)
 	call.config = nx_spi_get_jsonb(0, 3);
 	if (nx_spi_get(0, 4))
 		call.credential = nxt_stored_secret(tenant, pstrdup(nx_spi_get(0, 4)));
-	call.new_secret = nxt_stored_secret(tenant, credential_id);
+	if (PG_ARGISNULL(3) || strcmp(text_to_cstring(PG_GETARG_TEXT_PP(3)), "current") == 0)
+		call.new_secret = nxt_stored_secret(tenant, credential_id);
+	else
+		call.new_secret = nxt_stored_version(tenant, credential_id,
+											 text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	for (const NxChangeType *t = c->change_types; t->name; t++)
 		if (t->rotates_secret)
 			call.change_type = t;

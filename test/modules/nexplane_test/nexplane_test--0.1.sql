@@ -22,12 +22,13 @@ CREATE FUNCTION connector_call(type text, op text, config jsonb, credential json
 REVOKE ALL ON FUNCTION connector_call(text, text, jsonb, jsonb, text, jsonb, jsonb, jsonb,
                                       jsonb, boolean, integer) FROM PUBLIC;
 
--- credential_works: does the connector's target take the stored credential?
+-- credential_works: does the connector's target take the stored credential
+-- (its current version, or another the vault keeps: 'previous')?
 CREATE FUNCTION credential_works(connector_id uuid, credential_id uuid,
-                                 params jsonb DEFAULT '{}') RETURNS boolean
+                                 params jsonb DEFAULT '{}', version text DEFAULT 'current') RETURNS boolean
     AS 'MODULE_PATHNAME', 'nxt_credential_works' LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION credential_works(uuid, uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credential_works(uuid, uuid, jsonb, text) FROM PUBLIC;
 
 -- jwt_cache_stats: this backend's cache of verified JWT signatures
 -- (hits, misses, entries), for the suite that proves what it may skip.
