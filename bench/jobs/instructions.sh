@@ -12,7 +12,7 @@
 # the live feed's deferred triggers and the evidence's audit trigger as in
 # a worker.  R rounds of 32 for R = 10 and 30: the difference over 20
 # rounds (640 jobs) is one job's instructions, the queueing and start-up
-# cancelled out.  CALLGRIND_OUT=FILE keeps the second run's profile.  Server side only: no WAL writer, no kernel side of
+# cancelled out.  CALLGRIND_OUT=FILE keeps the second run's profile (CALLGRIND_SHORT=FILE the first: bench/callgrind_diff.py FIRST SECOND 640 gives one job).  Server side only: no WAL writer, no kernel side of
 # system calls, no cache misses, no C glue of the worker (job_worker.c).
 . "$(dirname "$0")/../lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
@@ -40,17 +40,18 @@ BEGIN
         SELECT array_agg(x.tenant_id), array_agg(x.id), array_agg(x.change_request_id), array_agg(x.attempt)
           INTO t, i, c, a FROM nexplane._jobs_claim(pg_backend_pid(), ARRAY[pg_backend_pid()], 60, 32) x;
         COMMIT;
-        WITH f AS (SELECT * FROM unnest(t, i, c, a) AS f(tenant_id, id, change_request_id, attempt)),
-             e AS (INSERT INTO nexplane.evidence
+        WITH e AS (INSERT INTO nexplane.evidence
                      (tenant_id, job_id, change_request_id, kind, content, sha256)
-                   SELECT f.tenant_id, f.id, f.change_request_id, 'noop', x.content,
-                          sha256(convert_to(x.content::text, 'UTF8'))
-                     FROM f, (SELECT '{"noop": true}'::jsonb AS content) x)
+                   SELECT f.tenant_id, f.id, f.change_request_id, 'noop', x.content, x.sha256
+                     FROM unnest(t, i, c) AS f(tenant_id, id, change_request_id),
+                          (SELECT x.content, sha256(convert_to(x.content::text, 'UTF8')) AS sha256
+                             FROM (SELECT '{"noop": true}'::jsonb AS content) x OFFSET 0) x)
         UPDATE nexplane.jobs j
            SET state = 'succeeded', result = NULL, error = NULL, finished_at = now(),
                lease_until = NULL, progress_percent = 100
-          FROM f WHERE j.tenant_id = f.tenant_id AND j.id = f.id AND j.state = 'running'
-           AND j.attempts = f.attempt;
+         WHERE j.state = 'running'
+           AND j.attempts = a[array_position(i, j.id)]
+           AND j.tenant_id = t[array_position(i, j.id)];
         COMMIT;
     END LOOP;
 END \$\$;
@@ -58,6 +59,6 @@ END \$\$;
 SQL
   nx_callgrind_count "$2" -j <"$BENCH_DIR/rounds.sql"
 }
-a=$(instructions 10 /dev/null)
+a=$(instructions 10 "${CALLGRIND_SHORT:-/dev/null}")
 b=$(instructions 30 "${CALLGRIND_OUT:-/dev/null}")
 echo "instructions per no-op job (claim, evidence, end, their commits' triggers): $(( (b - a) / 640 ))"
