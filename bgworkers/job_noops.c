@@ -32,7 +32,10 @@
  * (jobs_lease_idx) rescanning the batch for each, building the batch row
  * of every pair for EvalPlanQual (32 x 32 whole-row values and join
  * filters a batch, 29,000 instructions a job).  The filter reads each
- * running job once and builds no row.  The content's hash is computed
+ * running job once and builds no row.  The arrays come as text
+ * (nx_spi): each cast is its own uncorrelated subquery, an InitPlan run
+ * once a statement; "$2::uuid[]" in the filter itself would parse the
+ * array again for every running job read.  The content's hash is computed
  * once a batch (OFFSET 0 keeps it a subquery the planner does not pull
  * up into each row; convert_to is not immutable, so it was evaluated per
  * row): every no-op's content is the same.
@@ -48,8 +51,8 @@ static const char *const noops_sql =
 "    SET state = 'succeeded', result = NULL, error = NULL, finished_at = now(),"
 "        lease_until = NULL, progress_percent = 100"
 "  WHERE j.state = 'running'"
-"    AND j.attempts = ($4::int[])[array_position($2::uuid[], j.id)]"
-"    AND j.tenant_id = ($1::uuid[])[array_position($2::uuid[], j.id)]";
+"    AND j.attempts = (SELECT $4::int[])[array_position((SELECT $2::uuid[]), j.id)]"
+"    AND j.tenant_id = (SELECT $1::uuid[])[array_position((SELECT $2::uuid[]), j.id)]";
 
 static void
 nx_array_add(StringInfo buf, const char *value)

@@ -7,8 +7,9 @@
 # With the cluster stopped, a standalone backend (postgres --single) under
 # callgrind (-j: commands end with a blank line) queues Q no-op jobs and then does what a job worker's rounds
 # do, from a PL/pgSQL loop: the claim (nexplane._jobs_claim, its own
-# transaction) and the batch's end (the statement of job_run.c's
-# nx_job_run_noops, copied below, its own transaction), each commit firing
+# transaction) and the batch's end (the statement of
+# bgworkers/job_noops.c, copied below, the arrays as PL/pgSQL variables
+# where the worker passes text, its own transaction), each commit firing
 # the live feed's deferred triggers and the evidence's audit trigger as in
 # a worker.  R rounds of 32 for R = 10 and 30: the difference over 20
 # rounds (640 jobs) is one job's instructions, the queueing and start-up
