@@ -15,32 +15,30 @@
 # rounds (640 jobs) is one job's instructions, the queueing and start-up
 # cancelled out.  CALLGRIND_OUT=FILE keeps the second run's profile (CALLGRIND_SHORT=FILE the first: bench/callgrind_diff.py FIRST SECOND 640 gives one job).  Server side only: no WAL writer, no kernel side of
 # system calls, no cache misses, no C glue of the worker (job_worker.c).
+# WORKER_SQL=1: the end is bgworkers/job_noops.c's own statement (read
+# from the C source), prepared with text arguments as nx_spi passes them
+# and run with EXECUTE format(...) from the loop (whose parsing adds to
+# the figure): the copy below passes typed arrays and so cannot show a
+# cost of the text arguments' casts.
 . "$(dirname "$0")/../lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
 Q=${Q:-1200}
 sql -c "CREATE EXTENSION nexplane" >/dev/null
 tenant=$(sql -c "SELECT nexplane.tenant_create('bench', 'Bench', 'admin@bench.test', 'bench-admin-password')->'tenant'->>'id'")
 nx_cluster_stop "$BENCH_DIR/pg"
-
-# instructions ROUNDS OUT: callgrind's count for queueing Q jobs and ROUNDS rounds
-instructions() {
-  cat >"$BENCH_DIR/rounds.sql" <<SQL
-DELETE FROM nexplane.jobs;
-
-VACUUM ANALYZE nexplane.jobs;
-
-INSERT INTO nexplane.jobs (tenant_id, kind) SELECT '$tenant', 'noop' FROM generate_series(1, $Q);
-
-ANALYZE nexplane.jobs;
-
-DO \$\$
-DECLARE
-    t uuid[]; i uuid[]; c uuid[]; a int[];
-BEGIN
-    FOR r IN 1..$1 LOOP
-        SELECT array_agg(x.tenant_id), array_agg(x.id), array_agg(x.change_request_id), array_agg(x.attempt)
-          INTO t, i, c, a FROM nexplane._jobs_claim(pg_backend_pid(), ARRAY[pg_backend_pid()], 60, 32) x;
-        COMMIT;
+prepare= end=
+if [ -n "${WORKER_SQL:-}" ]; then
+  prepare="PREPARE nx_noops(text, text, text, text) AS $(python3 - "$(dirname "$0")/../../bgworkers/job_noops.c" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+body = s[s.index("noops_sql ="):]
+body = body[:body.index('";') + 2]
+print("".join(m.replace('\\"', '"') for m in re.findall(r'"((?:[^"\\]|\\.)*)"', body)))
+PY
+);"
+  end="        EXECUTE format('EXECUTE nx_noops(%L, %L, %L, %L)', t, i, c, a);"
+else
+  end=$(cat <<'SQL'
         WITH e AS (INSERT INTO nexplane.evidence
                      (tenant_id, job_id, change_request_id, kind, content, sha256)
                    SELECT f.tenant_id, f.id, f.change_request_id, 'noop', x.content, x.sha256
@@ -53,6 +51,32 @@ BEGIN
          WHERE j.state = 'running'
            AND j.attempts = a[array_position(i, j.id)]
            AND j.tenant_id = t[array_position(i, j.id)];
+SQL
+)
+fi
+
+# instructions ROUNDS OUT: callgrind's count for queueing Q jobs and ROUNDS rounds
+instructions() {
+  cat >"$BENCH_DIR/rounds.sql" <<SQL
+DELETE FROM nexplane.jobs;
+
+VACUUM ANALYZE nexplane.jobs;
+
+INSERT INTO nexplane.jobs (tenant_id, kind) SELECT '$tenant', 'noop' FROM generate_series(1, $Q);
+
+ANALYZE nexplane.jobs;
+
+$prepare
+
+DO \$\$
+DECLARE
+    t uuid[]; i uuid[]; c uuid[]; a int[];
+BEGIN
+    FOR r IN 1..$1 LOOP
+        SELECT array_agg(x.tenant_id), array_agg(x.id), array_agg(x.change_request_id), array_agg(x.attempt)
+          INTO t, i, c, a FROM nexplane._jobs_claim(pg_backend_pid(), ARRAY[pg_backend_pid()], 60, 32) x;
+        COMMIT;
+$end
         COMMIT;
     END LOOP;
 END \$\$;
