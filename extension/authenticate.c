@@ -118,7 +118,7 @@ nx_authenticate_jwt(const char *token, NxContext *ctx)
 	if (!nx_uuid_parse(sub, &ctx->user_id) || !nx_uuid_parse(tid, &ctx->tenant_id) ||
 		!nx_uuid_parse(sid, &ctx->session_id))
 		nx_auth_failed("access token", "The token lacks its subject, tenant or session.");
-	switch (nx_session_state(tid, sid, sub, 0, ctx->role))
+	switch (nx_session_state(&ctx->tenant_id, &ctx->session_id, &ctx->user_id, 0, ctx->role))
 	{
 		case NX_SESSION_LIVE:
 			break;
