@@ -32,43 +32,52 @@ nx_arg_text(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
 	return t;
 }
 
-/* A hex digit's value; the caller has checked that c is one. */
+/* A hex digit's value, or -1 when c is not one. */
 static inline int
 nx_hex_value(char c)
 {
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /*
- * Parse a canonical UUID; false (never an ERROR) when malformed.  Once the
- * form is checked, the 32 digits are read here, not by uuid_in through
- * the function manager: authenticate parses several per request.
+ * Parse a canonical UUID; false (never an ERROR) when malformed.  One pass
+ * checks and reads the 32 digits, not uuid_in through the function manager
+ * nor strspn over a set: authenticate parses several per request, and the
+ * form check by strspn cost ten times the reading.
  */
 bool
 nx_uuid_parse(const char *s, pg_uuid_t *out)
 {
-	static const int dash[] = {8, 13, 18, 23, 36};
-	const char *hex = "0123456789abcdefABCDEF";
-	int			from = 0;
+	pg_uuid_t	u;
 	int			n = 0;
 
-	if (s == NULL || strlen(s) != 36)
+	if (s == NULL)
 		return false;
-	for (int i = 0; i < 5; i++)
-	{
-		if (strspn(s + from, hex) != (size_t) (dash[i] - from) ||
-			(i < 4 && s[dash[i]] != '-'))
-			return false;
-		from = dash[i] + 1;
-	}
 	for (int i = 0; i < 36; i++)
 	{
-		if (s[i] == '-')
+		int			hi;
+		int			lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
 			continue;
-		out->data[n / 2] = (n % 2 == 0) ? nx_hex_value(s[i]) << 4 :
-			out->data[n / 2] | nx_hex_value(s[i]);
-		n++;
+		}
+		/* s[i] is not NUL here, so s[i + 1] is still inside the string */
+		hi = nx_hex_value(s[i]);
+		lo = hi < 0 ? -1 : nx_hex_value(s[i + 1]);
+		if (lo < 0)
+			return false;
+		u.data[n++] = (uint8) ((hi << 4) | lo);
+		i++;
 	}
+	if (s[36] != '\0')
+		return false;
+	*out = u;					/* untouched when malformed, as before */
 	return true;
 }
 

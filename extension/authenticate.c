@@ -14,6 +14,7 @@
 #include "nexplane.h"
 
 #include "context.h"
+#include "json_build.h"
 #include "jwt.h"
 #include "sessions.h"
 #include "spi_util.h"
@@ -118,7 +119,7 @@ nx_authenticate_jwt(const char *token, NxContext *ctx)
 	if (!nx_uuid_parse(sub, &ctx->user_id) || !nx_uuid_parse(tid, &ctx->tenant_id) ||
 		!nx_uuid_parse(sid, &ctx->session_id))
 		nx_auth_failed("access token", "The token lacks its subject, tenant or session.");
-	switch (nx_session_state(tid, sid, sub, 0, ctx->role))
+	switch (nx_session_state(&ctx->tenant_id, &ctx->session_id, &ctx->user_id, 0, ctx->role))
 	{
 		case NX_SESSION_LIVE:
 			break;
@@ -139,7 +140,7 @@ NX_TAKES_SECRET(nx_authenticate)
 	const char *request_id = nx_request_id_arg(fcinfo, 1);
 	const char *trace_id = nx_trace_id_arg(fcinfo, 2);
 	NxContext	ctx = {0};
-	StringInfoData out;
+	JsonbParseState *ps = NULL;
 
 	nx_context_clear();
 	SPI_connect();
@@ -166,10 +167,15 @@ NX_TAKES_SECRET(nx_authenticate)
 	}
 	SPI_finish();
 
-	initStringInfo(&out);
-	appendStringInfo(&out,
-					 "{\"tenant_id\":\"%s\",\"user_id\":\"%s\",\"role\":\"%s\",\"auth\":\"%s\"}",
-					 nx_uuid_out(&ctx.tenant_id), nx_uuid_out(&ctx.user_id),
-					 ctx.role, ctx.auth_kind);
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+	/* built as jsonb, not printed as JSON text for jsonb_in to parse again */
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	nx_jb_key(&ps, "tenant_id");
+	nx_jb_cstring(&ps, WJB_VALUE, nx_uuid_out(&ctx.tenant_id));
+	nx_jb_key(&ps, "user_id");
+	nx_jb_cstring(&ps, WJB_VALUE, nx_uuid_out(&ctx.user_id));
+	nx_jb_key(&ps, "role");
+	nx_jb_cstring(&ps, WJB_VALUE, ctx.role);
+	nx_jb_key(&ps, "auth");
+	nx_jb_cstring(&ps, WJB_VALUE, ctx.auth_kind);
+	PG_RETURN_JSONB_P(nx_jb_finish(&ps, WJB_END_OBJECT));
 }

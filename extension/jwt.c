@@ -267,7 +267,6 @@ nx_jwt_verify_signature(const char *token, const char **why)
 Jsonb *
 nx_jwt_verify(const char *token, const char **why)
 {
-	unsigned char cache_key[NX_JWT_CACHE_KEY_LEN];
 	uint64		generation;
 	bool		cached;
 	Jsonb	   *claims;
@@ -281,8 +280,7 @@ nx_jwt_verify(const char *token, const char **why)
 	if (len > NX_JWT_MAX_LEN)
 		return NULL;
 	generation = nx_jwt_key_generation();
-	nx_jwt_cache_key(token, len, cache_key);
-	claims = nx_jwt_cache_lookup(cache_key, generation, now);
+	claims = nx_jwt_cache_lookup(token, len, generation, now);
 	cached = claims != NULL;
 	if (!cached)
 	{
@@ -313,7 +311,7 @@ nx_jwt_verify(const char *token, const char **why)
 		return NULL;
 	}
 	if (!cached)
-		nx_jwt_cache_store(cache_key, generation, exp + NX_JWT_LEEWAY_SECS, claims);
+		nx_jwt_cache_store(token, len, generation, exp + NX_JWT_LEEWAY_SECS, now, claims);
 	*why = NULL;
 	return claims;
 }

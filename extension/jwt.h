@@ -19,12 +19,10 @@ extern Jsonb *nx_jwt_verify(const char *token, const char **why);
 extern uint64 nx_jwt_key_generation(void);
 
 /* jwt_cache.c: tokens this backend has verified (see there) */
-#define NX_JWT_CACHE_KEY_LEN 32
-extern void nx_jwt_cache_key(const char *token, size_t len, unsigned char *digest);
-extern Jsonb *nx_jwt_cache_lookup(const unsigned char *digest, uint64 key_generation,
+extern Jsonb *nx_jwt_cache_lookup(const char *token, size_t len, uint64 key_generation,
 								  int64 now);
-extern void nx_jwt_cache_store(const unsigned char *digest, uint64 key_generation,
-							   int64 expires, const Jsonb *claims);
+extern void nx_jwt_cache_store(const char *token, size_t len, uint64 key_generation,
+							   int64 expires, int64 now, const Jsonb *claims);
 extern void nx_jwt_cache_stats(int64 *hits, int64 *misses, int *entries);
 
 #endif							/* NX_JWT_H */

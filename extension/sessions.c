@@ -341,27 +341,25 @@ nx_me(PG_FUNCTION_ARGS)
  * when max_age > 0.  Writes the user's role as it is now into role (of
  * NX_ROLE_MAX bytes).  The one check of a session, for authenticate() on
  * every request and for psql sessions once per transaction: three reads
- * by primary key (row_lookup.c), as of a snapshot taken now.
+ * by primary key (row_lookup.c), as of a snapshot taken now.  The ids come
+ * parsed (from a verified token's claims, or a psql session's context).
  */
 NxSessionState
-nx_session_state(const char *tid, const char *sid, const char *uid, int max_age, char *role)
+nx_session_state(const pg_uuid_t *tid, const pg_uuid_t *sid, const pg_uuid_t *uid,
+				 int max_age, char *role)
 {
 	static const char *const session_cols[] = {"user_id", "created_at", "expires_at", "revoked_at"};
 	static const char *const user_cols[] = {"role", "status"};
 	static const char *const tenant_cols[] = {"status"};
-	pg_uuid_t	keys[2];
-	pg_uuid_t	user_id;
+	pg_uuid_t	keys[2] = {*tid, *sid};
 	Datum		v[4];
 	bool		null[4];
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	char	   *user_role;
 	bool		active;
 
-	if (!nx_uuid_parse(tid, &keys[0]) || !nx_uuid_parse(sid, &keys[1]) ||
-		!nx_uuid_parse(uid, &user_id))
-		return NX_SESSION_ENDED;
 	if (!nx_row_by_pk("sessions", 2, keys, 4, session_cols, v, null) ||
-		memcmp(DatumGetUUIDP(v[0]), &user_id, sizeof(pg_uuid_t)) != 0)
+		memcmp(DatumGetUUIDP(v[0]), uid, sizeof(pg_uuid_t)) != 0)
 		return NX_SESSION_ENDED;
 	if (!null[3] || DatumGetTimestampTz(v[2]) <= now)
 		return NX_SESSION_ENDED;
@@ -369,7 +367,7 @@ nx_session_state(const char *tid, const char *sid, const char *uid, int max_age,
 		DatumGetTimestampTz(v[1]) <= now - (TimestampTz) max_age * USECS_PER_SEC)
 		return NX_SESSION_TOO_OLD;
 
-	keys[1] = user_id;
+	keys[1] = *uid;
 	if (!nx_row_by_pk("users", 2, keys, 2, user_cols, v, null))
 		return NX_SESSION_ENDED;
 	user_role = TextDatumGetCString(v[0]);
@@ -406,9 +404,8 @@ nx_session_recheck(NxContext *ctx)
 	PG_TRY();
 	{
 		SPI_connect();
-		state = nx_session_state(nx_uuid_out(&ctx->home_tenant_id),
-								 nx_uuid_out(&ctx->session_id),
-								 nx_uuid_out(&ctx->user_id), nx_session_max_age, role);
+		state = nx_session_state(&ctx->home_tenant_id, &ctx->session_id,
+								 &ctx->user_id, nx_session_max_age, role);
 		SPI_finish();
 	}
 	PG_FINALLY();

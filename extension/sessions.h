@@ -21,8 +21,8 @@ typedef enum NxSessionState
 	NX_SESSION_DISABLED			/* its user or tenant is disabled */
 } NxSessionState;
 
-extern NxSessionState nx_session_state(const char *tid, const char *sid, const char *uid,
-									   int max_age, char *role);
+extern NxSessionState nx_session_state(const pg_uuid_t *tid, const pg_uuid_t *sid,
+										 const pg_uuid_t *uid, int max_age, char *role);
 extern const char *nx_session_recheck(NxContext *ctx);
 
 #endif							/* NX_SESSIONS_H */
